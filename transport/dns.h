@@ -1,0 +1,29 @@
+/*
+ * dns.h - the process's one c-ares channel, driven by a deadline.
+ *
+ * Interface:
+ *   dns_open()      create the channel; "servers" is dns_servers from the
+ *                   configuration ("127.0.0.1:5353, [::1]:53"), NULL or ""
+ *                   for the system resolver.  Queries ask for the AD bit
+ *                   (and set DO) so that DANE can trust validated answers.
+ *   dns_wait()      run the event loop until every outstanding query has
+ *                   completed or the deadline (CLOCK_MONOTONIC ms) passes;
+ *                   on deadline, outstanding queries are cancelled.
+ *   dns_channel()   the ares_channel, for modules that start queries.
+ *   dns_close()
+ */
+#ifndef TLSMTP_DNS_H
+#define TLSMTP_DNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dns_ctx;
+
+int dns_open(struct dns_ctx **out, const char *servers, char *err, size_t errlen);
+/* Returns 0 when all queries completed, -1 when the deadline cut them off. */
+int dns_wait(struct dns_ctx *ctx, int64_t deadline_ms);
+void *dns_channel(struct dns_ctx *ctx);	/* ares_channel */
+void dns_close(struct dns_ctx *ctx);
+
+#endif

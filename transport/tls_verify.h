@@ -1,0 +1,78 @@
+/*
+ * tls_verify.h - server certificate checks after a GnuTLS handshake.
+ *
+ * Decides whether the peer is Anonymous, Untrusted, Trusted or Verified
+ * (Postfix's summary words) for one session, given what the effective policy
+ * asks for.  Name strategies (nexthop, dot-nexthop, hostname) are expanded by
+ * the caller into concrete patterns before this module sees them; this module
+ * only compares certificates with patterns, digests and trust anchors.
+ *
+ * Interface:
+ *   tls_name_match()    RFC 6125 comparison of one pattern with one DNS name
+ *   tls_verify_peer()   chain + key usage + profile + name / fingerprint
+ */
+#ifndef TLSMTP_TLS_VERIFY_H
+#define TLSMTP_TLS_VERIFY_H
+
+#include <stddef.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include "policymap.h"
+
+enum tls_peer_status {
+	TLS_PEER_ANONYMOUS = 0,	/* no certificate */
+	TLS_PEER_UNTRUSTED,	/* certificate, chain not trusted / not checked */
+	TLS_PEER_TRUSTED,	/* chain trusted, no match was required */
+	TLS_PEER_VERIFIED	/* matched under a level that requires matching */
+};
+
+struct tls_match_spec {
+	enum tls_level level;		/* effective level of this session */
+	/*
+	 * Patterns for verify/secure: lower-case A-labels without trailing dot;
+	 * "example.com" is an exact name, ".example.com" one or more labels
+	 * followed by ".example.com".
+	 */
+	const char *const *names;
+	size_t name_count;
+	/* fingerprint: lower-case hex, no colons; matches cert DER or SPKI DER */
+	const char *const *digests;
+	size_t digest_count;
+	gnutls_digest_algorithm_t digest_alg;	/* smtp_tls_fingerprint_digest */
+	/* CAfile/CApath or tafile anchors; NULL when none were loaded */
+	gnutls_x509_trust_list_t trust;
+	const char *peer_label;		/* "host[addr]:port" for log lines */
+};
+
+struct tls_verify_result {
+	enum tls_peer_status status;
+	int matched;			/* 1 when the level's requirement is met */
+	/*
+	 * When the check fails at a matching level: one line in Postfix's
+	 * wording, e.g. "certificate verification failed for H[A]:25:
+	 * untrusted issuer /CN=..." or "server certificate verification failed
+	 * for H[A]:25: num=62:hostname mismatch".
+	 */
+	char reason[512];
+};
+
+/*
+ * RFC 6125 match of one pattern against one presented DNS name (explicit
+ * length: ASN.1 strings may hold NULs, which never match).  Case-insensitive,
+ * trailing dots ignored, "*" only as the whole left-most label of the
+ * presented name, never matching an A-label ("xn--") label.
+ * Returns 1 on match, 0 otherwise.
+ */
+int tls_name_match(const char *pattern, const char *name, size_t namelen);
+
+/*
+ * Examine the peer of an established session.  Never fails "hard": any
+ * problem reading the certificate yields a non-matching result with a reason.
+ */
+void tls_verify_peer(gnutls_session_t session, const struct tls_match_spec *spec,
+    struct tls_verify_result *result);
+
+/* "Verified" / "Trusted" / "Untrusted" / "Anonymous" */
+const char *tls_peer_status_name(enum tls_peer_status status);
+
+#endif
