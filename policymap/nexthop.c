@@ -1,0 +1,1 @@
+/* nexthop.c: placeholder, filled in by its owner. */

@@ -1,0 +1,1 @@
+/* policy_lookup.c: placeholder, filled in by its owner. */

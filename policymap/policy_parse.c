@@ -1,0 +1,1 @@
+/* policy_parse.c: placeholder, filled in by its owner. */

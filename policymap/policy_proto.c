@@ -1,0 +1,1 @@
+/* policy_proto.c: placeholder, filled in by its owner. */

@@ -1,0 +1,1 @@
+/* table_lmdb.c: placeholder, filled in by its owner. */

@@ -1,0 +1,1 @@
+/* table_source.c: placeholder, filled in by its owner. */

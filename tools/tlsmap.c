@@ -1,0 +1,2 @@
+/* placeholder, replaced by the compiler */
+int main(void) { return 1; }

@@ -1,0 +1,1 @@
+/* address.c: placeholder, filled in by its owner. */

@@ -1,0 +1,1 @@
+/* deadline.c: placeholder, filled in by its owner. */

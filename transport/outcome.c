@@ -1,0 +1,1 @@
+/* outcome.c: placeholder, filled in by its owner. */

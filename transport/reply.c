@@ -1,0 +1,1 @@
+/* reply.c: placeholder, filled in by its owner. */

@@ -1,0 +1,1 @@
+/* route.c: placeholder, filled in by its owner. */

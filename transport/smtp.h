@@ -1,0 +1,91 @@
+/*
+ * smtp.h - one delivery attempt to one address, and the TLS policy it obeys.
+ *
+ * tlsmtp.c builds a smtp_request once per message, resolves the effective
+ * TLS policy once per next-hop (tls_policy_resolve), then calls
+ * smtp_attempt() for each address of the route until an attempt settles the
+ * delivery.  smtp_proto.c owns the dialogue; tls_session.c the handshake.
+ */
+#ifndef TLSMTP_SMTP_H
+#define TLSMTP_SMTP_H
+
+#include "tlsmtp.h"
+#include "route.h"
+
+/* ------------------------------------------------------------------------
+ * tls_policy.c - what the table and main.cf say for this next-hop.
+ */
+struct tls_effective {
+	enum tls_level level;		/* TLS_LEVEL_INVALID: fail closed (4.7.5) */
+	unsigned protocol_mask;		/* from protocols= or smtp_tls_[mandatory_]protocols */
+	enum tls_cipher_grade grade;	/* from ciphers= or smtp_tls_[mandatory_]ciphers */
+	char *exclude;			/* colon-separated, or NULL */
+	/* verify/secure: strategies and patterns as written (expanded per host
+	 * by tls_policy_match_names); fingerprint: normalised digests */
+	char **match;
+	size_t match_count;
+	char **tafile;
+	size_t tafile_count;
+	char *servername;		/* NULL: the host name; "hostname"/"nexthop"/a name */
+	char source[1100];		/* "lmdb:/x key" or "smtp_tls_security_level" for logs */
+	char invalid_reason[512];	/* why level is TLS_LEVEL_INVALID */
+};
+
+/*
+ * Look up the policy for nh in maps (may be NULL) and merge with cfg.
+ * Never fails open: a lookup error or an invalid entry yields
+ * level TLS_LEVEL_INVALID with the warning already logged in Postfix's words.
+ */
+void tls_policy_resolve(const struct tlsmtp_config *cfg, struct policy_maps *maps,
+    const struct nexthop *nh, struct tls_effective *eff);
+void tls_effective_free(struct tls_effective *eff);
+
+/* ------------------------------------------------------------------------
+ * smtp_proto.c
+ */
+enum rcpt_state {
+	RCPT_PENDING = 0,
+	RCPT_ACCEPTED,		/* 2xx to RCPT in the current transaction */
+	RCPT_DONE,		/* 2xx to end of data: delivered */
+	RCPT_SOFT,		/* 4xx */
+	RCPT_HARD		/* 5xx */
+};
+
+struct smtp_rcpt {
+	const char *addr;	/* checked path content, no angle brackets */
+	enum rcpt_state state;
+	char dsn[16];
+	char reply[512];	/* sanitised server reply for the log */
+};
+
+struct smtp_request {
+	const struct tlsmtp_config *cfg;
+	const struct nexthop *nexthop;
+	const char *queue_id;
+	const char *sender;		/* "" for the null sender */
+	int need_smtputf8;
+	struct smtp_rcpt *rcpts;
+	size_t rcpt_count;
+	struct spool *msg;
+	const struct tls_effective *tls;
+	int64_t deadline_ms;		/* overall delivery deadline */
+	int verbose;
+};
+
+enum attempt_status {
+	ATTEMPT_SETTLED,	/* delivered, or a permanent refusal: stop */
+	ATTEMPT_TRY_NEXT,	/* soft failure: the next address may succeed */
+};
+
+/*
+ * One SMTP session with one address.  tls_off forces plaintext (the "may"
+ * retry after a failed handshake).  On return *out holds this attempt's
+ * outcome (for logging and, if it is the last, for the exit status) and
+ * *retry_plain is set when a "may" handshake failed and a new plaintext
+ * connection to the same address is allowed.  On success, summary holds a
+ * short line for pipe(8) (server's 250 text, TLS protocol and status).
+ */
+enum attempt_status smtp_attempt(struct smtp_request *req, const struct route_addr *addr,
+    int tls_off, struct outcome *out, int *retry_plain, char *summary, size_t summarylen);
+
+#endif

@@ -1,0 +1,1 @@
+/* smtp_connect.c: placeholder, filled in by its owner. */

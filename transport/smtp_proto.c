@@ -1,0 +1,1 @@
+/* smtp_proto.c: placeholder, filled in by its owner. */

@@ -1,0 +1,1 @@
+/* stream.c: placeholder, filled in by its owner. */

@@ -1,0 +1,1 @@
+/* tls_policy.c: placeholder, filled in by its owner. */

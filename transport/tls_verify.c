@@ -1,0 +1,1 @@
+/* tls_verify.c: placeholder, filled in by its owner. */

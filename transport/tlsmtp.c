@@ -1,0 +1,2 @@
+/* placeholder, replaced by the agent */
+int main(void) { return 75; }
