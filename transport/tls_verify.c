@@ -559,11 +559,13 @@ common_name_matches(gnutls_x509_crt_t leaf, const struct tls_match_spec *spec)
 		    idx, 0, cn, &size);
 		if (err == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 			break;
-		if (err < 0 || idx > 0 || size >= sizeof(cn))
+		if (err < 0 || size >= sizeof(cn))
 			return 0;
+		if (idx > 0)
+			return 0;		/* several CNs: ambiguous */
 		cn_len = size;
 	}
-	return idx == 1 && any_pattern_matches(spec, cn, cn_len);
+	return cn_len > 0 && any_pattern_matches(spec, cn, cn_len);
 }
 
 /*
