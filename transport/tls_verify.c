@@ -25,6 +25,14 @@
  *     accepted), the MEDIUM verification profile (RSA below 2048 bits and
  *     SHA-1 signatures rejected) and a chain limit of 9 issuers, Postfix's
  *     smtp_tls_scert_verifydepth default.
+ *   - A trusted chain whose names do not match at verify/secure is reported
+ *     Untrusted (tls_verify.h: Trusted means no match was required), where
+ *     Postfix's summary line would say "Trusted".
+ *   - Fingerprints are compared with the digest of the leaf DER and of its
+ *     subjectPublicKeyInfo exactly as sent (located in the DER, not
+ *     re-encoded); configured digests may carry colons and upper case.
+ *   - Only the first 1024 subjectAltName entries are examined, so a
+ *     certificate with 10,000 names costs bounded work.
  *   - At the dane levels this module reports only the PKIX status and never
  *     sets "matched": TLSA matching belongs to the DANE code.
  *   - result->reason is filled whenever a check fails, also at may and
