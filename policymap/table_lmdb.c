@@ -346,6 +346,11 @@ struct build_entry {
 	uint32_t vlen;
 };
 
+struct build_slot {
+	uint32_t hash;
+	uint32_t index;			/* entry index + 1; 0 = empty */
+};
+
 struct arena_block {
 	struct arena_block *next;
 	size_t  used;
@@ -362,7 +367,7 @@ struct lmdb_builder {
 	struct build_entry *entries;
 	size_t  count;
 	size_t  cap;
-	uint32_t *slots;		/* hash of keys: entry index + 1, 0 = empty */
+	struct build_slot *slots;	/* open-addressing hash of the keys */
 	size_t  nslots;
 	struct arena_block *arena;
 };
@@ -406,15 +411,15 @@ hash_key(const char *s, size_t len)
 
 /* Slot holding KEY, or the empty slot where it belongs. */
 static size_t
-find_slot(const struct lmdb_builder *b, const char *key, size_t len)
+find_slot(const struct lmdb_builder *b, const char *key, size_t len, uint32_t hash)
 {
 	size_t  mask = b->nslots - 1;
-	size_t  i = hash_key(key, len) & mask;
+	size_t  i = hash & mask;
 
-	while (b->slots[i] != 0) {
-		const struct build_entry *e = &b->entries[b->slots[i] - 1];
+	while (b->slots[i].index != 0) {
+		const struct build_entry *e = &b->entries[b->slots[i].index - 1];
 
-		if (e->klen == len && memcmp(e->key, key, len) == 0)
+		if (b->slots[i].hash == hash && e->klen == len && memcmp(e->key, key, len) == 0)
 			break;
 		i = (i + 1) & mask;
 	}
@@ -425,7 +430,7 @@ static int
 grow_hash(struct lmdb_builder *b)
 {
 	size_t  n = b->nslots ? b->nslots * 2 : 1024;
-	uint32_t *old = b->slots;
+	struct build_slot *old = b->slots;
 	size_t  oldn = b->nslots;
 
 	if ((b->slots = calloc(n, sizeof(*b->slots))) == NULL) {
@@ -434,10 +439,12 @@ grow_hash(struct lmdb_builder *b)
 	}
 	b->nslots = n;
 	for (size_t i = 0; i < oldn; i++) {
-		if (old[i] != 0) {
-			const struct build_entry *e = &b->entries[old[i] - 1];
+		if (old[i].index != 0) {
+			size_t  j = old[i].hash & (n - 1);
 
-			b->slots[find_slot(b, e->key, e->klen)] = old[i];
+			while (b->slots[j].index != 0)
+				j = (j + 1) & (n - 1);
+			b->slots[j] = old[i];
 		}
 	}
 	free(old);
@@ -501,6 +508,7 @@ lmdb_builder_put(struct lmdb_builder *b, const char *key, const char *value,
 	size_t  klen = strlen(key);
 	size_t  vlen = strlen(value);
 	size_t  slot;
+	uint32_t hash;
 	struct build_entry *e;
 
 	if (klen == 0 || klen + 1 > LMDB_KEY_MAX) {
@@ -513,11 +521,12 @@ lmdb_builder_put(struct lmdb_builder *b, const char *key, const char *value,
 	}
 	if ((b->count + 1) * 2 > b->nslots && grow_hash(b) < 0)
 		goto nomem;
-	slot = find_slot(b, key, klen);
-	if (b->slots[slot] != 0) {
+	hash = hash_key(key, klen);
+	slot = find_slot(b, key, klen, hash);
+	if (b->slots[slot].index != 0) {
 		if (!replace)
 			return 0;
-		e = &b->entries[b->slots[slot] - 1];
+		e = &b->entries[b->slots[slot].index - 1];
 		if ((e->value = arena_copy(b, value, vlen)) == NULL)
 			goto nomem;
 		e->vlen = (uint32_t) vlen;
@@ -539,7 +548,8 @@ lmdb_builder_put(struct lmdb_builder *b, const char *key, const char *value,
 	e->klen = (uint32_t) klen;
 	e->vlen = (uint32_t) vlen;
 	b->count++;
-	b->slots[slot] = (uint32_t) b->count;
+	b->slots[slot].hash = hash;
+	b->slots[slot].index = (uint32_t) b->count;
 	return 1;
 nomem:
 	snprintf(err, errlen, "%s: out of memory", b->path);
