@@ -223,8 +223,8 @@ test_idn_keys(void **state)
 	assert_entry(&c, 0, "a.example", "may # caf\xc3\xa9", 1);
 	release(&c);
 
-	/* Valid UTF-8 that is no domain name. */
-	read_text("\xe2\x98\x83\xe2\x80\x8b.example may\n", TABLE_SOURCE_FOLD, &c);
+	/* Valid UTF-8 that is no domain name (a label starting with '-'). */
+	read_text("-\xc3\xbc.example may\n", TABLE_SOURCE_FOLD, &c);
 	assert_int_equal(c.entries, 0);
 	assert_int_equal(c.diags, 1);
 	assert_non_null(strstr(c.diag[0], "invalid internationalized domain name"));
