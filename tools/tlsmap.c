@@ -413,8 +413,11 @@ build(const struct options *o)
 	if (bc.errors > 0) {
 		lmdb_builder_abort(bc.builder);
 		if (o->mode == MODE_BUILD)
-			fprintf(stderr, "tlsmap: %s: %u error%s; table not installed, %s unchanged\n",
-			    o->source, bc.errors, bc.errors == 1 ? "" : "s", o->target);
+			fprintf(stderr, "tlsmap: %s: %u error%s; table not installed%s%s%s\n",
+			    o->source, bc.errors, bc.errors == 1 ? "" : "s",
+			    access(o->target, F_OK) == 0 ? ", " : "",
+			    access(o->target, F_OK) == 0 ? o->target : "",
+			    access(o->target, F_OK) == 0 ? " unchanged" : "");
 		else
 			fprintf(stderr, "tlsmap: %s: %u error%s\n", o->source, bc.errors,
 			    bc.errors == 1 ? "" : "s");
