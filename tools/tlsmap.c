@@ -412,12 +412,12 @@ build(const struct options *o)
 		    o->source, bc.entries, bc.duplicates, bc.errors);
 	if (bc.errors > 0) {
 		lmdb_builder_abort(bc.builder);
-		if (o->mode == MODE_BUILD)
-			fprintf(stderr, "tlsmap: %s: %u error%s; table not installed%s%s%s\n",
-			    o->source, bc.errors, bc.errors == 1 ? "" : "s",
-			    access(o->target, F_OK) == 0 ? ", " : "",
-			    access(o->target, F_OK) == 0 ? o->target : "",
-			    access(o->target, F_OK) == 0 ? " unchanged" : "");
+		if (o->mode == MODE_BUILD && access(o->target, F_OK) == 0)
+			fprintf(stderr, "tlsmap: %s: %u error%s; table not installed, %s unchanged\n",
+			    o->source, bc.errors, bc.errors == 1 ? "" : "s", o->target);
+		else if (o->mode == MODE_BUILD)
+			fprintf(stderr, "tlsmap: %s: %u error%s; table not installed\n",
+			    o->source, bc.errors, bc.errors == 1 ? "" : "s");
 		else
 			fprintf(stderr, "tlsmap: %s: %u error%s\n", o->source, bc.errors,
 			    bc.errors == 1 ? "" : "s");
