@@ -307,7 +307,7 @@ check_value(struct build *bc, const struct table_entry *e)
 		bc->errors++;
 	} else {
 		for (size_t i = 0; i < p.note_count; i++) {
-			snprintf(msg, sizeof(msg), "\"%s\": %s", e->key, p.notes[i]);
+			snprintf(msg, sizeof(msg), "warning: \"%s\": %s", e->key, p.notes[i]);
 			report(bc, e->line, msg);
 		}
 	}
