@@ -156,9 +156,6 @@ struct tls_info {
  */
 enum tls_start_result tls_session_start(struct stream *s, const struct smtp_request *req,
     const struct route_addr *a, struct tls_info *info);
-/* Priority string for an effective policy (exposed for tests). */
-int tls_priority_string(const struct tls_effective *eff, char *out, size_t outlen,
-    char *err, size_t errlen);
 
 /* ------------------------------------------------------------------------
  * tls_policy.c
@@ -173,5 +170,8 @@ int tls_priority_string(const struct tls_effective *eff, char *out, size_t outle
 size_t tls_policy_match_names(const struct tls_effective *eff, const struct nexthop *nh,
     const char *hostname, char **names, size_t max);
 void tls_match_names_free(char **names, size_t count);
+/* GnuTLS priority string for an effective policy; -1 with a reason. */
+int tls_priority_string(const struct tls_effective *eff, char *out, size_t outlen,
+    char *err, size_t errlen);
 
 #endif

@@ -14,18 +14,12 @@
  * costs time and nothing depends on it), so at log level 0 those levels
  * report a CA-signed peer as "Untrusted": the chain was not checked.
  *
- * Priorities: the cipher grade picks a GnuTLS base (export/low: NORMAL plus
- * 3DES and RC4 where the library still has them; medium: NORMAL; high:
- * SECURE128; null: NORMAL plus NULL, at "may" only), the protocol mask
- * becomes -VERS-ALL:+VERS-TLSx.y, levels that require TLS drop NULL
- * ciphers, anonymous suites are never offered, and the exclude list maps
- * common OpenSSL cipher words to GnuTLS removals (unknown words are logged
- * once and ignored).
+ * The GnuTLS priority string comes from tls_priority_string() (tls_policy.c).
  *
  * SNI: the server's host name by default (never an address literal);
  * servername=hostname|nexthop|NAME as in Postfix.
  *
- * Interface: session.h (tls_session_start, tls_priority_string).
+ * Interface: session.h (tls_session_start).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -131,133 +125,6 @@ tafile_trust(const struct tls_effective *eff)
 		    GNUTLS_X509_FMT_PEM, 0, 0) <= 0)
 			log_warn("cannot load trust anchors from tafile %s", eff->tafile[i]);
 	return list;
-}
-
-/* OpenSSL cipher words -> GnuTLS removals. */
-static const struct {
-	const char *word;
-	const char *gnutls;
-} exclude_map[] = {
-	{ "anull", "-ANON-DH:-ANON-ECDH" },
-	{ "adh", "-ANON-DH" },
-	{ "aecdh", "-ANON-ECDH" },
-	{ "enull", "-NULL" },
-	{ "null", "-NULL" },
-	{ "3des", "-3DES-CBC" },
-	{ "des-cbc3-sha", "-3DES-CBC" },
-	{ "rc4", "-ARCFOUR-128" },
-	{ "md5", "-MD5" },
-	{ "sha1", "-SHA1" },
-	{ "sha", "-SHA1" },
-	{ "camellia", "-CAMELLIA-128-GCM:-CAMELLIA-256-GCM:-CAMELLIA-128-CBC:-CAMELLIA-256-CBC" },
-	{ "aes128", "-AES-128-GCM:-AES-128-CBC:-AES-128-CCM" },
-	{ "aes256", "-AES-256-GCM:-AES-256-CBC:-AES-256-CCM" },
-	{ "chacha20", "-CHACHA20-POLY1305" },
-	{ "krsa", "-RSA" },
-	{ "rsa", "-RSA" },
-	{ "edh", "-DHE-RSA:-DHE-DSS" },
-	{ "dhe", "-DHE-RSA:-DHE-DSS" },
-	{ "kdhe", "-DHE-RSA:-DHE-DSS" },
-};
-
-static int
-append(char *out, size_t outlen, size_t *o, const char *text)
-{
-	size_t len = strlen(text);
-
-	if (*o + len + 1 > outlen)
-		return -1;
-	memcpy(out + *o, text, len + 1);
-	*o += len;
-	return 0;
-}
-
-static int
-append_excludes(const char *exclude, char *out, size_t outlen, size_t *o)
-{
-	const char *p = exclude;
-	char word[64];
-	size_t len, i, k;
-
-	while (p != NULL && *p != '\0') {
-		p += strspn(p, ": \t,");
-		len = strcspn(p, ": \t,");
-		if (len == 0)
-			break;
-		for (i = 0; i < len && i + 1 < sizeof(word); i++)
-			word[i] = (char)tolower((unsigned char)p[i]);
-		word[i] = '\0';
-		p += len;
-		for (k = 0; k < sizeof(exclude_map) / sizeof(exclude_map[0]); k++)
-			if (strcmp(word, exclude_map[k].word) == 0)
-				break;
-		if (k == sizeof(exclude_map) / sizeof(exclude_map[0])) {
-			log_warn("TLS cipher exclusion \"%s\" has no GnuTLS equivalent; ignored", word);
-			continue;
-		}
-		if (append(out, outlen, o, ":") < 0 || append(out, outlen, o, exclude_map[k].gnutls) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-int
-tls_priority_string(const struct tls_effective *eff, char *out, size_t outlen, char *err,
-    size_t errlen)
-{
-	static const struct {
-		unsigned bit;
-		const char *name;
-	} versions[] = {
-		{ TLS_PROTO_TLSv1_3, ":+VERS-TLS1.3" },
-		{ TLS_PROTO_TLSv1_2, ":+VERS-TLS1.2" },
-		{ TLS_PROTO_TLSv1_1, ":+VERS-TLS1.1" },
-		{ TLS_PROTO_TLSv1, ":+VERS-TLS1.0" },
-	};
-	int mandatory = TLS_LEVEL_REQUIRES_TLS(eff->level);
-	const char *base;
-	size_t o = 0, nversions = 0;
-
-	switch (eff->grade) {
-	case TLS_GRADE_EXPORT:
-	case TLS_GRADE_LOW:
-		base = "NORMAL:+3DES-CBC:+ARCFOUR-128";
-		break;
-	case TLS_GRADE_HIGH:
-		base = "SECURE128";
-		break;
-	case TLS_GRADE_NULL:
-		base = mandatory ? "NORMAL" : "NORMAL:+NULL";
-		break;
-	case TLS_GRADE_MEDIUM:
-	default:
-		base = "NORMAL";
-		break;
-	}
-	if (append(out, outlen, &o, base) < 0 || append(out, outlen, &o, ":-VERS-ALL") < 0)
-		goto toolong;
-	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
-		if ((eff->protocol_mask & versions[i].bit) == 0)
-			continue;
-		if (append(out, outlen, &o, versions[i].name) < 0)
-			goto toolong;
-		nversions++;
-	}
-	if (nversions == 0) {
-		snprintf(err, errlen, "no TLS protocol version left to negotiate");
-		return -1;
-	}
-	/* Anonymous suites are not in the bases; say so for exclusion lists too. */
-	if (append(out, outlen, &o, ":-ANON-DH:-ANON-ECDH") < 0)
-		goto toolong;
-	if (mandatory && append(out, outlen, &o, ":-NULL") < 0)
-		goto toolong;
-	if (eff->exclude != NULL && append_excludes(eff->exclude, out, outlen, &o) < 0)
-		goto toolong;
-	return 0;
-toolong:
-	snprintf(err, errlen, "TLS priority string too long");
-	return -1;
 }
 
 /* A name for SNI: never an address literal, no trailing dot. */
