@@ -33,6 +33,8 @@
 #define DNS_LABEL_MAX		63
 #define PORT_NUMBER_MAX		65535
 
+static int fail(char *, size_t, const char *, ...) __attribute__((format(printf, 3, 4)));
+
 static int
 fail(char *err, size_t errlen, const char *fmt, ...)
 {

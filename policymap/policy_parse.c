@@ -132,6 +132,9 @@ dup_string(const char *s, size_t len)
 	return copy;
 }
 
+static int fail(char *, size_t, const char *, ...) __attribute__((format(printf, 3, 4)));
+static void add_note(struct tls_policy *, const char *, ...) __attribute__((format(printf, 2, 3)));
+
 static int
 fail(char *err, size_t errlen, const char *fmt, ...)
 {

@@ -268,7 +268,7 @@ static void
 test_key_is_fixed_point(void **state)
 {
 	static const char *const inputs[] = {
-		"Example.COM.", "b\xc3\xbc" "cher.example:SMTP", "[MX.example.]:587",
+		"Example.COM.", "b\303\274cher.example:SMTP", "[MX.example.]:587",
 		"[IPv6:2001:DB8::1]", "[192.0.2.1]", "[2001:DB8::1]:25",
 	};
 	struct nexthop first, second;
