@@ -280,7 +280,7 @@ tls_session_start(struct stream *s, const struct smtp_request *req, const struct
 		return TLS_START_CONFIG;
 	}
 	log_verbose("%s: TLS priority %s", label, prios);
-	if ((rc = gnutls_init(&sess, GNUTLS_CLIENT | GNUTLS_NONBLOCK)) < 0) {
+	if ((rc = gnutls_init(&sess, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL)) < 0) {
 		gnutls_priority_deinit(prio);
 		snprintf(info->detail, sizeof(info->detail), "%s", gnutls_strerror(rc));
 		return TLS_START_CONFIG;
