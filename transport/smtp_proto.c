@@ -558,10 +558,13 @@ body_and_dot(struct session *ss)
 	char dsn[16], text[512], raw[512], quoted[512];
 
 	log_verbose("> %s: (message body, about %zu bytes)", ss->namaddr, spool_size(ss->req->msg));
+	/* Until the dot's reply, a QUIT would only become part of the body. */
+	ss->in_data = 1;
 	if (send_body(ss) != 0)
 		return;
 	if (read_reply(ss, ss->req->cfg->data_done_timeout, STAGE_DOT) != 0)
 		return;
+	ss->in_data = 0;
 	if (ss->reply.code / 100 != 2) {
 		refused(ss, "end of DATA command");
 		return;
