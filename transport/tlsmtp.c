@@ -35,7 +35,6 @@
 #include "route.h"
 #include "dns.h"
 
-#define DEADLINE_MARGIN_S	10	/* SIGALRM this long after delivery_deadline */
 #define RECIPIENT_MAX		10000
 #define SUMMARY_MAX		256
 
@@ -111,7 +110,8 @@ arm_last_resort(int deadline_s)
 	sa.sa_handler = deadline_alarm;
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGALRM, &sa, NULL);
-	alarm((unsigned)deadline_s + DEADLINE_MARGIN_S);
+	/* Late enough for every stage deadline to have fired first. */
+	alarm((unsigned)deadline_s + 2 + (unsigned)deadline_s / 100);
 }
 
 /* ------------------------------------------------------------------------
@@ -628,6 +628,7 @@ main(int argc, char **argv)
 		log_open(NULL, NULL, 0);
 		log_warn("%s", err);
 		outcome_set(&o, "4.3.5", "mail system configuration error: %s", err);
+		free(opt.overrides);
 		return finish(&o);
 	}
 	if (config_load(&cfg, opt.config_file, opt.overrides, opt.override_count, err, sizeof(err)) != 0) {
