@@ -269,6 +269,9 @@ class PostfixReceiver:
 					raise RuntimeError("postfix smtpd did not accept on %s port %d\n%s" %
 							   (a, self.port, self._tail_log()))
 				time.sleep(0.05)
+		# Let the log lines of startup and of the probes above arrive,
+		# so that clear() leaves them out.
+		time.sleep(0.3)
 		self.clear()
 		return self
 
