@@ -84,6 +84,15 @@ printable(char *out, size_t outlen, const char *in)
 	out[i] = 0;
 }
 
+/* DNS names are case-insensitive; SNI, policy matches and logs get one form. */
+static void
+lower(char *s)
+{
+	for (; *s != 0; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+}
+
 /* ------------------------------------------------------------------------
  * Outcomes in Postfix's words.
  */
@@ -417,6 +426,7 @@ take_mx(struct lookup *lk, const struct dns_msg_iter *it, const struct dns_msg_r
 		return;
 	memcpy(lk->mx[lk->nmx].host, target, i);
 	lk->mx[lk->nmx].host[i] = 0;
+	lower(lk->mx[lk->nmx].host);
 	lk->mx[lk->nmx].pref = pref;
 	lk->nmx++;
 }
@@ -592,7 +602,9 @@ route_literal(const struct nexthop *nh, unsigned port, struct route_list *out, s
 		route_fail(e, "4.3.0", "out of memory");
 		return -1;
 	}
-	fill_addr(&out->addrs[0], nh->host, family, bin, port, 0, 0);
+	fill_addr(&out->addrs[0], "", family, bin, port, 0, 0);
+	/* The host name of a literal is the address, in its canonical form. */
+	snprintf(out->addrs[0].host, sizeof(out->addrs[0].host), "%s", out->addrs[0].addr);
 	out->count = 1;
 	return 0;
 }
@@ -756,6 +768,7 @@ route_resolve(struct dns_ctx *dns, const struct nexthop *nh, const struct route_
 	/* Without the trailing dot: the name goes into SNI and log lines. */
 	if (name[0] != 0 && name[strlen(name) - 1] == '.')
 		name[strlen(name) - 1] = 0;
+	lower(name);
 	if (nh->kind == NEXTHOP_HOST)
 		rc = route_host(dns, name, port, opt, out, e);
 	else

@@ -157,6 +157,7 @@ main(int argc, char **argv)
 	rc = route_resolve(dns, &nh, &opt, &list, &e);
 	if (rc != 0) {
 		printf("%s %s\n", e.dsn, e.text);
+		fflush(stdout);
 		if (e.warning[0] != 0)
 			fprintf(stderr, "warning: %s\n", e.warning);
 	} else {
