@@ -209,7 +209,8 @@ dns_wait(struct dns_ctx *ctx, int64_t deadline_ms)
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 		struct timeval tv;
 		int64_t now, wait_ms;
-		int bits, nfds = 0, ready, i;
+		unsigned bits;
+		int nfds = 0, ready, i;
 
 		/* ares_timeout() answers NULL exactly when no query is pending. */
 		if (ares_timeout(ctx->channel, NULL, &tv) == NULL)
@@ -222,13 +223,17 @@ dns_wait(struct dns_ctx *ctx, int64_t deadline_ms)
 		wait_ms = (int64_t)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
 		if (wait_ms > deadline_ms - now)
 			wait_ms = deadline_ms - now;
-		bits = ares_getsock(ctx->channel, socks, ARES_GETSOCK_MAXNUM);
+		/* The ARES_GETSOCK_* macros shift a signed 1 into the sign bit
+		 * for the last socket; test the bits as unsigned instead. */
+		bits = (unsigned)ares_getsock(ctx->channel, socks, ARES_GETSOCK_MAXNUM);
 		for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			if (!ARES_GETSOCK_READABLE(bits, i) && !ARES_GETSOCK_WRITABLE(bits, i))
+			int rd = (bits & (1u << i)) != 0;
+			int wr = (bits & (1u << (i + ARES_GETSOCK_MAXNUM))) != 0;
+
+			if (!rd && !wr)
 				continue;
 			pfd[nfds].fd = socks[i];
-			pfd[nfds].events = (short)((ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-			    (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+			pfd[nfds].events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
 			pfd[nfds].revents = 0;
 			nfds++;
 		}
