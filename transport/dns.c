@@ -29,6 +29,7 @@
 
 struct dns_ctx {
 	ares_channel channel;
+	int ad_trusted;			/* every server is on loopback */
 };
 
 static int64_t
@@ -144,6 +145,37 @@ servers_to_csv(const char *servers, char *csv, size_t csvlen, char *err, size_t 
 	return 0;
 }
 
+/*
+ * The AD bit means something only when the path to the validating
+ * resolver cannot be tampered with: trust it only when every configured
+ * server is a loopback address (RFC 7672 2.1.3, TLS_README).
+ */
+static int
+servers_all_loopback(ares_channel channel)
+{
+	struct ares_addr_port_node *list, *n;
+	int all = 1;
+
+	if (ares_get_servers_ports(channel, &list) != ARES_SUCCESS)
+		return 0;
+	if (list == NULL)
+		all = 0;
+	for (n = list; n != NULL; n = n->next) {
+		if (n->family == AF_INET) {
+			if ((ntohl(n->addr.addr4.s_addr) >> 24) != 127)
+				all = 0;
+		} else if (n->family == AF_INET6) {
+			static const unsigned char loop6[16] = { [15] = 1 };
+
+			if (memcmp(&n->addr.addr6, loop6, sizeof(loop6)) != 0)
+				all = 0;
+		} else
+			all = 0;
+	}
+	ares_free_data(list);
+	return all;
+}
+
 int
 dns_open(struct dns_ctx **out, const char *servers, char *err, size_t errlen)
 {
@@ -185,6 +217,7 @@ dns_open(struct dns_ctx **out, const char *servers, char *err, size_t errlen)
 		dns_close(ctx);
 		return -1;
 	}
+	ctx->ad_trusted = servers_all_loopback(ctx->channel);
 	*out = ctx;
 	return 0;
 }
@@ -209,7 +242,8 @@ dns_wait(struct dns_ctx *ctx, int64_t deadline_ms)
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 		struct timeval tv;
 		int64_t now, wait_ms;
-		int bits, nfds = 0, ready, i;
+		unsigned bits;
+		int nfds = 0, ready, i;
 
 		/* ares_timeout() answers NULL exactly when no query is pending. */
 		if (ares_timeout(ctx->channel, NULL, &tv) == NULL)
@@ -222,13 +256,17 @@ dns_wait(struct dns_ctx *ctx, int64_t deadline_ms)
 		wait_ms = (int64_t)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
 		if (wait_ms > deadline_ms - now)
 			wait_ms = deadline_ms - now;
-		bits = ares_getsock(ctx->channel, socks, ARES_GETSOCK_MAXNUM);
+		/* The ARES_GETSOCK_* macros shift a signed 1 into the sign bit
+		 * for the last socket; test the bits as unsigned instead. */
+		bits = (unsigned)ares_getsock(ctx->channel, socks, ARES_GETSOCK_MAXNUM);
 		for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			if (!ARES_GETSOCK_READABLE(bits, i) && !ARES_GETSOCK_WRITABLE(bits, i))
+			int rd = (bits & (1u << i)) != 0;
+			int wr = (bits & (1u << (i + ARES_GETSOCK_MAXNUM))) != 0;
+
+			if (!rd && !wr)
 				continue;
 			pfd[nfds].fd = socks[i];
-			pfd[nfds].events = (short)((ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-			    (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+			pfd[nfds].events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
 			pfd[nfds].revents = 0;
 			nfds++;
 		}
@@ -252,6 +290,12 @@ dns_wait(struct dns_ctx *ctx, int64_t deadline_ms)
 				ares_process_fd(ctx->channel, rfd, wfd);
 		}
 	}
+}
+
+int
+dns_ad_trusted(const struct dns_ctx *ctx)
+{
+	return ctx->ad_trusted;
 }
 
 void *

@@ -33,6 +33,7 @@ struct lookup {
 	char name[256];
 	unsigned type;
 	enum route_lookup_status status;
+	int ad_trusted;			/* the resolver's AD bit may be believed */
 	int ad;
 	/* MX answers */
 	struct route_mx *mx;
@@ -82,6 +83,15 @@ printable(char *out, size_t outlen, const char *in)
 	for (i = 0; in[i] != 0 && i + 1 < outlen; i++)
 		out[i] = (in[i] > 0x20 && in[i] < 0x7f) ? in[i] : '?';
 	out[i] = 0;
+}
+
+/* DNS names are case-insensitive; SNI, policy matches and logs get one form. */
+static void
+lower(char *s)
+{
+	for (; *s != 0; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
 }
 
 /* ------------------------------------------------------------------------
@@ -389,13 +399,10 @@ answer_owner(const uint8_t *msg, size_t len, const char *qname, char *owner)
 }
 
 static void
-take_mx(struct lookup *lk, const struct dns_msg_iter *it, const struct dns_msg_rr *rr,
-    const char *target, unsigned pref)
+take_mx(struct lookup *lk, const char *target, unsigned pref)
 {
 	size_t i;
 
-	(void)it;
-	(void)rr;
 	if (!dns_msg_valid_hostname(target)) {
 		if (lk->bad_name[0] == 0)
 			snprintf(lk->bad_name, sizeof(lk->bad_name), "%.100s", target);
@@ -417,6 +424,7 @@ take_mx(struct lookup *lk, const struct dns_msg_iter *it, const struct dns_msg_r
 		return;
 	memcpy(lk->mx[lk->nmx].host, target, i);
 	lk->mx[lk->nmx].host[i] = 0;
+	lower(lk->mx[lk->nmx].host);
 	lk->mx[lk->nmx].pref = pref;
 	lk->nmx++;
 }
@@ -453,7 +461,7 @@ lookup_parse(struct lookup *lk, const uint8_t *msg, size_t len)
 		return ROUTE_LOOKUP_MALFORMED;
 	if (!h.qr || qtype != lk->type || qclass != DNS_CLASS_IN || !same_host(qname, lk->name))
 		return ROUTE_LOOKUP_MALFORMED;
-	lk->ad = h.ad;
+	lk->ad = lk->ad_trusted && h.ad;
 	if (h.tc)
 		return ROUTE_LOOKUP_TEMP;	/* truncated even over TCP */
 	if (h.rcode == DNS_RCODE_NXDOMAIN)
@@ -470,7 +478,7 @@ lookup_parse(struct lookup *lk, const uint8_t *msg, size_t len)
 				return ROUTE_LOOKUP_MALFORMED;
 			if (target[0] == 0)
 				return ROUTE_LOOKUP_NULLMX;
-			take_mx(lk, &it, &rr, target, pref);
+			take_mx(lk, target, pref);
 		} else {
 			if (rr.rdlen != want)
 				return ROUTE_LOOKUP_MALFORMED;
@@ -505,6 +513,7 @@ lookup_start(struct dns_ctx *dns, struct lookup *lk, const char *name, unsigned 
 	snprintf(lk->name, sizeof(lk->name), "%s", name);
 	lk->type = type;
 	lk->status = ROUTE_LOOKUP_PENDING;
+	lk->ad_trusted = dns_ad_trusted(dns);
 	/* Names were validated before; a refusal here is our own error. */
 	if (dns_query(dns, lk->name, type, lookup_done, lk) != 0)
 		lk->status = ROUTE_LOOKUP_INVALID;
@@ -592,7 +601,9 @@ route_literal(const struct nexthop *nh, unsigned port, struct route_list *out, s
 		route_fail(e, "4.3.0", "out of memory");
 		return -1;
 	}
-	fill_addr(&out->addrs[0], nh->host, family, bin, port, 0, 0);
+	fill_addr(&out->addrs[0], "", family, bin, port, 0, 0);
+	/* The host name of a literal is the address, in its canonical form. */
+	snprintf(out->addrs[0].host, sizeof(out->addrs[0].host), "%s", out->addrs[0].addr);
 	out->count = 1;
 	return 0;
 }
@@ -756,6 +767,7 @@ route_resolve(struct dns_ctx *dns, const struct nexthop *nh, const struct route_
 	/* Without the trailing dot: the name goes into SNI and log lines. */
 	if (name[0] != 0 && name[strlen(name) - 1] == '.')
 		name[strlen(name) - 1] = 0;
+	lower(name);
 	if (nh->kind == NEXTHOP_HOST)
 		rc = route_host(dns, name, port, opt, out, e);
 	else
