@@ -369,8 +369,11 @@ handle_line(struct source_reader *r, unsigned flags, table_entry_cb entry_cb,
 	char   *end;
 	char   *value;
 	struct table_entry entry;
+	int     utf8_ok;
 
-	excerpt(line, shown, sizeof(shown));
+	utf8_ok = valid_utf8((const unsigned char *) line, r->len);
+	if (r->too_long || r->has_nul || !utf8_ok)
+		excerpt(line, shown, sizeof(shown));
 	if (r->too_long) {
 		diag(diag_cb, ctx, r->first_line, "logical line is longer than 65536 bytes: \"%s\" -- ignoring this line", shown);
 		return 0;
@@ -379,11 +382,12 @@ handle_line(struct source_reader *r, unsigned flags, table_entry_cb entry_cb,
 		diag(diag_cb, ctx, r->first_line, "NUL character in input \"%s\" -- ignoring this line", shown);
 		return 0;
 	}
-	if (!valid_utf8((const unsigned char *) line, r->len)) {
+	if (!utf8_ok) {
 		diag(diag_cb, ctx, r->first_line, "non-UTF-8 input \"%s\" -- ignoring this line", shown);
 		return 0;
 	}
 	if ((end = key_end(line)) == NULL) {
+		excerpt(line, shown, sizeof(shown));
 		diag(diag_cb, ctx, r->first_line, "unbalanced '\"' in '%s' -- ignoring this line", shown);
 		return 0;
 	}

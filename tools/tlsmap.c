@@ -192,10 +192,16 @@ source_flags(const struct options *o)
 }
 
 /* ------------------------------------------------------------------------
- * A set of keys seen so far, for duplicate detection in every mode.
+ * A set of keys seen so far, for duplicate detection with -c (a build
+ * learns about duplicates from lmdb_builder_put instead).
  */
+struct keyslot {
+	uint32_t hash;
+	char   *key;
+};
+
 struct keyset {
-	char  **slot;
+	struct keyslot *slot;
 	size_t  nslots;
 	size_t  count;
 };
@@ -213,12 +219,13 @@ key_hash(const char *s)
 }
 
 static size_t
-keyset_find(const struct keyset *ks, const char *key)
+keyset_find(const struct keyset *ks, const char *key, uint32_t hash)
 {
 	size_t  mask = ks->nslots - 1;
-	size_t  i = key_hash(key) & mask;
+	size_t  i = hash & mask;
 
-	while (ks->slot[i] != NULL && strcmp(ks->slot[i], key) != 0)
+	while (ks->slot[i].key != NULL
+	    && (ks->slot[i].hash != hash || strcmp(ks->slot[i].key, key) != 0))
 		i = (i + 1) & mask;
 	return i;
 }
@@ -227,24 +234,26 @@ keyset_find(const struct keyset *ks, const char *key)
 static int
 keyset_add(struct keyset *ks, const char *key)
 {
+	uint32_t hash = key_hash(key);
 	size_t  i;
 
 	if ((ks->count + 1) * 2 > ks->nslots) {
 		struct keyset bigger = {NULL, ks->nslots ? ks->nslots * 2 : 4096, ks->count};
 
-		if ((bigger.slot = calloc(bigger.nslots, sizeof(char *))) == NULL)
+		if ((bigger.slot = calloc(bigger.nslots, sizeof(*bigger.slot))) == NULL)
 			fatal("out of memory");
 		for (size_t j = 0; j < ks->nslots; j++)
-			if (ks->slot[j] != NULL)
-				bigger.slot[keyset_find(&bigger, ks->slot[j])] = ks->slot[j];
+			if (ks->slot[j].key != NULL)
+				bigger.slot[keyset_find(&bigger, ks->slot[j].key, ks->slot[j].hash)] = ks->slot[j];
 		free(ks->slot);
 		*ks = bigger;
 	}
-	i = keyset_find(ks, key);
-	if (ks->slot[i] != NULL)
+	i = keyset_find(ks, key, hash);
+	if (ks->slot[i].key != NULL)
 		return 0;
-	if ((ks->slot[i] = strdup(key)) == NULL)
+	if ((ks->slot[i].key = strdup(key)) == NULL)
 		fatal("out of memory");
+	ks->slot[i].hash = hash;
 	ks->count++;
 	return 1;
 }
@@ -253,7 +262,7 @@ static void
 keyset_free(struct keyset *ks)
 {
 	for (size_t i = 0; i < ks->nslots; i++)
-		free(ks->slot[i]);
+		free(ks->slot[i].key);
 	free(ks->slot);
 }
 
@@ -298,7 +307,7 @@ check_value(struct build *bc, const struct table_entry *e)
 		bc->errors++;
 	} else {
 		for (size_t i = 0; i < p.note_count; i++) {
-			snprintf(msg, sizeof(msg), "\"%s\": %s", e->key, p.notes[i]);
+			snprintf(msg, sizeof(msg), "warning: \"%s\": %s", e->key, p.notes[i]);
 			report(bc, e->line, msg);
 		}
 	}
@@ -315,20 +324,23 @@ on_entry(const struct table_entry *e, void *ctx)
 
 	bc->entries++;
 	check_value(bc, e);
-	fresh = keyset_add(&bc->keys, e->key);
+	if (bc->builder == NULL) {
+		fresh = keyset_add(&bc->keys, e->key);
+	} else {
+		fresh = lmdb_builder_put(bc->builder, e->key, e->value, bc->opt->replace,
+		    err, sizeof(err));
+		if (fresh < 0) {
+			report(bc, e->line, err);
+			bc->errors++;
+			return 0;
+		}
+	}
 	if (!fresh) {
 		bc->duplicates++;
 		if (!bc->opt->quiet_dups && !bc->opt->replace) {
 			snprintf(msg, sizeof(msg), "duplicate entry: \"%s\"", e->key);
 			report(bc, e->line, msg);
 		}
-		if (!bc->opt->replace)
-			return 0;
-	}
-	if (bc->builder != NULL
-	    && lmdb_builder_put(bc->builder, e->key, e->value, !fresh, err, sizeof(err)) < 0) {
-		report(bc, e->line, err);
-		bc->errors++;
 	}
 	return 0;
 }
@@ -400,9 +412,12 @@ build(const struct options *o)
 		    o->source, bc.entries, bc.duplicates, bc.errors);
 	if (bc.errors > 0) {
 		lmdb_builder_abort(bc.builder);
-		if (o->mode == MODE_BUILD)
+		if (o->mode == MODE_BUILD && access(o->target, F_OK) == 0)
 			fprintf(stderr, "tlsmap: %s: %u error%s; table not installed, %s unchanged\n",
 			    o->source, bc.errors, bc.errors == 1 ? "" : "s", o->target);
+		else if (o->mode == MODE_BUILD)
+			fprintf(stderr, "tlsmap: %s: %u error%s; table not installed\n",
+			    o->source, bc.errors, bc.errors == 1 ? "" : "s");
 		else
 			fprintf(stderr, "tlsmap: %s: %u error%s\n", o->source, bc.errors,
 			    bc.errors == 1 ? "" : "s");
