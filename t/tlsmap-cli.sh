@@ -92,6 +92,25 @@ cp "$dir/t.good" "$dir/c"
 [ -e "$dir/c.lmdb" ] && fail "-c wrote a table" || ok
 expect_eq "no leftovers" "$(find "$dir" -name '*.lmdb.*' -o -name '*-lock' | wc -l)" 0
 
+# --- a signal while building installs nothing and leaves nothing ----------------
+mkfifo "$dir/fifo"
+# Holding the FIFO open read-write (Linux) keeps tlsmap waiting for more
+# input without a writer process to clean up.
+exec 3<> "$dir/fifo"
+printf 'a.example may\n' >&3
+"$tlsmap" "$dir/fifo" 2> "$dir/err" &
+builder=$!
+tries=0
+while [ -z "$(find "$dir" -name 'fifo.lmdb.*')" ] && [ $tries -lt 100 ]; do
+	sleep 0.05; tries=$((tries + 1))
+done
+[ $tries -lt 100 ] && ok || fail "no temporary file while building"
+kill -TERM $builder
+wait $builder; expect_eq "interrupted status" $? 1
+exec 3>&-
+grep -qF "interrupted by signal 15; table not installed" "$dir/err" && ok || fail "interrupt: $(cat "$dir/err")"
+expect_eq "nothing left after interrupt" "$(find "$dir" -name 'fifo.lmdb*' | wc -l)" 0
+
 # --- modes -------------------------------------------------------------------------
 for mode in 600 640 604 644 664; do
 	cp "$dir/t.good" "$dir/m$mode"; chmod "$mode" "$dir/m$mode"
