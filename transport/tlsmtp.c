@@ -252,8 +252,6 @@ check_envelope(const struct options *opt, struct envelope *env, struct outcome *
 
 			outcome_quote_text(opt->rcpts[i], strnlen(opt->rcpts[i], 200), q, sizeof(q));
 			log_warn("malformed recipient address <%s>: %s", q, err);
-			/* Kept for the log line only: this batch is never sent. */
-			snprintf(env->paths[i], sizeof(env->paths[i]), "%s", q);
 			if (bad++ == 0)
 				snprintf(first_err, sizeof(first_err), "%s", err);
 			continue;
@@ -644,9 +642,17 @@ main(int argc, char **argv)
 
 	if (check_envelope(&opt, &env, &o) != 0) {
 		t.end = t.input_done = t.route_done = now_ms();
-		for (size_t i = 0; env.rcpts != NULL && i < env.count; i++)
-			log_delivery(&env.rcpts[i], "none", &t, o.dsn,
+		for (size_t i = 0; i < opt.rcpt_count; i++) {
+			struct smtp_rcpt shown;
+			char q[300];
+
+			/* As given (made printable): nothing was checked or sent. */
+			memset(&shown, 0, sizeof(shown));
+			shown.addr = outcome_quote_text(opt.rcpts[i], strnlen(opt.rcpts[i], 256), q,
+			    sizeof(q));
+			log_delivery(&shown, "none", &t, o.dsn,
 			    o.exit_code == TLSMTP_EX_TEMPFAIL ? "deferred" : "bounced", o.text);
+		}
 		rc = finish(&o);
 	} else {
 		rc = deliver(&cfg, &opt, &env, &t, deadline);
