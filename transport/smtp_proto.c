@@ -832,6 +832,8 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 			close(fd);
 			fail_soft(ss, "4.3.0", "out of memory");
 		} else if (open_session(ss, retry_plain) == 0) {
+			/* Counts toward smtp_mx_session_limit (EHLO and TLS done). */
+			req->sessions++;
 			transaction(ss);
 			if (!ss->in_data)
 				send_quit(ss);
