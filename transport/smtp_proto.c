@@ -783,8 +783,7 @@ level_unusable(struct session *ss)
 	const struct smtp_request *req = ss->req;
 
 	if (ss->level == TLS_LEVEL_INVALID) {
-		log_warn("TLS policy lookup for %s/%s: client TLS configuration problem",
-		    req->nexthop->host, ss->addr->host);
+		/* tls_policy_resolve() already logged why. */
 		fail_soft(ss, "4.7.5", "client TLS configuration problem");
 		return 1;
 	}
