@@ -783,8 +783,7 @@ level_unusable(struct session *ss)
 	const struct smtp_request *req = ss->req;
 
 	if (ss->level == TLS_LEVEL_INVALID) {
-		log_warn("TLS policy lookup for %s/%s: client TLS configuration problem",
-		    req->nexthop->host, ss->addr->host);
+		/* tls_policy_resolve() already logged why. */
 		fail_soft(ss, "4.7.5", "client TLS configuration problem");
 		return 1;
 	}
@@ -832,6 +831,8 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 			close(fd);
 			fail_soft(ss, "4.3.0", "out of memory");
 		} else if (open_session(ss, retry_plain) == 0) {
+			/* Counts toward smtp_mx_session_limit (EHLO and TLS done). */
+			req->sessions++;
 			transaction(ss);
 			if (!ss->in_data)
 				send_quit(ss);
