@@ -10,7 +10,8 @@
  * an upper bound "<=V", an exclusion "!NAME" or an inclusion "NAME".  V is
  * a protocol name or a hexadecimal wire version ("0x0303" or "303").  When
  * any inclusion is present, protocols not included are excluded.  Names
- * are matched case-insensitively, as Postfix's name_code() does.
+ * are matched case-insensitively, as Postfix's name_code() does; a bound
+ * may also be "None" (no bound), as in Postfix's version table.
  *
  * Postfix finds a bad list only when a TLS session starts; we reject it
  * here, and we also reject an expression that leaves no protocol at all,
@@ -69,6 +70,11 @@ parse_bound(const char *text, unsigned *version, char *err, size_t errlen)
 	if (*text == 0) {
 		snprintf(err, errlen, "missing protocol version after \">=\" or \"<=\"");
 		return -1;
+	}
+	/* "None" is Postfix's explicit "no bound". */
+	if (strcasecmp(text, "None") == 0) {
+		*version = 0;
+		return 0;
 	}
 	if ((p = proto_lookup(text)) != NULL && p->bound_ok) {
 		*version = p->version;

@@ -340,10 +340,16 @@ lmdb_table_delete(const char *path, const char *key, char *err, size_t errlen)
  * Build side.
  */
 struct build_entry {
+	uint64_t prefix;		/* first 8 key bytes, big-endian: cheap sorting */
 	const char *key;		/* NUL-terminated, in the arena */
 	const char *value;
 	uint32_t klen;			/* without NUL */
 	uint32_t vlen;
+};
+
+struct build_slot {
+	uint32_t hash;
+	uint32_t index;			/* entry index + 1; 0 = empty */
 };
 
 struct arena_block {
@@ -362,7 +368,7 @@ struct lmdb_builder {
 	struct build_entry *entries;
 	size_t  count;
 	size_t  cap;
-	uint32_t *slots;		/* hash of keys: entry index + 1, 0 = empty */
+	struct build_slot *slots;	/* open-addressing hash of the keys */
 	size_t  nslots;
 	struct arena_block *arena;
 };
@@ -404,17 +410,28 @@ hash_key(const char *s, size_t len)
 	return h;
 }
 
+/* The first 8 bytes of a key as a number that sorts like the bytes. */
+static uint64_t
+key_prefix(const char *key, size_t len)
+{
+	uint64_t p = 0;
+
+	for (size_t i = 0; i < 8; i++)
+		p = (p << 8) | (i < len ? (unsigned char) key[i] : 0);
+	return p;
+}
+
 /* Slot holding KEY, or the empty slot where it belongs. */
 static size_t
-find_slot(const struct lmdb_builder *b, const char *key, size_t len)
+find_slot(const struct lmdb_builder *b, const char *key, size_t len, uint32_t hash)
 {
 	size_t  mask = b->nslots - 1;
-	size_t  i = hash_key(key, len) & mask;
+	size_t  i = hash & mask;
 
-	while (b->slots[i] != 0) {
-		const struct build_entry *e = &b->entries[b->slots[i] - 1];
+	while (b->slots[i].index != 0) {
+		const struct build_entry *e = &b->entries[b->slots[i].index - 1];
 
-		if (e->klen == len && memcmp(e->key, key, len) == 0)
+		if (b->slots[i].hash == hash && e->klen == len && memcmp(e->key, key, len) == 0)
 			break;
 		i = (i + 1) & mask;
 	}
@@ -425,7 +442,7 @@ static int
 grow_hash(struct lmdb_builder *b)
 {
 	size_t  n = b->nslots ? b->nslots * 2 : 1024;
-	uint32_t *old = b->slots;
+	struct build_slot *old = b->slots;
 	size_t  oldn = b->nslots;
 
 	if ((b->slots = calloc(n, sizeof(*b->slots))) == NULL) {
@@ -434,10 +451,12 @@ grow_hash(struct lmdb_builder *b)
 	}
 	b->nslots = n;
 	for (size_t i = 0; i < oldn; i++) {
-		if (old[i] != 0) {
-			const struct build_entry *e = &b->entries[old[i] - 1];
+		if (old[i].index != 0) {
+			size_t  j = old[i].hash & (n - 1);
 
-			b->slots[find_slot(b, e->key, e->klen)] = old[i];
+			while (b->slots[j].index != 0)
+				j = (j + 1) & (n - 1);
+			b->slots[j] = old[i];
 		}
 	}
 	free(old);
@@ -501,6 +520,7 @@ lmdb_builder_put(struct lmdb_builder *b, const char *key, const char *value,
 	size_t  klen = strlen(key);
 	size_t  vlen = strlen(value);
 	size_t  slot;
+	uint32_t hash;
 	struct build_entry *e;
 
 	if (klen == 0 || klen + 1 > LMDB_KEY_MAX) {
@@ -513,11 +533,12 @@ lmdb_builder_put(struct lmdb_builder *b, const char *key, const char *value,
 	}
 	if ((b->count + 1) * 2 > b->nslots && grow_hash(b) < 0)
 		goto nomem;
-	slot = find_slot(b, key, klen);
-	if (b->slots[slot] != 0) {
+	hash = hash_key(key, klen);
+	slot = find_slot(b, key, klen, hash);
+	if (b->slots[slot].index != 0) {
 		if (!replace)
 			return 0;
-		e = &b->entries[b->slots[slot] - 1];
+		e = &b->entries[b->slots[slot].index - 1];
 		if ((e->value = arena_copy(b, value, vlen)) == NULL)
 			goto nomem;
 		e->vlen = (uint32_t) vlen;
@@ -538,19 +559,29 @@ lmdb_builder_put(struct lmdb_builder *b, const char *key, const char *value,
 		goto nomem;
 	e->klen = (uint32_t) klen;
 	e->vlen = (uint32_t) vlen;
+	e->prefix = key_prefix(key, klen);
 	b->count++;
-	b->slots[slot] = (uint32_t) b->count;
+	b->slots[slot].hash = hash;
+	b->slots[slot].index = (uint32_t) b->count;
 	return 1;
 nomem:
 	snprintf(err, errlen, "%s: out of memory", b->path);
 	return -1;
 }
 
-/* LMDB's default order is memcmp, shorter first: strcmp order on the text. */
+/*
+ * LMDB's default order is memcmp, shorter first: strcmp order on the text.
+ * Comparing the prefixes first avoids most visits to the keys themselves.
+ */
 static int
 entry_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct build_entry *) a)->key, ((const struct build_entry *) b)->key);
+	const struct build_entry *x = a;
+	const struct build_entry *y = b;
+
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	return strcmp(x->key, y->key);
 }
 
 /* A map size that holds the data in one go, so retries are rare. */
@@ -578,6 +609,7 @@ write_entries(struct lmdb_builder *b, size_t mapsize)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
+	MDB_cursor *cur;
 	MDB_val k;
 	MDB_val v;
 	size_t  nul = (b->flags & LMDB_BUILD_NO_NUL) ? 0 : 1;
@@ -591,16 +623,20 @@ write_entries(struct lmdb_builder *b, size_t mapsize)
 		mdb_env_close(env);
 		return rc;
 	}
-	if ((rc = mdb_dbi_open(txn, NULL, 0, &dbi)) != 0)
+	if ((rc = mdb_dbi_open(txn, NULL, 0, &dbi)) != 0
+	    || (rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
 		goto fail;
 	for (size_t i = 0; i < b->count; i++) {
 		k.mv_data = (void *) b->entries[i].key;
 		k.mv_size = b->entries[i].klen + nul;
 		v.mv_data = (void *) b->entries[i].value;
 		v.mv_size = b->entries[i].vlen + nul;
-		if ((rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND)) != 0)
+		if ((rc = mdb_cursor_put(cur, &k, &v, MDB_APPEND)) != 0) {
+			mdb_cursor_close(cur);
 			goto fail;
+		}
 	}
+	mdb_cursor_close(cur);
 	if ((rc = mdb_txn_commit(txn)) == 0)
 		rc = mdb_env_sync(env, 1);
 	mdb_env_close(env);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -192,10 +193,16 @@ source_flags(const struct options *o)
 }
 
 /* ------------------------------------------------------------------------
- * A set of keys seen so far, for duplicate detection in every mode.
+ * A set of keys seen so far, for duplicate detection with -c (a build
+ * learns about duplicates from lmdb_builder_put instead).
  */
+struct keyslot {
+	uint32_t hash;
+	char   *key;
+};
+
 struct keyset {
-	char  **slot;
+	struct keyslot *slot;
 	size_t  nslots;
 	size_t  count;
 };
@@ -213,12 +220,13 @@ key_hash(const char *s)
 }
 
 static size_t
-keyset_find(const struct keyset *ks, const char *key)
+keyset_find(const struct keyset *ks, const char *key, uint32_t hash)
 {
 	size_t  mask = ks->nslots - 1;
-	size_t  i = key_hash(key) & mask;
+	size_t  i = hash & mask;
 
-	while (ks->slot[i] != NULL && strcmp(ks->slot[i], key) != 0)
+	while (ks->slot[i].key != NULL
+	    && (ks->slot[i].hash != hash || strcmp(ks->slot[i].key, key) != 0))
 		i = (i + 1) & mask;
 	return i;
 }
@@ -227,24 +235,26 @@ keyset_find(const struct keyset *ks, const char *key)
 static int
 keyset_add(struct keyset *ks, const char *key)
 {
+	uint32_t hash = key_hash(key);
 	size_t  i;
 
 	if ((ks->count + 1) * 2 > ks->nslots) {
 		struct keyset bigger = {NULL, ks->nslots ? ks->nslots * 2 : 4096, ks->count};
 
-		if ((bigger.slot = calloc(bigger.nslots, sizeof(char *))) == NULL)
+		if ((bigger.slot = calloc(bigger.nslots, sizeof(*bigger.slot))) == NULL)
 			fatal("out of memory");
 		for (size_t j = 0; j < ks->nslots; j++)
-			if (ks->slot[j] != NULL)
-				bigger.slot[keyset_find(&bigger, ks->slot[j])] = ks->slot[j];
+			if (ks->slot[j].key != NULL)
+				bigger.slot[keyset_find(&bigger, ks->slot[j].key, ks->slot[j].hash)] = ks->slot[j];
 		free(ks->slot);
 		*ks = bigger;
 	}
-	i = keyset_find(ks, key);
-	if (ks->slot[i] != NULL)
+	i = keyset_find(ks, key, hash);
+	if (ks->slot[i].key != NULL)
 		return 0;
-	if ((ks->slot[i] = strdup(key)) == NULL)
+	if ((ks->slot[i].key = strdup(key)) == NULL)
 		fatal("out of memory");
+	ks->slot[i].hash = hash;
 	ks->count++;
 	return 1;
 }
@@ -253,13 +263,39 @@ static void
 keyset_free(struct keyset *ks)
 {
 	for (size_t i = 0; i < ks->nslots; i++)
-		free(ks->slot[i]);
+		free(ks->slot[i].key);
 	free(ks->slot);
 }
 
 /* ------------------------------------------------------------------------
  * Building and checking.
  */
+
+/*
+ * A signal during a build stops reading and aborts, which removes the
+ * temporary file; during the commit it is held until the new table is in
+ * place.  Either way the table is complete, old or new.
+ */
+static volatile sig_atomic_t interrupted;
+
+static void
+on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+static void
+catch_signals(void)
+{
+	struct sigaction sa;
+	static const int sigs[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE};
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		(void) sigaction(sigs[i], &sa, NULL);
+}
 struct build {
 	const struct options *opt;
 	struct lmdb_builder *builder;	/* NULL with -c */
@@ -298,7 +334,7 @@ check_value(struct build *bc, const struct table_entry *e)
 		bc->errors++;
 	} else {
 		for (size_t i = 0; i < p.note_count; i++) {
-			snprintf(msg, sizeof(msg), "\"%s\": %s", e->key, p.notes[i]);
+			snprintf(msg, sizeof(msg), "warning: \"%s\": %s", e->key, p.notes[i]);
 			report(bc, e->line, msg);
 		}
 	}
@@ -313,22 +349,27 @@ on_entry(const struct table_entry *e, void *ctx)
 	char    msg[NEXTHOP_KEY_MAX + 64];
 	int     fresh;
 
+	if (interrupted)
+		return 1;
 	bc->entries++;
 	check_value(bc, e);
-	fresh = keyset_add(&bc->keys, e->key);
+	if (bc->builder == NULL) {
+		fresh = keyset_add(&bc->keys, e->key);
+	} else {
+		fresh = lmdb_builder_put(bc->builder, e->key, e->value, bc->opt->replace,
+		    err, sizeof(err));
+		if (fresh < 0) {
+			report(bc, e->line, err);
+			bc->errors++;
+			return 0;
+		}
+	}
 	if (!fresh) {
 		bc->duplicates++;
 		if (!bc->opt->quiet_dups && !bc->opt->replace) {
 			snprintf(msg, sizeof(msg), "duplicate entry: \"%s\"", e->key);
 			report(bc, e->line, msg);
 		}
-		if (!bc->opt->replace)
-			return 0;
-	}
-	if (bc->builder != NULL
-	    && lmdb_builder_put(bc->builder, e->key, e->value, !fresh, err, sizeof(err)) < 0) {
-		report(bc, e->line, err);
-		bc->errors++;
 	}
 	return 0;
 }
@@ -383,6 +424,7 @@ build(const struct options *o)
 	if (fstat(fileno(fp), &st) < 0)
 		fatal("stat %s: %s", o->source, strerror(errno));
 	if (o->mode == MODE_BUILD) {
+		catch_signals();
 		drop_privileges(o, &st);
 		if (lmdb_builder_begin(o->target, o->nul ? 0 : LMDB_BUILD_NO_NUL,
 			target_mode(o, &st), &bc.builder, err, sizeof(err)) < 0)
@@ -395,14 +437,23 @@ build(const struct options *o)
 	}
 	fclose(fp);
 	keyset_free(&bc.keys);
+	if (interrupted) {
+		lmdb_builder_abort(bc.builder);
+		fprintf(stderr, "tlsmap: %s: interrupted by signal %d; table not installed\n",
+		    o->source, (int) interrupted);
+		return 1;
+	}
 	if (o->verbose)
 		fprintf(stderr, "tlsmap: %s: %u entries, %u duplicates, %u errors\n",
 		    o->source, bc.entries, bc.duplicates, bc.errors);
 	if (bc.errors > 0) {
 		lmdb_builder_abort(bc.builder);
-		if (o->mode == MODE_BUILD)
+		if (o->mode == MODE_BUILD && access(o->target, F_OK) == 0)
 			fprintf(stderr, "tlsmap: %s: %u error%s; table not installed, %s unchanged\n",
 			    o->source, bc.errors, bc.errors == 1 ? "" : "s", o->target);
+		else if (o->mode == MODE_BUILD)
+			fprintf(stderr, "tlsmap: %s: %u error%s; table not installed\n",
+			    o->source, bc.errors, bc.errors == 1 ? "" : "s");
 		else
 			fprintf(stderr, "tlsmap: %s: %u error%s\n", o->source, bc.errors,
 			    bc.errors == 1 ? "" : "s");

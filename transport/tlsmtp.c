@@ -35,7 +35,6 @@
 #include "route.h"
 #include "dns.h"
 
-#define DEADLINE_MARGIN_S	10	/* SIGALRM this long after delivery_deadline */
 #define RECIPIENT_MAX		10000
 #define SUMMARY_MAX		256
 
@@ -111,7 +110,8 @@ arm_last_resort(int deadline_s)
 	sa.sa_handler = deadline_alarm;
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGALRM, &sa, NULL);
-	alarm((unsigned)deadline_s + DEADLINE_MARGIN_S);
+	/* Late enough for every stage deadline to have fired first. */
+	alarm((unsigned)deadline_s + 2 + (unsigned)deadline_s / 100);
 }
 
 /* ------------------------------------------------------------------------
@@ -252,8 +252,6 @@ check_envelope(const struct options *opt, struct envelope *env, struct outcome *
 
 			outcome_quote_text(opt->rcpts[i], strnlen(opt->rcpts[i], 200), q, sizeof(q));
 			log_warn("malformed recipient address <%s>: %s", q, err);
-			/* Kept for the log line only: this batch is never sent. */
-			snprintf(env->paths[i], sizeof(env->paths[i]), "%s", q);
 			if (bad++ == 0)
 				snprintf(first_err, sizeof(first_err), "%s", err);
 			continue;
@@ -628,6 +626,7 @@ main(int argc, char **argv)
 		log_open(NULL, NULL, 0);
 		log_warn("%s", err);
 		outcome_set(&o, "4.3.5", "mail system configuration error: %s", err);
+		free(opt.overrides);
 		return finish(&o);
 	}
 	if (config_load(&cfg, opt.config_file, opt.overrides, opt.override_count, err, sizeof(err)) != 0) {
@@ -643,9 +642,17 @@ main(int argc, char **argv)
 
 	if (check_envelope(&opt, &env, &o) != 0) {
 		t.end = t.input_done = t.route_done = now_ms();
-		for (size_t i = 0; env.rcpts != NULL && i < env.count; i++)
-			log_delivery(&env.rcpts[i], "none", &t, o.dsn,
+		for (size_t i = 0; i < opt.rcpt_count; i++) {
+			struct smtp_rcpt shown;
+			char q[300];
+
+			/* As given (made printable): nothing was checked or sent. */
+			memset(&shown, 0, sizeof(shown));
+			shown.addr = outcome_quote_text(opt.rcpts[i], strnlen(opt.rcpts[i], 256), q,
+			    sizeof(q));
+			log_delivery(&shown, "none", &t, o.dsn,
 			    o.exit_code == TLSMTP_EX_TEMPFAIL ? "deferred" : "bounced", o.text);
+		}
 		rc = finish(&o);
 	} else {
 		rc = deliver(&cfg, &opt, &env, &t, deadline);

@@ -332,7 +332,7 @@ test_servername_lengths(void **state)
 	assert_true(parses(value));
 	snprintf(value, sizeof(value), "may servername=%s.example", label64);
 	assert_false(parses(value));
-	/* 4 labels of 63 plus a single character: 4*63 + 4 dots + 1 = 257; build 253 exactly. */
+	/* Three 63-character labels, one of 61 and three dots: 253 characters. */
 	snprintf(name253, sizeof(name253), "%s.%s.%s.%.61s", label63, label63, label63, label63);
 	assert_int_equal(strlen(name253), 253);
 	snprintf(value, sizeof(value), "may servername=%s", name253);
@@ -511,7 +511,7 @@ test_match_verify_secure(void **state)
 	parse_err_part("verify match=.", "invalid match pattern \".\"");
 	parse_err_part("secure match=nexthop:exa/mple", "invalid match pattern \"exa/mple\"");
 	parse_err_part("secure match=example.com.", "invalid match pattern \"example.com.\"");
-	/* A digest at verify splits on ':' into two-character names: fine, but not hex-only garbage. */
+	/* U-labels never match a certificate name: only A-labels are accepted. */
 	parse_err_part("secure match=b\xc3\xbc" "cher.example", "invalid match pattern");
 }
 
@@ -660,6 +660,9 @@ test_error_buffer(void **state)
 	memset(err, 'x', sizeof(err));
 	assert_int_equal(tls_policy_parse("bogus-level-name", &p, err, sizeof(err)), -1);
 	assert_int_equal(strlen(err), sizeof(err) - 1);
+	tls_policy_free(&p);
+	assert_int_equal(tls_policy_parse(NULL, &p, err, sizeof(err)), -1);
+	assert_int_equal(p.level, TLS_LEVEL_INVALID);
 	tls_policy_free(&p);
 	/* A zero-length buffer is never written. */
 	err[0] = 'x';

@@ -67,6 +67,8 @@ test_bounds(void **state)
 	check_mask(">=TLSv1.2:<=TLSv1.2", P_T12);
 	check_mask(">=tlsv1.3", P_T13);
 	check_mask("<=TLSV1.3", TLS_PROTO_ALL);
+	check_mask(">=None:<=none", TLS_PROTO_ALL);
+	check_mask(">=TLSv1.2:<=None", P_T12 | P_T13);
 }
 
 static void
@@ -125,6 +127,7 @@ test_errors(void **state)
 	check_error("=>TLSv1.2", "unknown protocol");
 	check_error("!", "unknown protocol \"\"");
 	check_error("!>=TLSv1", "unknown protocol");
+	check_error("None", "unknown protocol \"None\"");
 	check_error(">=TLSv1.3:<=TLSv1.2", "no TLS protocol version is left");
 	check_error("!SSLv2:!SSLv3:!TLSv1:!TLSv1.1:!TLSv1.2:!TLSv1.3", "no TLS protocol");
 	check_error("TLSv1.2:!TLSv1.2", "no TLS protocol");

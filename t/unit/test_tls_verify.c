@@ -473,13 +473,27 @@ san_der(const char *const *names, const size_t *lens, size_t count, size_t *der_
 	return der;
 }
 
+/* Subject CommonNames of a built leaf (explicit lengths). */
+struct cn_list {
+	const char *const *names;
+	const size_t *lens;
+	size_t count;
+};
+
+static const char default_cn_name[] = "mx.example.test";
+static const char *const default_cn_names[] = {default_cn_name};
+static const size_t default_cn_lens[] = {sizeof(default_cn_name) - 1};
+static const struct cn_list default_cns = {default_cn_names, default_cn_lens, 1};
+
 /*
- * Leaf issued by "int" with key wrongname.key, the given SAN extension and
- * CN mx.example.test; *chain gets leaf + int in PEM.
+ * Leaf issued by "int" with key wrongname.key, the given SAN extension
+ * (none when san is NULL) and CommonNames; *chain gets leaf + int in PEM.
  */
 static void
-make_leaf(const unsigned char *san, size_t san_len, gnutls_datum_t *chain)
+make_leaf(const unsigned char *san, size_t san_len, const struct cn_list *cns,
+    gnutls_datum_t *chain)
 {
+	size_t i;
 	gnutls_x509_crt_t crt, ca;
 	gnutls_x509_privkey_t key, ca_key;
 	gnutls_datum_t pem, leaf;
@@ -505,14 +519,16 @@ make_leaf(const unsigned char *san, size_t san_len, gnutls_datum_t *chain)
 	assert_int_equal(gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)), 0);
 	assert_int_equal(gnutls_x509_crt_set_activation_time(crt, now - 3600), 0);
 	assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, now + 86400), 0);
-	assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME,
-	    0, "mx.example.test", 15), 0);
+	for (i = 0; i < cns->count; i++)
+		assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt,
+		    GNUTLS_OID_X520_COMMON_NAME, 0, cns->names[i], cns->lens[i]), 0);
 	assert_int_equal(gnutls_x509_crt_set_key(crt, key), 0);
 	assert_int_equal(gnutls_x509_crt_set_basic_constraints(crt, 0, -1), 0);
 	assert_int_equal(gnutls_x509_crt_set_key_purpose_oid(crt,
 	    GNUTLS_KP_TLS_WWW_SERVER, 0), 0);
-	assert_int_equal(gnutls_x509_crt_set_extension_by_oid(crt, "2.5.29.17",
-	    san, san_len, 0), 0);
+	if (san != NULL)
+		assert_int_equal(gnutls_x509_crt_set_extension_by_oid(crt, "2.5.29.17",
+		    san, san_len, 0), 0);
 	assert_int_equal(gnutls_x509_crt_sign2(crt, ca, ca_key, GNUTLS_DIG_SHA256, 0), 0);
 	assert_int_equal(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &leaf), 0);
 
@@ -532,19 +548,26 @@ make_leaf(const unsigned char *san, size_t san_len, gnutls_datum_t *chain)
 }
 
 static void
-serve_built(const unsigned char *san, size_t san_len, const struct tls_match_spec *spec,
-    struct tls_verify_result *result)
+serve_built_cns(const unsigned char *san, size_t san_len, const struct cn_list *cns,
+    const struct tls_match_spec *spec, struct tls_verify_result *result)
 {
 	gnutls_datum_t chain, key;
 	struct server_conf conf = {&chain, &key};
 	int rc;
 
-	make_leaf(san, san_len, &chain);
+	make_leaf(san, san_len, cns, &chain);
 	load_file("wrongname", ".key", &key);
 	rc = handshake_verify(&conf, spec, result);
 	gnutls_free(chain.data);
 	gnutls_free(key.data);
 	assert_int_equal(rc, 0);
+}
+
+static void
+serve_built(const unsigned char *san, size_t san_len, const struct tls_match_spec *spec,
+    struct tls_verify_result *result)
+{
+	serve_built_cns(san, san_len, &default_cns, spec, result);
 }
 
 /* ------------------------------------------------------------------------
@@ -683,6 +706,54 @@ test_nul_and_utf8_san(void **state)
 	    PEER_LABEL ": num=62:hostname mismatch");
 }
 
+/* CN fallback: exactly one CN, read with its length. */
+static void
+test_common_names(void **state)
+{
+	static const char mx[] = "mx.example.test";
+	static const char other[] = "other.example.test";
+	static const char nul_cn[] = "mx.example.test\0.evil.test";
+	const char *names[2];
+	size_t lens[2];
+	struct cn_list cns = {names, lens, 0};
+	const char *refs[2] = {"mx.example.test", ".evil.test"};
+	struct tls_match_spec spec;
+	struct tls_verify_result r;
+
+	(void)state;
+	spec_init(&spec, TLS_LEVEL_VERIFY, refs, 2);
+
+	/* One CN, no SAN: the CN counts (built here as a control). */
+	names[0] = mx;
+	lens[0] = sizeof(mx) - 1;
+	cns.count = 1;
+	serve_built_cns(NULL, 0, &cns, &spec, &r);
+	assert_int_equal(r.status, TLS_PEER_VERIFIED);
+
+	/* Two CNs: ambiguous, neither counts. */
+	names[1] = other;
+	lens[1] = sizeof(other) - 1;
+	cns.count = 2;
+	serve_built_cns(NULL, 0, &cns, &spec, &r);
+	assert_int_equal(r.status, TLS_PEER_UNTRUSTED);
+	assert_string_equal(r.reason, "server certificate verification failed for "
+	    PEER_LABEL ": num=62:hostname mismatch");
+	names[0] = other;
+	names[1] = mx;
+	lens[0] = sizeof(other) - 1;
+	lens[1] = sizeof(mx) - 1;
+	serve_built_cns(NULL, 0, &cns, &spec, &r);
+	assert_int_equal(r.status, TLS_PEER_UNTRUSTED);
+
+	/* A NUL inside the CN. */
+	names[0] = nul_cn;
+	lens[0] = sizeof(nul_cn) - 1;
+	cns.count = 1;
+	serve_built_cns(NULL, 0, &cns, &spec, &r);
+	assert_int_equal(r.status, TLS_PEER_UNTRUSTED);
+	assert_int_equal(r.matched, 0);
+}
+
 /* Case 19. */
 static void
 test_idn(void **state)
@@ -781,6 +852,8 @@ test_weak_crypto(void **state)
 	    "num=66:EE certificate key too weak");
 	expect_rejected("sha1", "mx.example.test", "server ",
 	    "num=68:CA signature digest algorithm too weak");
+	expect_rejected("weakca", "mx.example.test", "server ",
+	    "num=67:CA certificate key too weak");
 
 	/* Not even "Trusted" at may. */
 	spec_init(&spec, TLS_LEVEL_MAY, NULL, 0);
@@ -1081,6 +1154,7 @@ main(void)
 		cmocka_unit_test(test_wildcards),
 		cmocka_unit_test(test_cn_vs_san),
 		cmocka_unit_test(test_nul_and_utf8_san),
+		cmocka_unit_test(test_common_names),
 		cmocka_unit_test(test_idn),
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_untrusted),
