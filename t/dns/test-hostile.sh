@@ -117,6 +117,9 @@ check "1,000 MX records over TCP: bounded" "$(for i in 0000 0007 0014 0021 0028;
 check "1,000 A records: 20 kept, limit 5" "$(for i in 0 1 2 3 4; do
 	echo "manya.bad.test 127.1.$i.1 0"; done)" 5 5 -R '[manya.bad.test]'
 
+check "unspecified, multicast and broadcast addresses are dropped" "unusable.bad.test 127.0.0.8 0" \
+    5 4 '[unusable.bad.test]'
+
 check "CNAME loop: no address, bounce as Postfix" \
     "5.4.4 Host or domain name not found. Name service error for name=cnameloop.bad.test type=A: Host found but no data record of requested type" \
     5 4 '[cnameloop.bad.test]'
