@@ -56,6 +56,17 @@ def _on_signal(signum, frame):
 	os.kill(os.getpid(), signum)
 
 
+def register_cleanup(obj):
+	"""Have obj.stop() run at exit and on the signals below, like receivers."""
+	install_cleanup_handlers()
+	_running.append(obj)
+
+
+def unregister_cleanup(obj):
+	if obj in _running:
+		_running.remove(obj)
+
+
 def install_cleanup_handlers():
 	"""Stop every receiver at exit and on SIGTERM, SIGINT and SIGHUP."""
 	global _handlers_installed
