@@ -574,6 +574,8 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	route_options_from(cfg, port, deadline, &ro);
 	if (route_resolve(dns, &nh, &ro, &route, &rerr) != 0) {
 		t->route_done = now_ms();
+		if (rerr.warning[0] != '\0')
+			log_warn("%s", rerr.warning);
 		outcome_set(&o, rerr.dsn, "%s", rerr.text);
 		goto out;
 	}
