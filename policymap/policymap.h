@@ -184,6 +184,13 @@ typedef int (*table_entry_cb)(const struct table_entry *e, void *ctx);
 typedef void (*table_diag_cb)(unsigned line, const char *message, void *ctx);
 int table_source_read(FILE *fp, unsigned flags, table_entry_cb entry_cb,
     table_diag_cb diag_cb, void *ctx);
+/*
+ * Fold one key as table_source_read() does (for queries such as
+ * "tlsmap -q KEY"): ASCII lower case with TABLE_SOURCE_FOLD; a non-ASCII
+ * domain part converted to A-labels.  Returns 0, or -1 with the reason.
+ */
+int table_source_fold_key(const char *key, unsigned flags, char *out, size_t outlen,
+    char *err, size_t errlen);
 
 /* ------------------------------------------------------------------------
  * Postfix lmdb: tables (table_lmdb.c).  PATH is the file itself ("x.lmdb").
@@ -203,6 +210,12 @@ typedef int (*lmdb_table_walk_cb)(const char *key, size_t keylen, const char *va
     size_t valuelen, void *ctx);
 int lmdb_table_walk(struct lmdb_table *t, lmdb_table_walk_cb cb, void *ctx, char *err, size_t errlen);
 void lmdb_table_close(struct lmdb_table *t);
+/*
+ * Delete KEY (key+NUL and bare key) from the table file PATH in place,
+ * under an exclusive fcntl lock, as "postmap -d" does.  Returns 1 deleted,
+ * 0 not found, -1 error.
+ */
+int lmdb_table_delete(const char *path, const char *key, char *err, size_t errlen);
 
 /*
  * Building: entries go into a temporary file in the target's directory,

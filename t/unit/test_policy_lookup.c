@@ -1,0 +1,334 @@
+/*
+ * test_policy_lookup.c - unit tests for policy_lookup.c: the map list
+ * syntax, Postfix's lookup order (verbatim, then dotted parents for bare
+ * domains only), several maps (key order first, then map order), lookup
+ * errors that never read as "not found", invalid entries, both storage
+ * styles, and the U-label fallback for tables built by postmap.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "policymap.h"
+
+static char tmpdir[256];
+
+static int
+group_setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	(void) state;
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test_policy_lookup.XXXXXX", tmp ? tmp : "/tmp");
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	static const char *const names[] = {"one", "two", "nonul", "utf8", "bad"};
+	char    p[400];
+
+	(void) state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s.lmdb", tmpdir, names[i]);
+		unlink(p);
+	}
+	rmdir(tmpdir);
+	return 0;
+}
+
+/* Build tmpdir/NAME.lmdb from key/value pairs. */
+static void
+make_map(const char *name, unsigned flags, const char *const *kv, size_t n)
+{
+	struct lmdb_builder *b;
+	char    path[400];
+	char    err[512];
+
+	snprintf(path, sizeof(path), "%s/%s.lmdb", tmpdir, name);
+	assert_int_equal(lmdb_builder_begin(path, flags, 0644, &b, err, sizeof(err)), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(lmdb_builder_put(b, kv[2 * i], kv[2 * i + 1], 0, err, sizeof(err)), 1);
+	if (lmdb_builder_commit(b, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+}
+
+static struct policy_maps *
+open_maps(const char *names)
+{
+	struct policy_maps *m;
+	char    spec[1024] = "";
+	char    err[512];
+	char    copy[256];
+	char   *name;
+	char   *save;
+
+	snprintf(copy, sizeof(copy), "%s", names);
+	for (name = strtok_r(copy, " ", &save); name != NULL; name = strtok_r(NULL, " ", &save)) {
+		size_t  len = strlen(spec);
+
+		snprintf(spec + len, sizeof(spec) - len, "%slmdb:%s/%s", len ? ", " : "", tmpdir, name);
+	}
+	if (policy_maps_open(spec, &m, err, sizeof(err)) != 0)
+		fail_msg("open %s: %s", spec, err);
+	return m;
+}
+
+/* Look NEXTHOP up; check the status, and on a hit the key and value. */
+static void
+expect(struct policy_maps *m, const char *nexthop, enum policy_lookup_status want,
+    const char *key, const char *value)
+{
+	struct nexthop nh;
+	struct policy_result r;
+	char    err[512];
+	enum policy_lookup_status got;
+
+	if (nexthop_parse(nexthop, &nh, err, sizeof(err)) != 0)
+		fail_msg("nexthop %s: %s", nexthop, err);
+	err[0] = 0;
+	got = policy_lookup(m, &nh, &r, err, sizeof(err));
+	if (got != want)
+		fail_msg("%s: status %d, want %d (%s)", nexthop, got, want, err);
+	if (want == POLICY_FOUND || want == POLICY_INVALID) {
+		assert_string_equal(r.key, key);
+		assert_string_equal(r.value, value);
+	}
+	if (want == POLICY_FOUND)
+		assert_int_not_equal(r.policy.level, TLS_LEVEL_INVALID);
+	policy_result_free(&r);
+}
+
+static const char *const map_one[] = {
+	"a.b.example.com", "secure match=nexthop",
+	".b.example.com", "verify",
+	".example.com", "encrypt",
+	"example.com", "may",
+	".com", "none",
+	"[relay.example]:587", "secure match=relay.example",
+	"[relay.example]", "encrypt",
+	"example.org:25", "encrypt",
+	"[192.0.2.1]", "fingerprint match=51e9a3c2d4b5f60718293a4b5c6d7e8f",
+	"[ipv6:2001:db8::1]", "dane",
+	"shared.example", "verify",
+};
+
+static const char *const map_two[] = {
+	"a.example.com", "dane-only",
+	"shared.example", "encrypt",
+	"only-two.example", "may",
+	".example.net", "encrypt",
+};
+
+static void
+test_lookup_order(void **state)
+{
+	struct policy_maps *m;
+
+	(void) state;
+	make_map("one", 0, map_one, sizeof(map_one) / sizeof(map_one[0]) / 2);
+	m = open_maps("one");
+	expect(m, "a.b.example.com", POLICY_FOUND, "a.b.example.com", "secure match=nexthop");
+	expect(m, "A.B.Example.COM", POLICY_FOUND, "a.b.example.com", "secure match=nexthop");
+	expect(m, "c.b.example.com", POLICY_FOUND, ".b.example.com", "verify");
+	expect(m, "x.y.b.example.com", POLICY_FOUND, ".b.example.com", "verify");
+	expect(m, "b.example.com", POLICY_FOUND, ".example.com", "encrypt");
+	expect(m, "example.com", POLICY_FOUND, "example.com", "may");
+	expect(m, "other.org", POLICY_NOT_FOUND, NULL, NULL);
+	expect(m, "foo.com", POLICY_FOUND, ".com", "none");
+	policy_maps_close(m);
+}
+
+static void
+test_explicit_nexthops(void **state)
+{
+	struct policy_maps *m;
+
+	(void) state;
+	m = open_maps("one");
+	/* Brackets or a port: one exact lookup, no parent domains. */
+	expect(m, "[a.b.example.com]", POLICY_NOT_FOUND, NULL, NULL);
+	expect(m, "x.b.example.com:25", POLICY_NOT_FOUND, NULL, NULL);
+	expect(m, "[relay.example]:587", POLICY_FOUND, "[relay.example]:587", "secure match=relay.example");
+	expect(m, "[relay.example]", POLICY_FOUND, "[relay.example]", "encrypt");
+	expect(m, "[relay.example]:25", POLICY_NOT_FOUND, NULL, NULL);
+	/* ":25", ":smtp" and no port are three different keys. */
+	expect(m, "example.org:25", POLICY_FOUND, "example.org:25", "encrypt");
+	expect(m, "example.org", POLICY_NOT_FOUND, NULL, NULL);
+	expect(m, "example.org:smtp", POLICY_NOT_FOUND, NULL, NULL);
+	expect(m, "[192.0.2.1]", POLICY_FOUND, "[192.0.2.1]", "fingerprint match=51e9a3c2d4b5f60718293a4b5c6d7e8f");
+	expect(m, "[IPv6:2001:db8::1]", POLICY_FOUND, "[ipv6:2001:db8::1]", "dane");
+	policy_maps_close(m);
+}
+
+static void
+test_several_maps(void **state)
+{
+	struct policy_maps *m;
+
+	(void) state;
+	make_map("two", 0, map_two, sizeof(map_two) / sizeof(map_two[0]) / 2);
+	m = open_maps("one two");
+	/* The same key in both maps: the first map wins. */
+	expect(m, "shared.example", POLICY_FOUND, "shared.example", "verify");
+	expect(m, "only-two.example", POLICY_FOUND, "only-two.example", "may");
+	/* The exact key in map two beats the parent key in map one. */
+	expect(m, "a.example.com", POLICY_FOUND, "a.example.com", "dane-only");
+	expect(m, "x.example.net", POLICY_FOUND, ".example.net", "encrypt");
+	policy_maps_close(m);
+
+	m = open_maps("two one");
+	expect(m, "shared.example", POLICY_FOUND, "shared.example", "encrypt");
+	policy_maps_close(m);
+}
+
+static void
+test_lookup_errors(void **state)
+{
+	struct policy_maps *m;
+	struct nexthop nh;
+	struct policy_result r;
+	char    err[512];
+
+	(void) state;
+	/* Opening never fails for a missing file ... */
+	m = open_maps("missing");
+	assert_int_equal(nexthop_parse("example.com", &nh, err, sizeof(err)), 0);
+	/* ... but every lookup through it is an error, never "not found". */
+	assert_int_equal(policy_lookup(m, &nh, &r, err, sizeof(err)), POLICY_LOOKUP_ERROR);
+	assert_non_null(strstr(err, "policy table lookup error"));
+	assert_non_null(strstr(err, "missing.lmdb"));
+	assert_non_null(strstr(r.map, "/missing"));
+	policy_result_free(&r);
+	assert_int_equal(policy_lookup(m, &nh, &r, err, sizeof(err)), POLICY_LOOKUP_ERROR);
+	policy_result_free(&r);
+	policy_maps_close(m);
+
+	/* A hit in an earlier map is returned before the broken map is read. */
+	m = open_maps("one missing");
+	expect(m, "example.com", POLICY_FOUND, "example.com", "may");
+	expect(m, "nowhere.example", POLICY_LOOKUP_ERROR, NULL, NULL);
+	policy_maps_close(m);
+
+	/* A broken map first: an error even where a later map has the key. */
+	m = open_maps("missing one");
+	expect(m, "example.com", POLICY_LOOKUP_ERROR, NULL, NULL);
+	policy_maps_close(m);
+}
+
+static void
+test_invalid_entries(void **state)
+{
+	static const char *const bad[] = {
+		"bogus.example", "bogus",
+		"attr.example", "may match=x",
+		"empty.example", ",",
+	};
+	struct policy_maps *m;
+	struct nexthop nh;
+	struct policy_result r;
+	char    err[512];
+
+	(void) state;
+	make_map("bad", 0, bad, 3);
+	m = open_maps("bad");
+	assert_int_equal(nexthop_parse("bogus.example", &nh, err, sizeof(err)), 0);
+	assert_int_equal(policy_lookup(m, &nh, &r, err, sizeof(err)), POLICY_INVALID);
+	assert_string_equal(err, "invalid security level \"bogus\"");
+	assert_string_equal(r.key, "bogus.example");
+	assert_string_equal(r.value, "bogus");
+	policy_result_free(&r);
+	assert_int_equal(nexthop_parse("attr.example", &nh, err, sizeof(err)), 0);
+	assert_int_equal(policy_lookup(m, &nh, &r, err, sizeof(err)), POLICY_INVALID);
+	assert_string_equal(err, "attribute \"match\" invalid at security level \"may\"");
+	policy_result_free(&r);
+	expect(m, "empty.example", POLICY_INVALID, "empty.example", ",");
+	policy_maps_close(m);
+}
+
+static void
+test_no_nul_tables(void **state)
+{
+	static const char *const kv[] = {"example.com", "secure", ".example.com", "verify"};
+	struct policy_maps *m;
+
+	(void) state;
+	make_map("nonul", LMDB_BUILD_NO_NUL, kv, 2);
+	m = open_maps("nonul");
+	expect(m, "example.com", POLICY_FOUND, "example.com", "secure");
+	expect(m, "mx.example.com", POLICY_FOUND, ".example.com", "verify");
+	policy_maps_close(m);
+}
+
+static void
+test_ulabel_fallback(void **state)
+{
+	/* As postmap stores a UTF-8 source key: folded, but not converted. */
+	static const char *const kv[] = {
+		"b\xc3\xbc" "cher.example", "secure",
+		".b\xc3\xbc" "cher.example", "verify",
+		"xn--caf-dma.example", "encrypt",
+	};
+	struct policy_maps *m;
+
+	(void) state;
+	make_map("utf8", 0, kv, 3);
+	m = open_maps("utf8");
+	expect(m, "B\xc3\xbc" "cher.example", POLICY_FOUND, "b\xc3\xbc" "cher.example", "secure");
+	expect(m, "xn--bcher-kva.example", POLICY_FOUND, "b\xc3\xbc" "cher.example", "secure");
+	expect(m, "mx.xn--bcher-kva.example", POLICY_FOUND, ".b\xc3\xbc" "cher.example", "verify");
+	/* The A-label form is tried first and found as such. */
+	expect(m, "caf\xc3\xa9.example", POLICY_FOUND, "xn--caf-dma.example", "encrypt");
+	policy_maps_close(m);
+}
+
+static void
+test_map_specs(void **state)
+{
+	struct policy_maps *m;
+	struct nexthop nh;
+	struct policy_result r;
+	char    err[512];
+
+	(void) state;
+	assert_int_equal(policy_maps_open("hash:/etc/postfix/tls_policy", &m, err, sizeof(err)), -1);
+	assert_null(m);
+	assert_non_null(strstr(err, "unsupported table type \"hash\""));
+	assert_int_equal(policy_maps_open("/etc/postfix/tls_policy", &m, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "missing \"type:\""));
+	assert_int_equal(policy_maps_open("lmdb:", &m, err, sizeof(err)), -1);
+	assert_int_equal(policy_maps_open("lmdb:/a, texthash:/b", &m, err, sizeof(err)), -1);
+	assert_int_equal(policy_maps_open(" lmdb:/a,lmdb:/b\tLMDB:/c ", &m, err, sizeof(err)), 0);
+	policy_maps_close(m);
+	/* No maps at all: nothing is ever found. */
+	assert_int_equal(policy_maps_open("", &m, err, sizeof(err)), 0);
+	assert_int_equal(nexthop_parse("example.com", &nh, err, sizeof(err)), 0);
+	assert_int_equal(policy_lookup(m, &nh, &r, err, sizeof(err)), POLICY_NOT_FOUND);
+	policy_result_free(&r);
+	policy_maps_close(m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lookup_order),
+		cmocka_unit_test(test_explicit_nexthops),
+		cmocka_unit_test(test_several_maps),
+		cmocka_unit_test(test_lookup_errors),
+		cmocka_unit_test(test_invalid_entries),
+		cmocka_unit_test(test_no_nul_tables),
+		cmocka_unit_test(test_ulabel_fallback),
+		cmocka_unit_test(test_map_specs),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
