@@ -571,6 +571,8 @@ tls_policy_parse(const char *value, struct tls_policy *p, char *err, size_t errl
 	tls_policy_init(p);
 	if (errlen > 0)
 		err[0] = 0;
+	if (value == NULL)
+		return fail(err, errlen, "invalid empty policy");
 	if ((copy = dup_string(value, strlen(value))) == NULL)
 		return fail_nomem(err, errlen);
 	rc = parse_tokens(copy, p, err, errlen);

@@ -340,6 +340,7 @@ lmdb_table_delete(const char *path, const char *key, char *err, size_t errlen)
  * Build side.
  */
 struct build_entry {
+	uint64_t prefix;		/* first 8 key bytes, big-endian: cheap sorting */
 	const char *key;		/* NUL-terminated, in the arena */
 	const char *value;
 	uint32_t klen;			/* without NUL */
@@ -407,6 +408,17 @@ hash_key(const char *s, size_t len)
 		h *= 16777619u;
 	}
 	return h;
+}
+
+/* The first 8 bytes of a key as a number that sorts like the bytes. */
+static uint64_t
+key_prefix(const char *key, size_t len)
+{
+	uint64_t p = 0;
+
+	for (size_t i = 0; i < 8; i++)
+		p = (p << 8) | (i < len ? (unsigned char) key[i] : 0);
+	return p;
 }
 
 /* Slot holding KEY, or the empty slot where it belongs. */
@@ -547,6 +559,7 @@ lmdb_builder_put(struct lmdb_builder *b, const char *key, const char *value,
 		goto nomem;
 	e->klen = (uint32_t) klen;
 	e->vlen = (uint32_t) vlen;
+	e->prefix = key_prefix(key, klen);
 	b->count++;
 	b->slots[slot].hash = hash;
 	b->slots[slot].index = (uint32_t) b->count;
@@ -556,11 +569,19 @@ nomem:
 	return -1;
 }
 
-/* LMDB's default order is memcmp, shorter first: strcmp order on the text. */
+/*
+ * LMDB's default order is memcmp, shorter first: strcmp order on the text.
+ * Comparing the prefixes first avoids most visits to the keys themselves.
+ */
 static int
 entry_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct build_entry *) a)->key, ((const struct build_entry *) b)->key);
+	const struct build_entry *x = a;
+	const struct build_entry *y = b;
+
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	return strcmp(x->key, y->key);
 }
 
 /* A map size that holds the data in one go, so retries are rare. */
@@ -588,6 +609,7 @@ write_entries(struct lmdb_builder *b, size_t mapsize)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
+	MDB_cursor *cur;
 	MDB_val k;
 	MDB_val v;
 	size_t  nul = (b->flags & LMDB_BUILD_NO_NUL) ? 0 : 1;
@@ -601,16 +623,20 @@ write_entries(struct lmdb_builder *b, size_t mapsize)
 		mdb_env_close(env);
 		return rc;
 	}
-	if ((rc = mdb_dbi_open(txn, NULL, 0, &dbi)) != 0)
+	if ((rc = mdb_dbi_open(txn, NULL, 0, &dbi)) != 0
+	    || (rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
 		goto fail;
 	for (size_t i = 0; i < b->count; i++) {
 		k.mv_data = (void *) b->entries[i].key;
 		k.mv_size = b->entries[i].klen + nul;
 		v.mv_data = (void *) b->entries[i].value;
 		v.mv_size = b->entries[i].vlen + nul;
-		if ((rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND)) != 0)
+		if ((rc = mdb_cursor_put(cur, &k, &v, MDB_APPEND)) != 0) {
+			mdb_cursor_close(cur);
 			goto fail;
+		}
 	}
+	mdb_cursor_close(cur);
 	if ((rc = mdb_txn_commit(txn)) == 0)
 		rc = mdb_env_sync(env, 1);
 	mdb_env_close(env);

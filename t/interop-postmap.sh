@@ -111,6 +111,20 @@ for t in pm pmn; do
 	cmp -s "$dir/tq" "$dir/pq" && ok || fail "$t: tlsmap -q - differs from postmap -q -"
 done
 
+# --- UTF-8 keys: A-labels from tlsmap, UTF-8 from postmap; both are found --
+printf 'B\303\274cher.example secure\n.b\303\274cher.example verify\n' > "$dir/u8"
+cp "$dir/u8" "$dir/u8pm"
+"$tlsmap" "lmdb:$dir/u8" || fail "tlsmap build of a UTF-8 source"
+pm "lmdb:$dir/u8pm" || fail "postmap build of a UTF-8 source"
+expect_eq "postmap -q A-label" "$(pm -q xn--bcher-kva.example "lmdb:$dir/u8")" "secure"
+expect_eq "tlsmap -q U-label" "$("$tlsmap" -q "$(printf 'B\303\274cher.example')" "lmdb:$dir/u8")" "secure"
+expect_eq "api, postmap UTF-8 table" "$("$query" "lmdb:$dir/u8pm" xn--bcher-kva.example)" \
+	"found${tab}$(printf 'b\303\274cher.example')${tab}secure${tab}secure"
+expect_eq "api, postmap UTF-8 table, parent" "$("$query" "lmdb:$dir/u8pm" "$(printf 'mx.B\303\274cher.example')")" \
+	"found${tab}$(printf '.b\303\274cher.example')${tab}verify${tab}verify"
+expect_eq "api, tlsmap table" "$("$query" "lmdb:$dir/u8" "$(printf 'b\303\274cher.example')")" \
+	"found${tab}xn--bcher-kva.example${tab}secure${tab}secure"
+
 # --- dumps are byte-identical ------------------------------------------------
 "$tlsmap" -s "lmdb:$dir/src" > "$dir/dump.tlsmap.src"
 pm -s "lmdb:$dir/src" > "$dir/dump.postmap.src"

@@ -29,6 +29,7 @@
 
 struct dns_ctx {
 	ares_channel channel;
+	int ad_trusted;			/* every server is on loopback */
 };
 
 static int64_t
@@ -144,6 +145,37 @@ servers_to_csv(const char *servers, char *csv, size_t csvlen, char *err, size_t 
 	return 0;
 }
 
+/*
+ * The AD bit means something only when the path to the validating
+ * resolver cannot be tampered with: trust it only when every configured
+ * server is a loopback address (RFC 7672 2.1.3, TLS_README).
+ */
+static int
+servers_all_loopback(ares_channel channel)
+{
+	struct ares_addr_port_node *list, *n;
+	int all = 1;
+
+	if (ares_get_servers_ports(channel, &list) != ARES_SUCCESS)
+		return 0;
+	if (list == NULL)
+		all = 0;
+	for (n = list; n != NULL; n = n->next) {
+		if (n->family == AF_INET) {
+			if ((ntohl(n->addr.addr4.s_addr) >> 24) != 127)
+				all = 0;
+		} else if (n->family == AF_INET6) {
+			static const unsigned char loop6[16] = { [15] = 1 };
+
+			if (memcmp(&n->addr.addr6, loop6, sizeof(loop6)) != 0)
+				all = 0;
+		} else
+			all = 0;
+	}
+	ares_free_data(list);
+	return all;
+}
+
 int
 dns_open(struct dns_ctx **out, const char *servers, char *err, size_t errlen)
 {
@@ -185,6 +217,7 @@ dns_open(struct dns_ctx **out, const char *servers, char *err, size_t errlen)
 		dns_close(ctx);
 		return -1;
 	}
+	ctx->ad_trusted = servers_all_loopback(ctx->channel);
 	*out = ctx;
 	return 0;
 }
@@ -257,6 +290,12 @@ dns_wait(struct dns_ctx *ctx, int64_t deadline_ms)
 				ares_process_fd(ctx->channel, rfd, wfd);
 		}
 	}
+}
+
+int
+dns_ad_trusted(const struct dns_ctx *ctx)
+{
+	return ctx->ad_trusted;
 }
 
 void *

@@ -10,6 +10,9 @@
  *                   completed or the deadline (CLOCK_MONOTONIC ms) passes;
  *                   on deadline, outstanding queries are cancelled.
  *   dns_channel()   the ares_channel, for modules that start queries.
+ *   dns_ad_trusted() 1 when every server is on loopback, so that the AD
+ *                   bit of its answers may be believed (else route.c
+ *                   reports nothing as DNSSEC-validated).
  *   dns_query()     start one query (RD, AD and DO set) on the channel; the
  *                   callback gets the raw answer for dns_msg.h to read.
  *   dns_close()
@@ -26,6 +29,7 @@ int dns_open(struct dns_ctx **out, const char *servers, char *err, size_t errlen
 /* Returns 0 when all queries completed, -1 when the deadline cut them off. */
 int dns_wait(struct dns_ctx *ctx, int64_t deadline_ms);
 void *dns_channel(struct dns_ctx *ctx);	/* ares_channel */
+int dns_ad_trusted(const struct dns_ctx *ctx);
 /*
  * Same signature as c-ares' ares_callback: status is an ARES_* code; with
  * ARES_SUCCESS, abuf holds the answer (any RCODE except SERVFAIL, NOTIMP

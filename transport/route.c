@@ -33,6 +33,7 @@ struct lookup {
 	char name[256];
 	unsigned type;
 	enum route_lookup_status status;
+	int ad_trusted;			/* the resolver's AD bit may be believed */
 	int ad;
 	/* MX answers */
 	struct route_mx *mx;
@@ -398,13 +399,10 @@ answer_owner(const uint8_t *msg, size_t len, const char *qname, char *owner)
 }
 
 static void
-take_mx(struct lookup *lk, const struct dns_msg_iter *it, const struct dns_msg_rr *rr,
-    const char *target, unsigned pref)
+take_mx(struct lookup *lk, const char *target, unsigned pref)
 {
 	size_t i;
 
-	(void)it;
-	(void)rr;
 	if (!dns_msg_valid_hostname(target)) {
 		if (lk->bad_name[0] == 0)
 			snprintf(lk->bad_name, sizeof(lk->bad_name), "%.100s", target);
@@ -463,7 +461,7 @@ lookup_parse(struct lookup *lk, const uint8_t *msg, size_t len)
 		return ROUTE_LOOKUP_MALFORMED;
 	if (!h.qr || qtype != lk->type || qclass != DNS_CLASS_IN || !same_host(qname, lk->name))
 		return ROUTE_LOOKUP_MALFORMED;
-	lk->ad = h.ad;
+	lk->ad = lk->ad_trusted && h.ad;
 	if (h.tc)
 		return ROUTE_LOOKUP_TEMP;	/* truncated even over TCP */
 	if (h.rcode == DNS_RCODE_NXDOMAIN)
@@ -480,7 +478,7 @@ lookup_parse(struct lookup *lk, const uint8_t *msg, size_t len)
 				return ROUTE_LOOKUP_MALFORMED;
 			if (target[0] == 0)
 				return ROUTE_LOOKUP_NULLMX;
-			take_mx(lk, &it, &rr, target, pref);
+			take_mx(lk, target, pref);
 		} else {
 			if (rr.rdlen != want)
 				return ROUTE_LOOKUP_MALFORMED;
@@ -515,6 +513,7 @@ lookup_start(struct dns_ctx *dns, struct lookup *lk, const char *name, unsigned 
 	snprintf(lk->name, sizeof(lk->name), "%s", name);
 	lk->type = type;
 	lk->status = ROUTE_LOOKUP_PENDING;
+	lk->ad_trusted = dns_ad_trusted(dns);
 	/* Names were validated before; a refusal here is our own error. */
 	if (dns_query(dns, lk->name, type, lookup_done, lk) != 0)
 		lk->status = ROUTE_LOOKUP_INVALID;

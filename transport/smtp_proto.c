@@ -4,10 +4,10 @@
  * Greeting, EHLO (HELO only when TLS is not required), STARTTLS as the
  * effective level asks, EHLO again inside TLS with everything learnt in
  * plaintext forgotten, then MAIL, RCPT per recipient, DATA, the body from
- * the spool encoder in large writes, the final dot and QUIT.  Commands are
- * sent one at a time and each reply is awaited (no PIPELINING: simpler to
- * get exactly right, and a server is never confused by what it did not
- * advertise).
+ * the spool encoder in large writes, the final dot and QUIT.  When the
+ * server advertises PIPELINING, MAIL, RCPT and DATA go out in one write and
+ * the replies are counted exactly (RFC 2920); otherwise one command at a
+ * time, and a reply followed by unsolicited data is a protocol error.
  *
  * Security rules enforced here (see the client security catalogue):
  *  - level none never sends STARTTLS; may continues in plaintext only after
@@ -39,6 +39,7 @@
 
 #define BODY_CHUNK		65536	/* bytes per body write: large TLS records */
 #define QUIT_WAIT_S		2	/* QUIT after a failure: do not linger */
+#define EARLY_REPLY_WAIT_S	2	/* a reply sent while we wrote the body */
 #define CMD_MAX			2048
 
 #define STAGE_GREETING	"receiving the initial server greeting"
@@ -63,6 +64,8 @@ struct session {
 	struct outcome *out;
 	char line[REPLY_LINE_MAX + 2];
 	struct smtp_reply reply;	/* last reply read */
+	int expect_more;		/* more pipelined replies are due */
+	int in_data;			/* the server may be reading a body: no QUIT */
 };
 
 /* ------------------------------------------------------------------------
@@ -174,6 +177,23 @@ send_command(struct session *ss, int timeout_s, const char *stage, const char *f
 	return 0;
 }
 
+/*
+ * After a reply, nothing more may be waiting unless more pipelined replies
+ * are due: a surplus reply would be taken as the answer to the next command.
+ * The reply to the final dot is exempt (the message is accepted by then),
+ * and so is the 220 to STARTTLS, which has its own, stricter check.
+ */
+static int
+check_surplus(struct session *ss, const char *stage)
+{
+	if (ss->expect_more || strcmp(stage, STAGE_DOT) == 0 || strcmp(stage, STAGE_STARTTLS) == 0
+	    || stream_pending(ss->stream) == 0)
+		return 0;
+	fail_soft(ss, "4.5.0", "protocol error: unexpected data after the reply from %s while %s",
+	    ss->namaddr, stage);
+	return -1;
+}
+
 /* Read one complete reply under one deadline for the whole reply. */
 static int
 read_reply(struct session *ss, int timeout_s, const char *stage)
@@ -195,7 +215,7 @@ read_reply(struct session *ss, int timeout_s, const char *stage)
 		    outcome_quote_text(ss->line, len, shown, sizeof(shown)));
 		rs = reply_feed(&ss->reply, ss->line, len);
 		if (rs == REPLY_DONE)
-			return 0;
+			return check_surplus(ss, stage);
 		if (rs != REPLY_MORE) {
 			fail_soft(ss, "4.5.0", "protocol error: %s from %s while %s",
 			    reply_status_text(rs), ss->namaddr, stage);
@@ -414,18 +434,17 @@ refused(struct session *ss, const char *what)
 	fail_soft(ss, dsn, "%s", text);
 }
 
+/* Checks before MAIL and its parameters; -1 when the message cannot go here. */
 static int
-mail_from(struct session *ss)
+mail_params(struct session *ss, char *params, size_t paramslen)
 {
 	struct smtp_request *req = ss->req;
 	size_t size = spool_size(req->msg);
-	char params[128];
 	size_t o = 0;
+	char text[512];
 
 	params[0] = '\0';
 	if (ss->feat.size && ss->feat.size_limit > 0 && (uint64_t)size > ss->feat.size_limit) {
-		char text[512];
-
 		snprintf(text, sizeof(text), "message size %zu exceeds size limit %" PRIu64
 		    " of server %s", size, ss->feat.size_limit, ss->namaddr);
 		outcome_set(ss->out, "5.3.4", "%s", text);
@@ -433,8 +452,6 @@ mail_from(struct session *ss)
 		return -1;
 	}
 	if (req->need_smtputf8 && !ss->feat.smtputf8) {
-		char text[512];
-
 		snprintf(text, sizeof(text), "SMTPUTF8 is required, but was not offered by host %s",
 		    ss->namaddr);
 		outcome_set(ss->out, "5.6.7", "%s", text);
@@ -442,14 +459,17 @@ mail_from(struct session *ss)
 		return -1;
 	}
 	if (ss->feat.size)
-		o += (size_t)snprintf(params + o, sizeof(params) - o, " SIZE=%zu", size);
+		o += (size_t)snprintf(params + o, paramslen - o, " SIZE=%zu", size);
 	if (ss->feat.eightbitmime && spool_has_8bit(req->msg))
-		o += (size_t)snprintf(params + o, sizeof(params) - o, " BODY=8BITMIME");
+		o += (size_t)snprintf(params + o, paramslen - o, " BODY=8BITMIME");
 	if (req->need_smtputf8)
-		snprintf(params + o, sizeof(params) - o, " SMTPUTF8");
-	if (send_command(ss, req->cfg->mail_timeout, STAGE_MAIL, "MAIL FROM:<%s>%s",
-	    req->sender, params) != 0 || read_reply(ss, req->cfg->mail_timeout, STAGE_MAIL) != 0)
-		return -1;
+		snprintf(params + o, paramslen - o, " SMTPUTF8");
+	return 0;
+}
+
+static int
+mail_reply(struct session *ss)
+{
 	if (ss->reply.code / 100 == 2)
 		return 0;
 	/* 552 to MAIL means the size was refused; keep the DSN exact. */
@@ -459,39 +479,75 @@ mail_from(struct session *ss)
 	return -1;
 }
 
-/* RCPT for each open recipient; returns the number accepted, -1 on failure. */
+/* One RCPT reply: 1 accepted, 0 refused (state recorded), -1 protocol error. */
 static int
-rcpt_to(struct session *ss)
+rcpt_reply(struct session *ss, struct smtp_rcpt *r)
 {
-	struct smtp_request *req = ss->req;
-	int accepted = 0;
+	char dsn[16], text[512];
+	int cls = ss->reply.code / 100;
 
-	for (size_t i = 0; i < req->rcpt_count; i++) {
-		struct smtp_rcpt *r = &req->rcpts[i];
-		char dsn[16], text[512];
-		int cls;
-
-		if (r->state != RCPT_PENDING)
-			continue;
-		if (send_command(ss, req->cfg->rcpt_timeout, STAGE_RCPT, "RCPT TO:<%s>", r->addr) != 0
-		    || read_reply(ss, req->cfg->rcpt_timeout, STAGE_RCPT) != 0)
-			return -1;
-		cls = ss->reply.code / 100;
-		if (cls == 2) {
-			r->state = RCPT_ACCEPTED;
-			accepted++;
-			continue;
-		}
-		server_said(ss, "RCPT TO command", dsn, sizeof(dsn), text, sizeof(text));
-		if (cls != 4 && cls != 5) {
-			fail_soft(ss, "4.5.0", "%s", text);
-			return -1;
-		}
-		r->state = cls == 5 ? RCPT_HARD : RCPT_SOFT;
-		snprintf(r->dsn, sizeof(r->dsn), "%s", dsn);
-		snprintf(r->reply, sizeof(r->reply), "%s", text);
+	if (cls == 2) {
+		r->state = RCPT_ACCEPTED;
+		return 1;
 	}
-	return accepted;
+	server_said(ss, "RCPT TO command", dsn, sizeof(dsn), text, sizeof(text));
+	if (cls != 4 && cls != 5) {
+		fail_soft(ss, "4.5.0", "protocol error: %s", text);
+		return -1;
+	}
+	r->state = cls == 5 ? RCPT_HARD : RCPT_SOFT;
+	snprintf(r->dsn, sizeof(r->dsn), "%s", dsn);
+	snprintf(r->reply, sizeof(r->reply), "%s", text);
+	return 0;
+}
+
+/* The reply to DATA: 0 for 354, else the recipients are settled, -1. */
+static int
+data_reply(struct session *ss)
+{
+	char dsn[16], text[512];
+
+	if (ss->reply.code == 354)
+		return 0;
+	if (ss->reply.code / 100 == 2 || ss->reply.code / 100 == 3) {
+		/* 250 instead of 354: the server is not reading a body. */
+		server_said(ss, "DATA command", dsn, sizeof(dsn), text, sizeof(text));
+		fail_soft(ss, "4.5.0", "protocol error: %s", text);
+	} else {
+		refused(ss, "DATA command");
+	}
+	return -1;
+}
+
+/*
+ * The body could not be written: a server that stopped reading may have
+ * said why.  A complete 4xx/5xx reply that is already there (or arrives
+ * within a moment) decides, by its code; anything else (nothing, a 2xx, a
+ * broken reply) leaves the caller's I/O error in place.  Never a success.
+ */
+static int
+early_reply(struct session *ss)
+{
+	int64_t deadline = stage_deadline(EARLY_REPLY_WAIT_S, ss->req->deadline_ms);
+	enum reply_status rs = REPLY_MORE;
+	char shown[256];
+	size_t len;
+	int cls;
+
+	reply_init(&ss->reply);
+	while (rs == REPLY_MORE) {
+		if (stream_read_line(ss->stream, ss->line, sizeof(ss->line), &len, deadline)
+		    != STREAM_OK)
+			return 0;
+		log_verbose("< %s: %s", ss->namaddr,
+		    outcome_quote_text(ss->line, len, shown, sizeof(shown)));
+		rs = reply_feed(&ss->reply, ss->line, len);
+	}
+	cls = ss->reply.code / 100;
+	if (rs != REPLY_DONE || (cls != 4 && cls != 5))
+		return 0;
+	refused(ss, "DATA command");
+	return 1;
 }
 
 static int
@@ -513,7 +569,8 @@ send_body(struct session *ss)
 		st = stream_write(ss->stream, buf, (size_t)n, ss->req->cfg->data_xfer_timeout,
 		    ss->req->deadline_ms);
 		if (st != STREAM_OK) {
-			io_failed(ss, st, STAGE_BODY);
+			if (!early_reply(ss))
+				io_failed(ss, st, STAGE_BODY);
 			rc = -1;
 			break;
 		}
@@ -527,54 +584,172 @@ send_body(struct session *ss)
 	return rc;
 }
 
-static int
-data(struct session *ss)
+/* After 354: the body, the final dot and its reply. */
+static void
+body_and_dot(struct session *ss)
 {
-	const struct tlsmtp_config *cfg = ss->req->cfg;
-	char dsn[16], text[512];
-	int cls;
+	char dsn[16], text[512], raw[512], quoted[512];
 
-	if (command(ss, cfg->data_init_timeout, STAGE_DATA, "DATA") != 0)
-		return -1;
-	if (ss->reply.code != 354) {
-		if (ss->reply.code / 100 == 2 || ss->reply.code / 100 == 3) {
-			/* 250 instead of 354: the server is not reading a body. */
-			server_said(ss, "DATA command", dsn, sizeof(dsn), text, sizeof(text));
-			fail_soft(ss, "4.5.0", "protocol error: %s", text);
-		} else {
-			refused(ss, "DATA command");
-		}
-		return -1;
-	}
-	log_verbose("> %s: (message body, %zu bytes)", ss->namaddr, spool_size(ss->req->msg));
+	log_verbose("> %s: (message body, about %zu bytes)", ss->namaddr, spool_size(ss->req->msg));
+	/* Until the dot's reply, a QUIT would only become part of the body. */
+	ss->in_data = 1;
 	if (send_body(ss) != 0)
-		return -1;
-	if (read_reply(ss, cfg->data_done_timeout, STAGE_DOT) != 0)
-		return -1;
-	cls = ss->reply.code / 100;
-	server_said(ss, "end of DATA command", dsn, sizeof(dsn), text, sizeof(text));
-	if (cls == 2) {
-		char raw[512], quoted[512];
-
-		reply_quote(&ss->reply, raw, sizeof(raw));
-		outcome_quote_text(raw, strlen(raw), quoted, sizeof(quoted));
-		settle_open_rcpts(ss, RCPT_DONE, dsn, quoted);
-		return 0;
+		return;
+	if (read_reply(ss, ss->req->cfg->data_done_timeout, STAGE_DOT) != 0)
+		return;
+	ss->in_data = 0;
+	if (ss->reply.code / 100 != 2) {
+		refused(ss, "end of DATA command");
+		return;
 	}
-	refused(ss, "end of DATA command");
-	return -1;
+	server_said(ss, "end of DATA command", dsn, sizeof(dsn), text, sizeof(text));
+	reply_quote(&ss->reply, raw, sizeof(raw));
+	outcome_quote_text(raw, strlen(raw), quoted, sizeof(quoted));
+	settle_open_rcpts(ss, RCPT_DONE, dsn, quoted);
+}
+
+/* One command and one reply at a time. */
+static void
+lockstep_transaction(struct session *ss, const char *params)
+{
+	struct smtp_request *req = ss->req;
+	const struct tlsmtp_config *cfg = req->cfg;
+	int accepted = 0, rc;
+
+	if (send_command(ss, cfg->mail_timeout, STAGE_MAIL, "MAIL FROM:<%s>%s", req->sender,
+	    params) != 0 || read_reply(ss, cfg->mail_timeout, STAGE_MAIL) != 0
+	    || mail_reply(ss) != 0)
+		return;
+	for (size_t i = 0; i < req->rcpt_count; i++) {
+		struct smtp_rcpt *r = &req->rcpts[i];
+
+		if (r->state != RCPT_PENDING)
+			continue;
+		if (send_command(ss, cfg->rcpt_timeout, STAGE_RCPT, "RCPT TO:<%s>", r->addr) != 0
+		    || read_reply(ss, cfg->rcpt_timeout, STAGE_RCPT) != 0
+		    || (rc = rcpt_reply(ss, r)) < 0)
+			return;
+		accepted += rc;
+	}
+	if (accepted == 0)
+		return;
+	if (command(ss, cfg->data_init_timeout, STAGE_DATA, "DATA") != 0 || data_reply(ss) != 0)
+		return;
+	body_and_dot(ss);
+}
+
+/* Append "text\r\n" to a growing command batch. */
+static int
+batch_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+batch_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	char *grown;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return -1;
+		if ((size_t)n + 3 <= *cap - *len)
+			break;
+		if ((grown = realloc(*buf, *cap * 2 + (size_t)n + 3)) == NULL)
+			return -1;
+		*buf = grown;
+		*cap = *cap * 2 + (size_t)n + 3;
+	}
+	memcpy(*buf + *len + n, "\r\n", 3);
+	*len += (size_t)n + 2;
+	return 0;
+}
+
+/*
+ * RFC 2920: MAIL, every RCPT and DATA in one write, then the replies in
+ * order, exactly one per command (fewer ends in a timeout, more is a
+ * protocol error caught by the check after the DATA reply).
+ */
+static void
+pipelined_transaction(struct session *ss, const char *params)
+{
+	struct smtp_request *req = ss->req;
+	const struct tlsmtp_config *cfg = req->cfg;
+	size_t len = 0, cap = 1024;
+	char *batch = malloc(cap);
+	int accepted = 0, rc, failed = 0;
+	enum stream_io st;
+
+	if (batch == NULL) {
+		fail_soft(ss, "4.3.0", "out of memory while %s", STAGE_MAIL);
+		return;
+	}
+	log_verbose("> %s: MAIL FROM:<%s>%s", ss->namaddr, req->sender, params);
+	failed |= batch_add(&batch, &len, &cap, "MAIL FROM:<%s>%s", req->sender, params);
+	for (size_t i = 0; i < req->rcpt_count; i++) {
+		if (req->rcpts[i].state != RCPT_PENDING)
+			continue;
+		log_verbose("> %s: RCPT TO:<%s>", ss->namaddr, req->rcpts[i].addr);
+		failed |= batch_add(&batch, &len, &cap, "RCPT TO:<%s>", req->rcpts[i].addr);
+	}
+	log_verbose("> %s: DATA", ss->namaddr);
+	failed |= batch_add(&batch, &len, &cap, "DATA");
+	if (failed) {
+		free(batch);
+		fail_soft(ss, "4.3.0", "out of memory while %s", STAGE_MAIL);
+		return;
+	}
+	st = stream_write(ss->stream, batch, len, cfg->mail_timeout, req->deadline_ms);
+	free(batch);
+	if (st != STREAM_OK) {
+		io_failed(ss, st, STAGE_MAIL);
+		return;
+	}
+	ss->expect_more = 1;
+	if (read_reply(ss, cfg->mail_timeout, STAGE_MAIL) != 0 || mail_reply(ss) != 0) {
+		ss->in_data = 1;	/* DATA may have been accepted: no QUIT */
+		return;
+	}
+	for (size_t i = 0; i < req->rcpt_count; i++) {
+		struct smtp_rcpt *r = &req->rcpts[i];
+
+		if (r->state != RCPT_PENDING)
+			continue;
+		if (read_reply(ss, cfg->rcpt_timeout, STAGE_RCPT) != 0 || (rc = rcpt_reply(ss, r)) < 0) {
+			ss->in_data = 1;
+			return;
+		}
+		accepted += rc;
+	}
+	ss->expect_more = 0;
+	if (read_reply(ss, cfg->data_init_timeout, STAGE_DATA) != 0) {
+		ss->in_data = 1;
+		return;
+	}
+	if (accepted == 0) {
+		/* Nobody to deliver to; a 354 here must not be answered with a body. */
+		ss->in_data = ss->reply.code == 354;
+		return;
+	}
+	if (data_reply(ss) != 0)
+		return;
+	body_and_dot(ss);
 }
 
 static void
 transaction(struct session *ss)
 {
-	int accepted;
+	char params[128];
 
-	if (mail_from(ss) != 0)
+	if (mail_params(ss, params, sizeof(params)) != 0)
 		return;
-	if ((accepted = rcpt_to(ss)) <= 0)
-		return;
-	(void)data(ss);
+	if (ss->feat.pipelining)
+		pipelined_transaction(ss, params);
+	else
+		lockstep_transaction(ss, params);
 }
 
 /* ------------------------------------------------------------------------
@@ -641,8 +816,7 @@ level_unusable(struct session *ss)
 	const struct smtp_request *req = ss->req;
 
 	if (ss->level == TLS_LEVEL_INVALID) {
-		log_warn("TLS policy lookup for %s/%s: client TLS configuration problem",
-		    req->nexthop->host, ss->addr->host);
+		/* tls_policy_resolve() already logged why. */
 		fail_soft(ss, "4.7.5", "client TLS configuration problem");
 		return 1;
 	}
@@ -690,8 +864,11 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 			close(fd);
 			fail_soft(ss, "4.3.0", "out of memory");
 		} else if (open_session(ss, retry_plain) == 0) {
+			/* Counts toward smtp_mx_session_limit (EHLO and TLS done). */
+			req->sessions++;
 			transaction(ss);
-			send_quit(ss);
+			if (!ss->in_data)
+				send_quit(ss);
 		}
 	}
 	status = conclude(ss, summary, summarylen);

@@ -346,6 +346,17 @@ tls_policy_resolve(const struct tlsmtp_config *cfg, struct policy_maps *maps,
 	}
 	if (eff->level == TLS_LEVEL_INVALID && st != POLICY_INVALID && st != POLICY_LOOKUP_ERROR)
 		log_warn("%s: %s", eff->source, eff->invalid_reason);
+	/*
+	 * Postfix's second line names DEST/HOST per server; the agent stops
+	 * before routing, so the host is known only for [host] next-hops.
+	 */
+	if (eff->level == TLS_LEVEL_INVALID) {
+		if (nh->kind == NEXTHOP_DOMAIN)
+			log_warn("TLS policy lookup for %s: client TLS configuration problem", nh->key);
+		else
+			log_warn("TLS policy lookup for %s/%s: client TLS configuration problem",
+			    nh->key, nh->host);
+	}
 	policy_result_free(&res);
 }
 

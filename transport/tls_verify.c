@@ -25,6 +25,14 @@
  *     accepted), the MEDIUM verification profile (RSA below 2048 bits and
  *     SHA-1 signatures rejected) and a chain limit of 9 issuers, Postfix's
  *     smtp_tls_scert_verifydepth default.
+ *   - A trusted chain whose names do not match at verify/secure is reported
+ *     Untrusted (tls_verify.h: Trusted means no match was required), where
+ *     Postfix's summary line would say "Trusted".
+ *   - Fingerprints are compared with the digest of the leaf DER and of its
+ *     subjectPublicKeyInfo exactly as sent (located in the DER, not
+ *     re-encoded); configured digests may carry colons and upper case.
+ *   - Only the first 1024 subjectAltName entries are examined, so a
+ *     certificate with 10,000 names costs bounded work.
  *   - At the dane levels this module reports only the PKIX status and never
  *     sets "matched": TLSA matching belongs to the DANE code.
  *   - result->reason is filled whenever a check fails, also at may and
@@ -57,6 +65,7 @@
 #define X509_ERR_PERMITTED_VIOLATION	47
 #define X509_ERR_UNHANDLED_CRITICAL	34
 #define X509_ERR_EE_KEY_TOO_SMALL	66
+#define X509_ERR_CA_KEY_TOO_SMALL	67
 #define X509_ERR_CA_MD_TOO_WEAK		68
 #define X509_ERR_HOSTNAME_MISMATCH	62
 
@@ -293,14 +302,25 @@ chain_top(gnutls_x509_crt_t *chain, unsigned n)
 }
 
 static int
-leaf_key_weak(gnutls_x509_crt_t leaf)
+key_weak(gnutls_x509_crt_t crt)
 {
 	unsigned bits = 0;
-	int pk = gnutls_x509_crt_get_pk_algorithm(leaf, &bits);
+	int pk = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
 
 	if (pk < 0)
 		return 1;
 	return gnutls_pk_bits_to_sec_param(pk, bits) < GNUTLS_SEC_PARAM_MEDIUM;
+}
+
+static int
+issuer_key_weak(gnutls_x509_crt_t *chain, unsigned n)
+{
+	unsigned i;
+
+	for (i = 1; i < n; i++)
+		if (key_weak(chain[i]))
+			return 1;
+	return 0;
 }
 
 static int
@@ -372,9 +392,12 @@ status_reason(struct tls_verify_result *result, const char *label,
 			num_reason(result, label, X509_ERR_INVALID_CA,
 			    "invalid CA certificate");
 	} else if (status & GNUTLS_CERT_INSECURE_ALGORITHM) {
-		if (leaf_key_weak(chain[0]))
+		if (key_weak(chain[0]))
 			num_reason(result, label, X509_ERR_EE_KEY_TOO_SMALL,
 			    "EE certificate key too weak");
+		else if (issuer_key_weak(chain, n))
+			num_reason(result, label, X509_ERR_CA_KEY_TOO_SMALL,
+			    "CA certificate key too weak");
 		else
 			num_reason(result, label, X509_ERR_CA_MD_TOO_WEAK,
 			    "CA signature digest algorithm too weak");

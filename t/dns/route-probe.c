@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,56 +30,6 @@ mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Just enough next-hop syntax for the tests; the agent uses nexthop_parse(). */
-static int
-probe_nexthop(const char *text, struct nexthop *nh)
-{
-	const char *rest = text;
-	const char *colon;
-	size_t len;
-
-	memset(nh, 0, sizeof(*nh));
-	nh->kind = NEXTHOP_DOMAIN;
-	if (text[0] == '[') {
-		const char *close = strchr(text, ']');
-
-		if (close == NULL)
-			return -1;
-		len = (size_t)(close - text - 1);
-		if (len >= sizeof(nh->host))
-			return -1;
-		memcpy(nh->host, text + 1, len);
-		nh->host[len] = 0;
-		rest = close + 1;
-		if (strncasecmp(nh->host, "ipv6:", 5) == 0) {
-			memmove(nh->host, nh->host + 5, strlen(nh->host + 5) + 1);
-			nh->kind = NEXTHOP_IPV6;
-		} else {
-			unsigned char bin[4];
-
-			nh->kind = inet_pton(AF_INET, nh->host, bin) == 1 ? NEXTHOP_IPV4 : NEXTHOP_HOST;
-		}
-		if (*rest != 0 && *rest != ':')
-			return -1;
-		colon = *rest == ':' ? rest : NULL;
-	} else {
-		colon = strchr(text, ':');
-		len = colon ? (size_t)(colon - text) : strlen(text);
-		if (len >= sizeof(nh->host))
-			return -1;
-		memcpy(nh->host, text, len);
-		nh->host[len] = 0;
-	}
-	if (colon != NULL) {
-		if (strlen(colon + 1) >= sizeof(nh->port))
-			return -1;
-		snprintf(nh->port, sizeof(nh->port), "%s", colon + 1);
-		nh->has_port = 1;
-	}
-	snprintf(nh->key, sizeof(nh->key), "%s", text);
-	return 0;
 }
 
 static void
@@ -147,8 +96,12 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (optind + 1 != argc || probe_nexthop(argv[optind], &nh) != 0)
+	if (optind + 1 != argc)
 		usage();
+	if (nexthop_parse(argv[optind], &nh, err, sizeof(err)) != 0) {
+		printf("4.3.5 bad next-hop: %s\n", err);
+		return 1;
+	}
 	if (dns_open(&dns, servers, err, sizeof(err)) != 0) {
 		printf("4.3.5 %s\n", err);
 		return 1;

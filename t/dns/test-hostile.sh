@@ -132,6 +132,9 @@ warning: malformed domain name in resource data of MX record for allbad.bad.test
 check "AD bit recorded for the MX set and the addresses" "mx_secure=1
 mail.ad.bad.test 127.0.0.1 10 port=25 secure=1" 3 4 -v ad.bad.test
 
+check "AD bit ignored unless every DNS server is on loopback" "mx_secure=0
+mail.ad.bad.test 127.0.0.1 10 port=25 secure=0" 3 4 -v -s "$S,192.0.2.1:53" ad.bad.test
+
 check "A records in an MX answer: implicit MX" "wrongtype.bad.test 127.0.0.1 0" 3 4 wrongtype.bad.test
 
 check "null MX" "5.1.0 Domain nullmx.bad.test does not accept mail (nullMX)" 3 2 nullmx.bad.test

@@ -661,6 +661,9 @@ test_error_buffer(void **state)
 	assert_int_equal(tls_policy_parse("bogus-level-name", &p, err, sizeof(err)), -1);
 	assert_int_equal(strlen(err), sizeof(err) - 1);
 	tls_policy_free(&p);
+	assert_int_equal(tls_policy_parse(NULL, &p, err, sizeof(err)), -1);
+	assert_int_equal(p.level, TLS_LEVEL_INVALID);
+	tls_policy_free(&p);
 	/* A zero-length buffer is never written. */
 	err[0] = 'x';
 	assert_int_equal(tls_policy_parse("bogus", &p, err, 0), -1);

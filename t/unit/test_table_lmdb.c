@@ -447,6 +447,50 @@ test_many_entries(void **state)
 	lmdb_table_close(t);
 }
 
+/*
+ * An in-place writer (as postmap) grows the file beyond the map size a
+ * reader opened with; the reader must remap, not fail.
+ */
+static void
+test_reader_after_growth(void **state)
+{
+	struct fixture *f = *state;
+	struct lmdb_table *t;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	char    err[512];
+	char    key[32];
+	static char big[8192];
+
+	build(f->path, 0, three, 3);
+	assert_int_equal(lmdb_table_open(f->path, &t, err, sizeof(err)), 0);
+	expect(t, "a.example", "may");
+
+	memset(big, 'v', sizeof(big) - 1);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, (size_t) 64 * 1024 * 1024), 0);
+	assert_int_equal(mdb_env_open(env, f->path, MDB_NOSUBDIR | MDB_NOLOCK, 0644), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+	for (unsigned i = 0; i < 4000; i++) {
+		MDB_val k;
+		MDB_val v = {sizeof(big), big};
+
+		snprintf(key, sizeof(key), "grow%04u", i);
+		k.mv_size = strlen(key) + 1;
+		k.mv_data = key;
+		assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	}
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	/* 32 MB of data now, beyond the 16 MiB the reader mapped. */
+	expect(t, "a.example", "may");
+	expect(t, "grow3999", big);
+	lmdb_table_close(t);
+}
+
 static long
 elapsed_ms(const struct timeval *a, const struct timeval *b)
 {
@@ -509,6 +553,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_entries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reader_after_growth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_waits_for_writer, setup, teardown),
 	};
 

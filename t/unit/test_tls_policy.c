@@ -245,6 +245,7 @@ test_invalid_entry_fails_closed(void **state)
 	assert_non_null(strstr(eff.invalid_reason, "invalid security level"));
 	assert_true(logged("warning: smtp_tls_policy_maps, next-hop destination \"bogus.test\": "
 	    "invalid security level \"bogus\""));
+	assert_true(logged("warning: TLS policy lookup for bogus.test: client TLS configuration problem"));
 	tls_effective_free(&eff);
 }
 
@@ -266,6 +267,13 @@ test_missing_table_fails_closed(void **state)
 	tls_policy_resolve(&cfg, missing, &nh, &eff);
 	assert_int_equal(eff.level, TLS_LEVEL_INVALID);
 	assert_true(logged("warning: smtp_tls_policy_maps, next-hop destination \"example.com\": "));
+	/* A [host] next-hop gets Postfix's DEST/HOST form. */
+	assert_int_equal(nexthop_parse("[mx.example.com]:587", &nh, err, sizeof(err)), 0);
+	tls_effective_free(&eff);
+	tls_policy_resolve(&cfg, missing, &nh, &eff);
+	assert_int_equal(eff.level, TLS_LEVEL_INVALID);
+	assert_true(logged("warning: TLS policy lookup for [mx.example.com]:587/mx.example.com: "
+	    "client TLS configuration problem"));
 	tls_effective_free(&eff);
 	config_free(&cfg);
 	policy_maps_close(missing);

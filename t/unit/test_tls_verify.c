@@ -852,6 +852,8 @@ test_weak_crypto(void **state)
 	    "num=66:EE certificate key too weak");
 	expect_rejected("sha1", "mx.example.test", "server ",
 	    "num=68:CA signature digest algorithm too weak");
+	expect_rejected("weakca", "mx.example.test", "server ",
+	    "num=67:CA certificate key too weak");
 
 	/* Not even "Trusted" at may. */
 	spec_init(&spec, TLS_LEVEL_MAY, NULL, 0);
