@@ -243,6 +243,10 @@ check "IPv4 literal uses no DNS" "192.0.2.1 192.0.2.1 0" -s 127.0.0.1:9 '[192.0.
 
 check "IPv6 literal uses no DNS" "2001:db8::1 2001:db8::1 0" -s 127.0.0.1:9 '[ipv6:2001:DB8:0::1]'
 
+check "[localhost] without DNS (RFC 6761)" "localhost 127.0.0.1 0" -s 127.0.0.1:9 '[LocalHost]'
+
+check "a name under .localhost, domain form" "mx.localhost 127.0.0.1 0" -s 127.0.0.1:9 mx.localhost.
+
 check "numeric top-level label: no query" "5.4.4 Name service error for host.123: invalid host or domain name" \
     -s 127.0.0.1:9 host.123
 
