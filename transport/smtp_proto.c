@@ -39,6 +39,7 @@
 
 #define BODY_CHUNK		65536	/* bytes per body write: large TLS records */
 #define QUIT_WAIT_S		2	/* QUIT after a failure: do not linger */
+#define EARLY_REPLY_WAIT_S	2	/* a reply sent while we wrote the body */
 #define CMD_MAX			2048
 
 #define STAGE_GREETING	"receiving the initial server greeting"
@@ -518,6 +519,37 @@ data_reply(struct session *ss)
 	return -1;
 }
 
+/*
+ * The body could not be written: a server that stopped reading may have
+ * said why.  A complete 4xx/5xx reply that is already there (or arrives
+ * within a moment) decides, by its code; anything else (nothing, a 2xx, a
+ * broken reply) leaves the caller's I/O error in place.  Never a success.
+ */
+static int
+early_reply(struct session *ss)
+{
+	int64_t deadline = stage_deadline(EARLY_REPLY_WAIT_S, ss->req->deadline_ms);
+	enum reply_status rs = REPLY_MORE;
+	char shown[256];
+	size_t len;
+	int cls;
+
+	reply_init(&ss->reply);
+	while (rs == REPLY_MORE) {
+		if (stream_read_line(ss->stream, ss->line, sizeof(ss->line), &len, deadline)
+		    != STREAM_OK)
+			return 0;
+		log_verbose("< %s: %s", ss->namaddr,
+		    outcome_quote_text(ss->line, len, shown, sizeof(shown)));
+		rs = reply_feed(&ss->reply, ss->line, len);
+	}
+	cls = ss->reply.code / 100;
+	if (rs != REPLY_DONE || (cls != 4 && cls != 5))
+		return 0;
+	refused(ss, "DATA command");
+	return 1;
+}
+
 static int
 send_body(struct session *ss)
 {
@@ -537,7 +569,8 @@ send_body(struct session *ss)
 		st = stream_write(ss->stream, buf, (size_t)n, ss->req->cfg->data_xfer_timeout,
 		    ss->req->deadline_ms);
 		if (st != STREAM_OK) {
-			io_failed(ss, st, STAGE_BODY);
+			if (!early_reply(ss))
+				io_failed(ss, st, STAGE_BODY);
 			rc = -1;
 			break;
 		}

@@ -159,6 +159,9 @@ fill(struct stream *s, int64_t deadline_ms)
 			}
 			if (n == GNUTLS_E_PREMATURE_TERMINATION)
 				return STREAM_EOF;
+			/* Warning alerts, renegotiation requests: keep reading. */
+			if (!gnutls_error_is_fatal((int)n))
+				continue;
 			return STREAM_ERROR;
 		}
 		n = recv(s->fd, s->buf + s->end, sizeof(s->buf) - s->end, 0);

@@ -22,7 +22,6 @@
  * Interface: session.h (tls_session_start).
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +30,6 @@
 #include "session.h"
 
 #define MATCH_NAMES_MAX		TLS_POLICY_MAX_LIST
-#define HANDSHAKE_BYE_MS	2000
 
 /* Process-wide state: one message per process, several sessions at most. */
 static int tls_global_done;

@@ -487,8 +487,10 @@ try_addresses(struct smtp_request *req, const struct route_list *route, struct o
 		int retry_plain = 0, unused;
 
 		if (now_ms() >= req->deadline_ms) {
-			outcome_set(attempt, "4.4.2", "delivery deadline exceeded before trying %s[%s]",
-			    a->host, a->addr);
+			/* The last server's reason stands; without one, the deadline's. */
+			if (i == 0)
+				outcome_set(attempt, "4.4.2", "delivery deadline exceeded before "
+				    "trying %s[%s]", a->host, a->addr);
 			return;
 		}
 		snprintf(relay, relaylen, "%s[%s]:%u", a->host, a->addr,
@@ -507,10 +509,12 @@ try_addresses(struct smtp_request *req, const struct route_list *route, struct o
 		/* As Postfix: no session, no relay (connect failures are 4.4.1). */
 		if (strcmp(attempt->dsn, "4.4.1") == 0)
 			snprintf(relay, relaylen, "none");
-		if (i + 1 < limit && attempt->dsn[0] == '4')
-			log_info("%s", attempt->text);
+		if (i + 1 >= limit)
+			return;
 		if (cfg->mx_session_limit > 0 && req->sessions >= (unsigned)cfg->mx_session_limit)
 			return;
+		/* Not the final server: an info line, then the next one. */
+		log_info("%s", attempt->text);
 	}
 }
 
