@@ -205,7 +205,10 @@ int lmdb_table_open(const char *path, struct lmdb_table **out, char *err, size_t
  * -1 error.
  */
 int lmdb_table_get(struct lmdb_table *t, const char *key, char **value, char *err, size_t errlen);
-/* Walk every entry in database order (for dumps); cb returning non-zero stops. */
+/*
+ * Walk every entry in database order (for dumps); cb returning non-zero
+ * stops.  cb sees keys and values without their trailing NUL (either style).
+ */
 typedef int (*lmdb_table_walk_cb)(const char *key, size_t keylen, const char *value,
     size_t valuelen, void *ctx);
 int lmdb_table_walk(struct lmdb_table *t, lmdb_table_walk_cb cb, void *ctx, char *err, size_t errlen);

@@ -32,7 +32,7 @@
 
 #include "policymap.h"
 
-#define TABLE_SOURCE_LINE_MAX	(64 * 1024)	/* bytes per logical line */
+#define TABLE_SOURCE_LINE_MAX	65536	/* bytes per logical line; see line_problem() */
 #define SOURCE_SPACE		" \t\r\n"	/* postmap's key/value separators */
 
 struct source_reader {
@@ -354,6 +354,19 @@ excerpt(const char *line, char *out, size_t outlen)
 		memcpy(out + o, "...", 4);
 }
 
+/* Why a logical line cannot be used at all; NULL when it can. */
+static const char *
+line_problem(const struct source_reader *r)
+{
+	if (r->too_long)
+		return "logical line longer than 65536 bytes";
+	if (r->has_nul)
+		return "NUL character in input";
+	if (!valid_utf8((const unsigned char *) r->buf, r->len))
+		return "non-UTF-8 input";
+	return NULL;
+}
+
 /*
  * Split and check one logical line, then hand it on.  Returns the entry
  * callback's result, or 0 when the line was refused.
@@ -368,22 +381,12 @@ handle_line(struct source_reader *r, unsigned flags, table_entry_cb entry_cb,
 	char   *line = r->buf;
 	char   *end;
 	char   *value;
+	const char *problem;
 	struct table_entry entry;
-	int     utf8_ok;
 
-	utf8_ok = valid_utf8((const unsigned char *) line, r->len);
-	if (r->too_long || r->has_nul || !utf8_ok)
+	if ((problem = line_problem(r)) != NULL) {
 		excerpt(line, shown, sizeof(shown));
-	if (r->too_long) {
-		diag(diag_cb, ctx, r->first_line, "logical line is longer than 65536 bytes: \"%s\" -- ignoring this line", shown);
-		return 0;
-	}
-	if (r->has_nul) {
-		diag(diag_cb, ctx, r->first_line, "NUL character in input \"%s\" -- ignoring this line", shown);
-		return 0;
-	}
-	if (!utf8_ok) {
-		diag(diag_cb, ctx, r->first_line, "non-UTF-8 input \"%s\" -- ignoring this line", shown);
+		diag(diag_cb, ctx, r->first_line, "%s \"%s\" -- ignoring this line", problem, shown);
 		return 0;
 	}
 	if ((end = key_end(line)) == NULL) {

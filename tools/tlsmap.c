@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -269,6 +270,32 @@ keyset_free(struct keyset *ks)
 /* ------------------------------------------------------------------------
  * Building and checking.
  */
+
+/*
+ * A signal during a build stops reading and aborts, which removes the
+ * temporary file; during the commit it is held until the new table is in
+ * place.  Either way the table is complete, old or new.
+ */
+static volatile sig_atomic_t interrupted;
+
+static void
+on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+static void
+catch_signals(void)
+{
+	struct sigaction sa;
+	static const int sigs[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE};
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		(void) sigaction(sigs[i], &sa, NULL);
+}
 struct build {
 	const struct options *opt;
 	struct lmdb_builder *builder;	/* NULL with -c */
@@ -322,6 +349,8 @@ on_entry(const struct table_entry *e, void *ctx)
 	char    msg[NEXTHOP_KEY_MAX + 64];
 	int     fresh;
 
+	if (interrupted)
+		return 1;
 	bc->entries++;
 	check_value(bc, e);
 	if (bc->builder == NULL) {
@@ -395,6 +424,7 @@ build(const struct options *o)
 	if (fstat(fileno(fp), &st) < 0)
 		fatal("stat %s: %s", o->source, strerror(errno));
 	if (o->mode == MODE_BUILD) {
+		catch_signals();
 		drop_privileges(o, &st);
 		if (lmdb_builder_begin(o->target, o->nul ? 0 : LMDB_BUILD_NO_NUL,
 			target_mode(o, &st), &bc.builder, err, sizeof(err)) < 0)
@@ -407,6 +437,12 @@ build(const struct options *o)
 	}
 	fclose(fp);
 	keyset_free(&bc.keys);
+	if (interrupted) {
+		lmdb_builder_abort(bc.builder);
+		fprintf(stderr, "tlsmap: %s: interrupted by signal %d; table not installed\n",
+		    o->source, (int) interrupted);
+		return 1;
+	}
 	if (o->verbose)
 		fprintf(stderr, "tlsmap: %s: %u entries, %u duplicates, %u errors\n",
 		    o->source, bc.entries, bc.duplicates, bc.errors);

@@ -55,7 +55,8 @@ enum ptype {
 	P_DIGEST,	/* char *, lower-cased */
 	P_PORT,		/* char *, stored as a decimal port number */
 	P_CHOICE,	/* char *, one of a '|'-separated list, lower-cased */
-	P_LINELEN	/* int: 0 (RFC maximum) or 40..998 */
+	P_LINELEN,	/* int: 0 (RFC maximum) or 40..998 */
+	P_REF		/* not stored: only for $name references */
 };
 
 struct param {
@@ -113,6 +114,8 @@ static const struct param params[] = {
 	{ "dns_servers", P_STR, F(dns_servers), "", 0, 0, NULL },
 	{ "maillog_file", P_STR, F(maillog_file), "", 0, 0, NULL },
 	{ "delivery_deadline", P_TIME, F(delivery_deadline), "900s", 1, TIME_MAX, NULL },
+	/* So that a shared value like lmdb:$config_directory/tls_policy works. */
+	{ "config_directory", P_REF, 0, "/etc/postfix", 0, 0, NULL },
 };
 
 #define NPARAMS	(sizeof(params) / sizeof(params[0]))
@@ -541,6 +544,8 @@ convert(struct tlsmtp_config *cfg, size_t i, char *value, const char *origin, ch
 	int t;
 
 	switch (p->type) {
+	case P_REF:
+		return 0;
 	case P_STR:
 	case P_PATH:
 		return set_string(cfg, i, value, err, errlen);
@@ -678,7 +683,7 @@ config_free(struct tlsmtp_config *cfg)
 {
 	for (size_t i = 0; i < NPARAMS; i++) {
 		if (params[i].type == P_TIME || params[i].type == P_INT || params[i].type == P_BOOL
-		    || params[i].type == P_LINELEN)
+		    || params[i].type == P_LINELEN || params[i].type == P_REF)
 			continue;
 		free(*str_field(cfg, i));
 		*str_field(cfg, i) = NULL;

@@ -72,9 +72,43 @@ permanent_exit_code(const char *dsn)
 }
 
 /*
+ * The end of a terminal escape sequence that starts at in[i] (ESC): a CSI
+ * sequence "ESC [ parameters final" or an OSC string "ESC ] ... BEL|ESC \"
+ * goes as a whole, so no "[31m" residue is left; any other ESC goes alone.
+ */
+static size_t
+skip_escape(const char *in, size_t inlen, size_t i)
+{
+	if (i + 1 >= inlen)
+		return i;
+	if (in[i + 1] == '[') {
+		for (i += 2; i < inlen; i++) {
+			unsigned char c = (unsigned char)in[i];
+
+			if (c >= 0x40 && c <= 0x7e)
+				return i;
+			if (c < 0x20 || c > 0x3f)
+				return i - 1;	/* malformed: keep what follows */
+		}
+		return inlen - 1;
+	}
+	if (in[i + 1] == ']') {
+		for (i += 2; i < inlen; i++) {
+			if (in[i] == '\a')
+				return i;
+			if (in[i] == 0x1b && i + 1 < inlen && in[i + 1] == '\\')
+				return i + 1;
+		}
+		return inlen - 1;
+	}
+	return i;
+}
+
+/*
  * Keep printable ASCII only: control characters (including ESC and DEL)
- * go, runs of white space become one space, bytes above 0x7e become '?'
- * so a log line or the output line can never be split or coloured.
+ * and terminal escape sequences go, runs of white space become one space,
+ * bytes above 0x7e become '?', so a log line or the output line can never
+ * be split or coloured.
  */
 static size_t
 sanitise(const char *in, size_t inlen, char *out, size_t outlen)
@@ -87,6 +121,10 @@ sanitise(const char *in, size_t inlen, char *out, size_t outlen)
 	for (size_t i = 0; i < inlen && n + 1 < outlen; i++) {
 		unsigned char c = (unsigned char)in[i];
 
+		if (c == 0x1b) {
+			i = skip_escape(in, inlen, i);
+			continue;
+		}
 		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
 			space = 1;
 			continue;

@@ -252,8 +252,6 @@ check_envelope(const struct options *opt, struct envelope *env, struct outcome *
 
 			outcome_quote_text(opt->rcpts[i], strnlen(opt->rcpts[i], 200), q, sizeof(q));
 			log_warn("malformed recipient address <%s>: %s", q, err);
-			/* Kept for the log line only: this batch is never sent. */
-			snprintf(env->paths[i], sizeof(env->paths[i]), "%s", q);
 			if (bad++ == 0)
 				snprintf(first_err, sizeof(first_err), "%s", err);
 			continue;
@@ -489,8 +487,10 @@ try_addresses(struct smtp_request *req, const struct route_list *route, struct o
 		int retry_plain = 0, unused;
 
 		if (now_ms() >= req->deadline_ms) {
-			outcome_set(attempt, "4.4.2", "delivery deadline exceeded before trying %s[%s]",
-			    a->host, a->addr);
+			/* The last server's reason stands; without one, the deadline's. */
+			if (i == 0)
+				outcome_set(attempt, "4.4.2", "delivery deadline exceeded before "
+				    "trying %s[%s]", a->host, a->addr);
 			return;
 		}
 		snprintf(relay, relaylen, "%s[%s]:%u", a->host, a->addr,
@@ -509,10 +509,12 @@ try_addresses(struct smtp_request *req, const struct route_list *route, struct o
 		/* As Postfix: no session, no relay (connect failures are 4.4.1). */
 		if (strcmp(attempt->dsn, "4.4.1") == 0)
 			snprintf(relay, relaylen, "none");
-		if (i + 1 < limit && attempt->dsn[0] == '4')
-			log_info("%s", attempt->text);
+		if (i + 1 >= limit)
+			return;
 		if (cfg->mx_session_limit > 0 && req->sessions >= (unsigned)cfg->mx_session_limit)
 			return;
+		/* Not the final server: an info line, then the next one. */
+		log_info("%s", attempt->text);
 	}
 }
 
@@ -644,9 +646,17 @@ main(int argc, char **argv)
 
 	if (check_envelope(&opt, &env, &o) != 0) {
 		t.end = t.input_done = t.route_done = now_ms();
-		for (size_t i = 0; env.rcpts != NULL && i < env.count; i++)
-			log_delivery(&env.rcpts[i], "none", &t, o.dsn,
+		for (size_t i = 0; i < opt.rcpt_count; i++) {
+			struct smtp_rcpt shown;
+			char q[300];
+
+			/* As given (made printable): nothing was checked or sent. */
+			memset(&shown, 0, sizeof(shown));
+			shown.addr = outcome_quote_text(opt.rcpts[i], strnlen(opt.rcpts[i], 256), q,
+			    sizeof(q));
+			log_delivery(&shown, "none", &t, o.dsn,
 			    o.exit_code == TLSMTP_EX_TEMPFAIL ? "deferred" : "bounced", o.text);
+		}
 		rc = finish(&o);
 	} else {
 		rc = deliver(&cfg, &opt, &env, &t, deadline);

@@ -190,6 +190,11 @@ def main():
         check("log", "status=bounced (bad recipient address syntax" in text,
               "no per-recipient line for a malformed recipient")
         check("log", "\r" not in text and "\x1b" not in text, "control characters in the log")
+        check("log", "to=<s@x.test>" not in text, "sender logged as a recipient")
+        check("log", "to=<r@ex.test>, relay=none, delay=" in text and "dsn=5.1.3, status=bounced "
+              "(bad sender address syntax" in text, "no recipient line after a bad sender")
+        check("log", text.count("to=<a@b.test> SMTPUTF8>, relay=none") == 1,
+              "no per-recipient line after a refused batch")
 
         # Positive control: the same setup does see a connection when the
         # agent is allowed to deliver; the listener never answers, so the

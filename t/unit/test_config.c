@@ -199,6 +199,16 @@ test_expansion(void **state)
 	assert_string_equal(cfg.dns_servers, "127.0.0.1:5353 $literal");
 	config_free(&cfg);
 
+	/* Postfix's config_directory is known, for shared table paths. */
+	assert_int_equal(load_text(&cfg, "smtp_tls_policy_maps = lmdb:$config_directory/tls_policy\n",
+	    NULL, 0, err, sizeof(err)), 0);
+	assert_string_equal(cfg.tls_policy_maps, "lmdb:/etc/postfix/tls_policy");
+	config_free(&cfg);
+	assert_int_equal(load_text(&cfg, "config_directory = /srv/pf\n"
+	    "smtp_tls_policy_maps = lmdb:${config_directory}/p\n", NULL, 0, err, sizeof(err)), 0);
+	assert_string_equal(cfg.tls_policy_maps, "lmdb:/srv/pf/p");
+	config_free(&cfg);
+
 	assert_int_equal(load_text(&cfg, "smtp_helo_name = $nosuchparam\n", NULL, 0, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "nosuchparam"));
 	assert_int_equal(load_text(&cfg, "myhostname = $smtp_helo_name\n", NULL, 0, err, sizeof(err)), -1);

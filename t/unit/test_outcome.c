@@ -81,12 +81,18 @@ static void
 test_quote_text(void **state)
 {
 	static const char reply[] = "550 5.1.1 <x@y>\r\n\x1b[31mred\x1b[0m\0hidden\tand\x7f more";
+	static const char escapes[] = "a\x1b[1;31;40mb\x1b]0;title\ac\x1b]2;t\x1b\\d\x1b" "e\x1b[";
 	char out[256], small[8];
 	char *big;
 
 	(void)state;
 	outcome_quote_text(reply, sizeof(reply) - 1, out, sizeof(out));
-	assert_string_equal(out, "550 5.1.1 <x@y> [31mred[0mhidden and more");
+	assert_string_equal(out, "550 5.1.1 <x@y> redhidden and more");
+	/* Terminal escapes go whole: CSI, OSC (BEL or ST), a lone ESC. */
+	outcome_quote_text(escapes, sizeof(escapes) - 1, out, sizeof(out));
+	assert_string_equal(out, "abcde");
+	outcome_quote_text("x\x1b[12\ny", 7, out, sizeof(out));
+	assert_string_equal(out, "x y");
 	outcome_quote_text("   lead  and trail  \r\n", 22, out, sizeof(out));
 	assert_string_equal(out, "lead and trail");
 	outcome_quote_text("caf\xc3\xa9", 5, out, sizeof(out));

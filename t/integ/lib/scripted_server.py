@@ -24,19 +24,26 @@ accepted, recorded and closed at once.  Steps are tuples (verb, argument):
                     pipelining/injection); bytes that arrive are an error
   idle SECS         wait SECS seconds; bytes that arrive stay queued for the
                     next step, and are recorded in Connection.premature
-  sleep SECS        wait SECS seconds without reading
+  sleep SECS        wait SECS seconds without reading (ends early when the
+                    client closes)
   tls               TLS handshake as the server (settings from TlsSettings);
                     bytes received before it that follow the STARTTLS
                     command are recorded in Connection.premature
   tls-fail          TLS handshake that is expected to fail (client aborts)
   quit              accept "QUIT" (answer 221 and close) or the client closing
+  rest              answer what follows until the client closes: 250 to
+                    RSET and NOOP, 221 to QUIT (then close), 503 to anything
+                    else (recorded like all input, for the wire checks)
   drain             read until the client closes, recording everything
+  optional          (first step only) the client need not open this
+                    connection at all
   eof-ok            from here on, the client closing the connection (or
                     failing the handshake) ends the script without an error
   close             shut the connection down in order
   rst               abort the connection with a TCP RST (SO_LINGER 0)
 
-Every byte is logged per connection and direction: client->server in
+Each connection is served on its own thread, so a client may give up on a
+silent connection and be served on the next one.  Every byte is logged per connection and direction: client->server in
 plaintext (Connection.plain_in), client->server inside TLS after decryption
 (Connection.tls_in), server->client likewise (plain_out, tls_out), so tests
 can check that nothing leaked before TLS or before verification.
@@ -304,6 +311,26 @@ class Connection:
 				break
 		self.premature += self._buf[have:]
 
+	def sleep(self, secs):
+		"""Wait without reading; end early when the client has closed."""
+		deadline = time.monotonic() + secs
+		while self.sock is not None:
+			left = deadline - time.monotonic()
+			if left <= 0:
+				return
+			r, _, _ = select.select([self.sock], [], [], left)
+			if not r:
+				return
+			try:
+				peek = self.sock.recv(1, socket.MSG_PEEK)
+			except OSError:
+				peek = b""
+			if not peek:
+				return
+			# Data is waiting: leave it for the next step, just wait.
+			time.sleep(max(deadline - time.monotonic(), 0))
+			return
+
 	def drain(self, timeout):
 		deadline = time.monotonic() + timeout
 		try:
@@ -345,6 +372,8 @@ class ScriptedServer:
 		self.port = None
 		self._listener = None
 		self._thread = None
+		self._conn_threads = []
+		self._lock = threading.Lock()
 		self._stop = threading.Event()
 
 	def start(self):
@@ -370,13 +399,24 @@ class ScriptedServer:
 				continue
 			conn = Connection(len(self.connections), sock, self.tls)
 			self.connections.append(conn)
-			if conn.index >= len(self.scripts):
-				self.errors.append("connection %d: unexpected (only %d scripted)" %
-						   (conn.index + 1, len(self.scripts)))
-				conn.drain(0.5)
-				conn.close()
-				continue
-			self._run(conn, self.scripts[conn.index])
+			# Each connection runs on its own thread: a client that gives up
+			# on a silent connection and opens the next must be served.
+			t = threading.Thread(target=self._run_one, args=(conn,), daemon=True)
+			self._conn_threads.append(t)
+			t.start()
+
+	def _run_one(self, conn):
+		if conn.index >= len(self.scripts):
+			self._error("connection %d: unexpected (only %d scripted)" %
+				    (conn.index + 1, len(self.scripts)))
+			conn.drain(0.5)
+			conn.close()
+			return
+		self._run(conn, self.scripts[conn.index])
+
+	def _error(self, text):
+		with self._lock:
+			self.errors.append(text)
 
 	def _run(self, conn, steps):
 		eof_ok = False
@@ -386,6 +426,8 @@ class ScriptedServer:
 					raise ScriptError("stopped before the script ended")
 				if verb == "eof-ok":
 					eof_ok = True
+				elif verb == "optional":
+					pass
 				else:
 					self._step(conn, verb, arg)
 				conn.steps_done += 1
@@ -400,7 +442,7 @@ class ScriptedServer:
 		except Exception as e:	# a harness fault must show, not hang
 			conn.error = "step %d: server fault: %r" % (conn.steps_done + 1, e)
 		if conn.error:
-			self.errors.append("connection %d: %s" % (conn.index + 1, conn.error))
+			self._error("connection %d: %s" % (conn.index + 1, conn.error))
 		conn.close()
 
 	def _step(self, conn, verb, arg):
@@ -422,7 +464,8 @@ class ScriptedServer:
 				if not re.search(arg, line):
 					raise
 			if not re.search(arg, line):
-				raise ScriptError("expected /%s/, got %r" % (arg.decode("latin-1"), line[:200]))
+				raise ScriptError("expected /%s/, got %r" % (
+					arg.pattern.decode("utf-8", "replace"), line[:200]))
 			if line == b"<EOF>":
 				raise ClientClosed()
 		elif verb == "data":
@@ -432,7 +475,7 @@ class ScriptedServer:
 		elif verb == "idle":
 			conn.idle(arg)
 		elif verb == "sleep":
-			time.sleep(arg)
+			conn.sleep(arg)
 		elif verb == "tls":
 			conn.starttls(t)
 		elif verb == "tls-fail":
@@ -452,6 +495,20 @@ class ScriptedServer:
 			except ClientClosed:
 				pass
 			conn.drain(1.0)
+		elif verb == "rest":
+			while True:
+				try:
+					line = conn.read_line(t)
+				except ClientClosed:
+					return
+				if re.match(rb"(?i)QUIT\r?\n$", line):
+					conn.write(b"221 2.0.0 Bye\r\n")
+					conn.drain(1.0)
+					return
+				if re.match(rb"(?i)(RSET|NOOP)\r?\n$", line):
+					conn.write(b"250 2.0.0 Ok\r\n")
+				else:
+					conn.write(b"503 5.5.1 Error: unexpected command\r\n")
 		elif verb == "drain":
 			conn.drain(t)
 		elif verb == "close":
@@ -462,16 +519,15 @@ class ScriptedServer:
 			raise ScriptError("unknown step %r" % verb)
 
 	def finish(self, timeout=10.0):
-		"""Wait for the current script to end, then stop listening."""
+		"""Wait for the running scripts to end, then stop listening."""
 		deadline = time.monotonic() + timeout
-		while time.monotonic() < deadline:
-			busy = [c for c in self.connections if c.sock is not None]
-			if not busy:
-				break
-			time.sleep(0.02)
+		for t in list(self._conn_threads):
+			t.join(max(deadline - time.monotonic(), 0))
 		self._stop.set()
 		if self._thread:
-			self._thread.join(max(deadline - time.monotonic(), 0) + 2)
+			self._thread.join(2)
+		for t in list(self._conn_threads):
+			t.join(0.5)
 		for c in self.connections:
 			if c.sock is not None:
 				self.errors.append("connection %d: script still running at the end" % (c.index + 1))
@@ -481,8 +537,9 @@ class ScriptedServer:
 			self._listener = None
 
 	def unfinished_scripts(self):
-		"""Scripts that never got a connection."""
-		return max(len(self.scripts) - len(self.connections), 0)
+		"""Scripts that never got a connection (optional ones excepted)."""
+		missing = self.scripts[len(self.connections):]
+		return len([s for s in missing if not (s and s[0][0] == "optional")])
 
 
 def _step_name(steps, i):
