@@ -163,8 +163,11 @@ route_no_mx_address(const char *domain, const struct route_mx *mx,
 		if (was_soft && e->dsn[0] == '5')
 			snprintf(e->dsn, sizeof(e->dsn), "4.4.4");
 	}
-	if (self)
+	/* As Postfix: with our own entries dropped, the better ones failed. */
+	if (self) {
 		route_fail(e, "4.4.4", "unable to find primary relay for %s", domain);
+		return;
+	}
 	snprintf(e->warning, sizeof(e->warning),
 	    "no MX host for %s has a valid address record", domain);
 }
@@ -429,10 +432,29 @@ take_mx(struct lookup *lk, const char *target, unsigned pref)
 	lk->nmx++;
 }
 
+/*
+ * An address one can connect to: not unspecified (which means this host),
+ * not multicast or broadcast.
+ */
+static int
+usable_address(const uint8_t *data, size_t len)
+{
+	static const uint8_t zero[16];
+
+	if (len == 4)
+		return data[0] != 0 && data[0] < 224;
+	return memcmp(data, zero, 16) != 0 && data[0] != 0xff &&
+	    !(memcmp(data, zero, 10) == 0 && data[10] == 0xff && data[11] == 0xff &&
+	    !usable_address(data + 12, 4));
+}
+
 static void
 take_addr(struct lookup *lk, const uint8_t *data, size_t len)
 {
 	size_t i;
+
+	if (!usable_address(data, len))
+		return;
 
 	for (i = 0; i < lk->naddr; i++)
 		if (memcmp(lk->addr[i], data, len) == 0)
@@ -608,6 +630,36 @@ route_literal(const struct nexthop *nh, unsigned port, struct route_list *out, s
 	return 0;
 }
 
+/* "localhost" and names under ".localhost." (RFC 6761 6.3). */
+static int
+is_localhost(const char *name)
+{
+	size_t len = strlen(name);
+
+	return strcmp(name, "localhost") == 0 ||
+	    (len > 10 && strcmp(name + len - 10, ".localhost") == 0);
+}
+
+/*
+ * RFC 6761: localhost names never go to DNS (a resolver may well answer
+ * NXDOMAIN, as many do).  Only 127.0.0.1: a loopback service usually binds
+ * it alone, and a second address nobody listens on would turn the result
+ * of the last attempt into a connection failure; write [::1] for IPv6.
+ */
+static int
+route_localhost(const char *name, unsigned port, struct route_list *out, struct route_error *e)
+{
+	static const unsigned char loop4[4] = { 127, 0, 0, 1 };
+
+	if ((out->addrs = calloc(1, sizeof(*out->addrs))) == NULL) {
+		route_fail(e, "4.3.0", "out of memory");
+		return -1;
+	}
+	fill_addr(&out->addrs[0], name, AF_INET, loop4, port, 0, 0);
+	out->count = 1;
+	return 0;
+}
+
 /* Run the A/AAAA lookups of hosts[0..n) concurrently; collect addresses. */
 static int
 resolve_hosts(struct dns_ctx *dns, struct host_lookup *hosts, size_t n, unsigned port,
@@ -768,7 +820,9 @@ route_resolve(struct dns_ctx *dns, const struct nexthop *nh, const struct route_
 	if (name[0] != 0 && name[strlen(name) - 1] == '.')
 		name[strlen(name) - 1] = 0;
 	lower(name);
-	if (nh->kind == NEXTHOP_HOST)
+	if (is_localhost(name))
+		rc = route_localhost(name, port, out, e);
+	else if (nh->kind == NEXTHOP_HOST)
 		rc = route_host(dns, name, port, opt, out, e);
 	else
 		rc = route_mx(dns, name, port, opt, out, e);

@@ -224,8 +224,7 @@ check "loop rule drops our preference and worse" "mx10.route.test 127.0.0.10 10"
 check "loop rule: we are the best MX" "5.4.6 mail for loop.route.test loops back to myself" \
     -m MX10.route.test. loop.route.test
 
-check "loop rule: better MX unresolvable" "4.4.4 unable to find primary relay for loopfail.route.test
-warning: no MX host for loopfail.route.test has a valid address record" \
+check "loop rule: better MX unresolvable" "4.4.4 unable to find primary relay for loopfail.route.test" \
     -m mx20.route.test loopfail.route.test
 
 check "implicit MX naming myself" "5.4.6 mail for implicit.route.test loops back to myself" \
@@ -242,6 +241,10 @@ warning: malformed domain name in resource data of MX record for allbad.route.te
 check "IPv4 literal uses no DNS" "192.0.2.1 192.0.2.1 0" -s 127.0.0.1:9 '[192.0.2.1]'
 
 check "IPv6 literal uses no DNS" "2001:db8::1 2001:db8::1 0" -s 127.0.0.1:9 '[ipv6:2001:DB8:0::1]'
+
+check "[localhost] without DNS (RFC 6761)" "localhost 127.0.0.1 0" -s 127.0.0.1:9 '[LocalHost]'
+
+check "a name under .localhost, domain form" "mx.localhost 127.0.0.1 0" -s 127.0.0.1:9 mx.localhost.
 
 check "numeric top-level label: no query" "5.4.4 Name service error for host.123: invalid host or domain name" \
     -s 127.0.0.1:9 host.123
