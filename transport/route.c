@@ -163,8 +163,11 @@ route_no_mx_address(const char *domain, const struct route_mx *mx,
 		if (was_soft && e->dsn[0] == '5')
 			snprintf(e->dsn, sizeof(e->dsn), "4.4.4");
 	}
-	if (self)
+	/* As Postfix: with our own entries dropped, the better ones failed. */
+	if (self) {
 		route_fail(e, "4.4.4", "unable to find primary relay for %s", domain);
+		return;
+	}
 	snprintf(e->warning, sizeof(e->warning),
 	    "no MX host for %s has a valid address record", domain);
 }
@@ -429,10 +432,29 @@ take_mx(struct lookup *lk, const char *target, unsigned pref)
 	lk->nmx++;
 }
 
+/*
+ * An address one can connect to: not unspecified (which means this host),
+ * not multicast or broadcast.
+ */
+static int
+usable_address(const uint8_t *data, size_t len)
+{
+	static const uint8_t zero[16];
+
+	if (len == 4)
+		return data[0] != 0 && data[0] < 224;
+	return memcmp(data, zero, 16) != 0 && data[0] != 0xff &&
+	    !(memcmp(data, zero, 10) == 0 && data[10] == 0xff && data[11] == 0xff &&
+	    !usable_address(data + 12, 4));
+}
+
 static void
 take_addr(struct lookup *lk, const uint8_t *data, size_t len)
 {
 	size_t i;
+
+	if (!usable_address(data, len))
+		return;
 
 	for (i = 0; i < lk->naddr; i++)
 		if (memcmp(lk->addr[i], data, len) == 0)

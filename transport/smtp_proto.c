@@ -86,7 +86,7 @@ cut_text(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Every recipient in state from (PENDING or ACCEPTED) moves to state to. */
+/* Every open recipient (PENDING or ACCEPTED) moves to state "to". */
 static void
 settle_open_rcpts(struct session *ss, enum rcpt_state to, const char *dsn, const char *text)
 {
@@ -409,7 +409,12 @@ open_session(struct session *ss, int *retry_plain)
 		break;
 	}
 	/* RFC 3207 4.2: forget what the plaintext EHLO said. */
-	return hello(ss);
+	if (hello(ss) == 0)
+		return 0;
+	/* "may": a TLS session that breaks at once is retried in plaintext. */
+	if (ss->level == TLS_LEVEL_MAY && strcmp(ss->out->dsn, "4.4.2") == 0)
+		*retry_plain = 1;
+	return -1;
 }
 
 /* ------------------------------------------------------------------------

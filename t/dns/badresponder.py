@@ -82,7 +82,8 @@ def respond(qid, qname, qtype, proto):
         return answer(qid, qname, qtype, [], rcode=5)
     # Addresses of the hosts that the MX cases name: all on loopback.
     if qtype in (TYPE_A, TYPE_AAAA) and first not in ("manya", "shortaddr", "cnameloop",
-                                                         "empty", "silent", "servfail"):
+                                                         "unusable", "empty", "silent",
+                                                         "servfail"):
         return addr_answer(qid, qname, qtype)
     if first == "loop":
         # The exchange is a pointer to itself.
@@ -133,6 +134,15 @@ def respond(qid, qname, qtype, proto):
         if qtype == TYPE_A:
             return answer(qid, qname, qtype, [rr(QPTR, TYPE_A, b"\x7f\x00\x01")])
         return answer(qid, qname, qtype, [])
+    if first == "unusable":
+        # this host, multicast, broadcast and their IPv6 kin; one good address
+        if qtype == TYPE_A:
+            return answer(qid, qname, qtype, [rr(QPTR, TYPE_A, bytes(a)) for a in
+                                              ([0, 0, 0, 0], [224, 0, 0, 1], [255, 255, 255, 255],
+                                               [127, 0, 0, 8])])
+        return answer(qid, qname, qtype, [rr(QPTR, TYPE_AAAA, a) for a in
+                                          (bytes(16), b"\xff\x02" + bytes(13) + b"\x01",
+                                           bytes(10) + b"\xff\xff" + bytes(4))])
     if first == "cnameloop":
         # a -> b -> a: no address at the end of the chain.
         other = b"\x02cb" + QPTR
@@ -256,10 +266,10 @@ def write_corpus(directory):
     os.makedirs(directory, exist_ok=True)
     cases = ["loop", "longlabel", "longname", "rdlen", "ancount", "servfail", "wrongq",
              "tctcp", "shortaddr", "cnameloop", "badname", "allbad", "ad", "wrongtype",
-             "nullmx", "nxdomain"]
+             "nullmx", "nxdomain", "unusable"]
     for case in cases:
         for proto in ("udp", "tcp"):
-            qtype = TYPE_A if case in ("shortaddr", "cnameloop") else TYPE_MX
+            qtype = TYPE_A if case in ("shortaddr", "cnameloop", "unusable") else TYPE_MX
             reply = respond(0x1234, "%s.%s" % (case, ZONE), qtype, proto)
             if reply:
                 with open(os.path.join(directory, "%s-%s" % (case, proto)), "wb") as f:

@@ -364,6 +364,7 @@ no_mx_address_outcomes(void **state)
 	route_no_mx_address("d.test", mx, st, 1, 1, &e);
 	assert_string_equal(e.dsn, "4.4.4");
 	assert_string_equal(e.text, "unable to find primary relay for d.test");
+	assert_string_equal(e.warning, "");
 }
 
 int

@@ -2,7 +2,7 @@
 
 Interface:
     r = PostfixReceiver(workdir, key_file, chain_file, hostname="mx.example.test",
-                        addresses=("127.0.0.1",))
+                        addresses=("127.0.0.1",), port=None)   # None: a free port
     r.start()            # postfix -c DIR start, waits until every port accepts
     r.port               # the loopback TCP port smtpd listens on
     r.clear()            # forget earlier deliveries and log lines
@@ -54,6 +54,17 @@ def _on_signal(signum, frame):
 	# Re-raise with the default action so the exit status shows the signal.
 	signal.signal(signum, signal.SIG_DFL)
 	os.kill(os.getpid(), signum)
+
+
+def register_cleanup(obj):
+	"""Have obj.stop() run at exit and on the signals below, like receivers."""
+	install_cleanup_handlers()
+	_running.append(obj)
+
+
+def unregister_cleanup(obj):
+	if obj in _running:
+		_running.remove(obj)
 
 
 def install_cleanup_handlers():
@@ -171,14 +182,15 @@ cat > "$f.tmp" && mv "$f.tmp" "$f.eml"
 
 class PostfixReceiver:
 	def __init__(self, workdir, key_file, chain_file, hostname="mx.example.test",
-		     addresses=("127.0.0.1",), extra_main="", name="postfix"):
+		     addresses=("127.0.0.1",), extra_main="", name="postfix", port=None):
 		self.dir = os.path.join(os.path.abspath(workdir), name)
 		self.key_file = os.path.abspath(key_file)
 		self.chain_file = os.path.abspath(chain_file)
 		self.hostname = hostname
 		self.addresses = tuple(addresses)
 		self.extra_main = extra_main
-		self.port = None
+		self.port = port
+		self.fixed_port = port is not None
 		self.started = False
 		self._log_offset = 0
 
@@ -220,10 +232,11 @@ class PostfixReceiver:
 		script = os.path.join(self.dir, "deliver.sh")
 		self._write(script, DELIVER_SH.format(delivered=self.delivered_dir), 0o755)
 
-		self.port = free_port()
-		for a in self.addresses:
-			if ":" in a and not port_free(a, self.port):
-				self.port = free_port()
+		if not self.fixed_port:
+			self.port = free_port()
+			for a in self.addresses:
+				if ":" in a and not port_free(a, self.port):
+					self.port = free_port()
 		listeners = "\n".join(
 			LISTENER.format(addr="[%s]" % a if ":" in a else a, port=self.port)
 			for a in self.addresses)

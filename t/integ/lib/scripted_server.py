@@ -31,9 +31,10 @@ accepted, recorded and closed at once.  Steps are tuples (verb, argument):
                     command are recorded in Connection.premature
   tls-fail          TLS handshake that is expected to fail (client aborts)
   quit              accept "QUIT" (answer 221 and close) or the client closing
-  rest              answer what follows until the client closes: 250 to
-                    RSET and NOOP, 221 to QUIT (then close), 503 to anything
-                    else (recorded like all input, for the wire checks)
+  rest              play a permissive server until the client closes: 250 to
+                    RSET, NOOP, MAIL and RCPT, 354 to DATA then 250 after
+                    the data, 221 to QUIT (then close), 503 to anything else
+                    (all recorded, for the wire checks)
   drain             read until the client closes, recording everything
   optional          (first step only) the client need not open this
                     connection at all
@@ -505,8 +506,12 @@ class ScriptedServer:
 					conn.write(b"221 2.0.0 Bye\r\n")
 					conn.drain(1.0)
 					return
-				if re.match(rb"(?i)(RSET|NOOP)\r?\n$", line):
+				if re.match(rb"(?i)(RSET|NOOP|MAIL FROM:|RCPT TO:)", line):
 					conn.write(b"250 2.0.0 Ok\r\n")
+				elif re.match(rb"(?i)DATA\r?\n$", line):
+					conn.write(b"354 go ahead\r\n")
+					conn.read_data(t)
+					conn.write(b"250 2.0.0 Ok: queued\r\n")
 				else:
 					conn.write(b"503 5.5.1 Error: unexpected command\r\n")
 		elif verb == "drain":
