@@ -41,6 +41,11 @@ _running = []
 _handlers_installed = False
 
 
+def stop_all():
+	"""Stop everything registered, most recently registered first."""
+	_stop_all()
+
+
 def _stop_all():
 	# Last registered, first stopped: what was started later may depend on
 	# what was started earlier (a temp dir, a DNS server).
