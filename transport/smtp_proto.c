@@ -66,6 +66,7 @@ struct session {
 	struct smtp_reply reply;	/* last reply read */
 	int expect_more;		/* more pipelined replies are due */
 	int in_data;			/* the server may be reading a body: no QUIT */
+	const struct smtp_rcpt *held_back;	/* refused recipient that stopped DATA */
 };
 
 /* ------------------------------------------------------------------------
@@ -507,6 +508,45 @@ rcpt_reply(struct session *ss, struct smtp_rcpt *r)
 	return 0;
 }
 
+/*
+ * pipe(8) has one status for the whole batch, so a transaction where some
+ * recipients were refused cannot end in a clean result: sending the body
+ * to the accepted ones and deferring the batch would deliver them a copy
+ * at every retry.  Instead nobody gets the message in this attempt; the
+ * accepted recipients become soft with the refused one's reason, and the
+ * batch defers.  Returns 1 when the body is held back.
+ */
+static int
+hold_back(struct session *ss)
+{
+	struct smtp_request *req = ss->req;
+	const struct smtp_rcpt *refused = NULL;
+	char dsn[16], text[512];
+
+	for (size_t i = 0; i < req->rcpt_count && refused == NULL; i++)
+		if (req->rcpts[i].state == RCPT_SOFT || req->rcpts[i].state == RCPT_HARD)
+			refused = &req->rcpts[i];
+	if (refused == NULL)
+		return 0;
+	snprintf(dsn, sizeof(dsn), "4%s", refused->dsn[0] != '\0' ? refused->dsn + 1 : ".0.0");
+	cut_text(text, sizeof(text), "not sent because <%s> was refused: %s", refused->addr,
+	    refused->reply);
+	for (size_t i = 0; i < req->rcpt_count; i++) {
+		struct smtp_rcpt *r = &req->rcpts[i];
+
+		if (r->state != RCPT_ACCEPTED)
+			continue;
+		r->state = RCPT_SOFT;
+		snprintf(r->dsn, sizeof(r->dsn), "%s", dsn);
+		snprintf(r->reply, sizeof(r->reply), "%s", text);
+	}
+	ss->held_back = refused;
+	log_info("%s: message not sent to any recipient: <%s> was refused and pipe(8) "
+	    "reports one status per batch (set the transport's destination_recipient_limit = 1)",
+	    ss->namaddr, refused->addr);
+	return 1;
+}
+
 /* The reply to DATA: 0 for 354, else the recipients are settled, -1. */
 static int
 data_reply(struct session *ss)
@@ -637,7 +677,7 @@ lockstep_transaction(struct session *ss, const char *params)
 			return;
 		accepted += rc;
 	}
-	if (accepted == 0)
+	if (accepted == 0 || hold_back(ss))
 		return;
 	if (command(ss, cfg->data_init_timeout, STAGE_DATA, "DATA") != 0 || data_reply(ss) != 0)
 		return;
@@ -735,8 +775,12 @@ pipelined_transaction(struct session *ss, const char *params)
 		ss->in_data = 1;
 		return;
 	}
-	if (accepted == 0) {
-		/* Nobody to deliver to; a 354 here must not be answered with a body. */
+	if (accepted == 0 || hold_back(ss)) {
+		/*
+		 * No body for this transaction.  After a 354 the only safe way out
+		 * is to drop the connection: the server discards a message whose
+		 * data never ended (RFC 5321 4.1.1.4), where a "." would send it.
+		 */
 		ss->in_data = ss->reply.code == 354;
 		return;
 	}
@@ -779,6 +823,12 @@ conclude(struct session *ss, char *summary, size_t summarylen)
 			hard = r;
 		else if (r->state == RCPT_DONE && done == NULL)
 			done = r;
+	}
+	if (ss->held_back != NULL) {
+		outcome_set(ss->out, soft->dsn, "recipient <%s> refused, so the message was sent to "
+		    "nobody and the batch is deferred (set the transport's destination_recipient_limit "
+		    "= 1 for per-recipient results): %s", ss->held_back->addr, ss->held_back->reply);
+		return ATTEMPT_SETTLED;
 	}
 	if (soft != NULL) {
 		if (soft->dsn[0] != '\0')

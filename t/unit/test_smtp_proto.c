@@ -464,14 +464,14 @@ test_starttls_response_injection(void **state)
 static void
 test_rcpt_mixed(void **state)
 {
+	/* One status for the batch: with any recipient refused, nobody gets DATA. */
 	static const struct step script[] = {
 		GREETING, EHLO_PLAIN,
 		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
 		{ "RCPT TO:<a@", "250 2.1.5 Ok\r\n", 0 },
 		{ "RCPT TO:<b@", "550 5.1.1 <b@example.test>: no such user\r\n", 0 },
 		{ "RCPT TO:<c@", "450 4.2.0 try later\r\n", 0 },
-		{ "DATA", "354 go ahead\r\n", F_BODY },
-		{ NULL, "250 2.0.0 Ok\r\n", 0 },
+		{ "QUIT", "221 2.0.0 Bye\r\n", 0 },
 		END
 	};
 	static const char *const rcpts[] = { "a@example.test", "b@example.test", "c@example.test",
@@ -480,16 +480,22 @@ test_rcpt_mixed(void **state)
 
 	(void)state;
 	attempt(script, level_none, 1, rcpts, NULL, &r);
-	assert_int_equal(r.rcpts[0].state, RCPT_DONE);
+	assert_int_equal(r.rcpts[0].state, RCPT_SOFT);
+	assert_string_equal(r.rcpts[0].dsn, "4.1.1");
+	assert_non_null(strstr(r.rcpts[0].reply, "not sent because <b@example.test> was refused"));
 	assert_int_equal(r.rcpts[1].state, RCPT_HARD);
 	assert_string_equal(r.rcpts[1].dsn, "5.1.1");
 	assert_string_equal(r.rcpts[1].reply, "host mx.example.test[127.0.0.1] said: 550 5.1.1 "
 	    "<b@example.test>: no such user (in reply to RCPT TO command)");
 	assert_int_equal(r.rcpts[2].state, RCPT_SOFT);
-	/* A soft recipient remains: the next address may take it; never exit 0. */
-	assert_int_equal(r.status, ATTEMPT_TRY_NEXT);
-	assert_string_equal(r.out.dsn, "4.2.0");
+	assert_string_equal(r.rcpts[2].dsn, "4.2.0");
+	/* Settled: another address must not deliver a subset either. */
+	assert_int_equal(r.status, ATTEMPT_SETTLED);
+	assert_string_equal(r.out.dsn, "4.1.1");
 	assert_int_equal(r.out.exit_code, 75);
+	assert_non_null(strstr(r.out.text, "recipient <b@example.test> refused, so the message "
+	    "was sent to nobody"));
+	assert_null(strstr(wire_bytes(), "DATA"));
 }
 
 static void
