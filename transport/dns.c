@@ -17,8 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "tlsmtp.h"
 #include "dns.h"
 #include "dns_msg.h"
 
@@ -31,15 +31,6 @@ struct dns_ctx {
 	ares_channel channel;
 	int ad_trusted;			/* every server is on loopback */
 };
-
-static int64_t
-dns_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * One dns_servers element: "addr", "addr:port", "[addr]" or "[addr]:port"
@@ -248,7 +239,7 @@ dns_wait(struct dns_ctx *ctx, int64_t deadline_ms)
 		/* ares_timeout() answers NULL exactly when no query is pending. */
 		if (ares_timeout(ctx->channel, NULL, &tv) == NULL)
 			return 0;
-		now = dns_now_ms();
+		now = now_ms();
 		if (now >= deadline_ms) {
 			ares_cancel(ctx->channel);
 			return -1;

@@ -86,7 +86,7 @@ cut_text(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Every recipient in state from (PENDING or ACCEPTED) moves to state to. */
+/* Every open recipient (PENDING or ACCEPTED) moves to state "to". */
 static void
 settle_open_rcpts(struct session *ss, enum rcpt_state to, const char *dsn, const char *text)
 {
