@@ -14,6 +14,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,8 +106,17 @@ wait_fd(int fd, short events, int64_t deadline_ms)
 {
 	struct pollfd pfd;
 	int64_t left;
-	int n;
+	int n, one = 1;
 
+	/*
+	 * Before waiting for a reply, ACK at once: a server whose small reply
+	 * sits behind an unacknowledged segment (e.g. a TLS 1.3 session ticket
+	 * before the EHLO reply) would otherwise wait for our delayed ACK, about
+	 * 40 ms per exchange.  The kernel clears the flag by itself, so it is
+	 * set again before every wait; on a non-TCP fd the call just fails.
+	 */
+	if (events & POLLIN)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 	for (;;) {
 		left = deadline_ms - now_ms();
 		if (left <= 0)
