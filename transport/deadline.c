@@ -1,1 +1,44 @@
-/* deadline.c: placeholder, filled in by its owner. */
+/*
+ * deadline.c - the monotonic clock and per-stage deadlines.
+ *
+ * Every wait in the agent is bounded by an absolute CLOCK_MONOTONIC time in
+ * milliseconds, so a change of the wall clock never stretches or cuts a
+ * timeout.  A stage (greeting, MAIL, DATA, ...) gets its own Postfix-style
+ * timeout, but never more than what is left of the overall
+ * delivery_deadline.
+ *
+ * Interface (tlsmtp.h):
+ *   now_ms()          milliseconds on CLOCK_MONOTONIC
+ *   stage_deadline()  min(now + timeout, overall); a timeout <= 0 means "no
+ *                     stage limit" (Postfix: 0 = the system's own limit),
+ *                     an overall deadline <= 0 means "none"
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <time.h>
+
+#include "tlsmtp.h"
+
+int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+stage_deadline(int timeout_s, int64_t overall_ms)
+{
+	int64_t stage;
+
+	if (timeout_s <= 0)
+		return overall_ms > 0 ? overall_ms : INT64_MAX;
+	stage = now_ms() + (int64_t)timeout_s * 1000;
+	if (overall_ms > 0 && overall_ms < stage)
+		return overall_ms;
+	return stage;
+}

@@ -52,11 +52,84 @@ struct route_list {
 struct route_error {
 	char dsn[16];			/* "5.4.4", "4.4.3", "5.1.0" ... */
 	char text[512];			/* Postfix's wording, ready for the output line */
+	char warning[512];		/* for the log, without "warning: "; "" if none */
 };
 
 /* Returns 0 with a non-empty list, or -1 with *e filled in. */
 int route_resolve(struct dns_ctx *dns, const struct nexthop *nh, const struct route_options *opt,
     struct route_list *out, struct route_error *e);
 void route_list_free(struct route_list *l);
+
+/* ------------------------------------------------------------------------
+ * Building blocks of route_resolve(), pure functions exposed for the unit
+ * tests.  Nothing else should need them.
+ */
+#define ROUTE_MX_MAX		100	/* MX records kept from one answer */
+#define ROUTE_HOST_ADDR_MAX	20	/* addresses kept per host and family */
+#define ROUTE_ADDR_MAX		256	/* addresses considered per delivery */
+
+enum route_lookup_status {
+	ROUTE_LOOKUP_PENDING,
+	ROUTE_LOOKUP_OK,
+	ROUTE_LOOKUP_NXDOMAIN,		/* permanent: "Host not found" */
+	ROUTE_LOOKUP_NODATA,		/* permanent: no record of that type */
+	ROUTE_LOOKUP_TEMP,		/* SERVFAIL, REFUSED, timeout, truncated */
+	ROUTE_LOOKUP_MALFORMED,		/* unreadable answer: temporary, as Postfix */
+	ROUTE_LOOKUP_INVALID,		/* only invalid host names: permanent */
+	ROUTE_LOOKUP_NULLMX		/* an MX record with target "." */
+};
+
+struct route_mx {
+	char host[256];			/* valid host name, no trailing dot */
+	unsigned pref;
+};
+
+/* A number in [0, bound); NULL where a function takes one means "do not shuffle". */
+typedef unsigned route_random_fn(unsigned bound, void *arg);
+unsigned route_random(unsigned bound, void *arg);	/* arc4random_uniform */
+
+/*
+ * Sort MX records by preference, merge duplicate hosts at their best
+ * preference, shuffle equal preferences (rnd != NULL) and apply the loop
+ * rule: when myhostname is an MX host, drop every entry at or above its
+ * preference and set *self.  Returns the number of entries kept.
+ */
+size_t route_mx_prepare(struct route_mx *mx, size_t n, const char *myhostname,
+    route_random_fn *rnd, void *arg, int *self);
+
+/*
+ * Postfix's address order: shuffle all addresses (rnd != NULL), then a
+ * stable sort by MX preference and, within one preference, by family as
+ * address_preference says.
+ */
+void route_order(struct route_addr *a, size_t n, enum route_pref pref, route_random_fn *rnd, void *arg);
+
+/*
+ * smtp_mx_address_limit (0 = none) with smtp_balance_inet_protocols: when
+ * both families are present and must be cut, each keeps a fair share.
+ * Keeps the relative order; returns the new count.
+ */
+size_t route_limit(struct route_addr *a, size_t n, unsigned limit);
+
+/* Postfix's code and text for one failed lookup of name and type. */
+void route_lookup_error(enum route_lookup_status st, const char *name, unsigned type,
+    struct route_error *e);
+
+/*
+ * A host's A and AAAA lookups both failed: a temporary failure of either
+ * wins (mail must not bounce while addresses may exist); otherwise the A
+ * lookup names the reason.  Returns 1 when the result is temporary.
+ */
+int route_host_error(const char *host, enum route_lookup_status a,
+    enum route_lookup_status aaaa, struct route_error *e);
+
+/*
+ * No MX host had an address.  st[i][0..1] are the A and AAAA outcomes of
+ * mx[i].  As Postfix: the reason of the last failure, made temporary when
+ * any failure was ("4.4.4" after a temporary one); "unable to find primary
+ * relay" when the loop rule had dropped entries (self).
+ */
+void route_no_mx_address(const char *domain, const struct route_mx *mx,
+    enum route_lookup_status (*st)[2], size_t n, int self, struct route_error *e);
 
 #endif

@@ -70,6 +70,9 @@ struct smtp_request {
 	const struct tls_effective *tls;
 	int64_t deadline_ms;		/* overall delivery deadline */
 	int verbose;
+	/* smtp_attempt adds 1 for each session that completed EHLO (and TLS,
+	 * when used); tlsmtp.c stops at smtp_mx_session_limit. */
+	unsigned sessions;
 };
 
 enum attempt_status {

@@ -1,1 +1,883 @@
-/* smtp_proto.c: placeholder, filled in by its owner. */
+/*
+ * smtp_proto.c - one SMTP session with one address (smtp_attempt).
+ *
+ * Greeting, EHLO (HELO only when TLS is not required), STARTTLS as the
+ * effective level asks, EHLO again inside TLS with everything learnt in
+ * plaintext forgotten, then MAIL, RCPT per recipient, DATA, the body from
+ * the spool encoder in large writes, the final dot and QUIT.  When the
+ * server advertises PIPELINING, MAIL, RCPT and DATA go out in one write and
+ * the replies are counted exactly (RFC 2920); otherwise one command at a
+ * time, and a reply followed by unsolicited data is a protocol error.
+ *
+ * Security rules enforced here (see the client security catalogue):
+ *  - level none never sends STARTTLS; may continues in plaintext only after
+ *    a clean 4xx/5xx refusal on the same connection, and after a failed
+ *    handshake asks the caller for a NEW plaintext connection
+ *    (*retry_plain); levels that require TLS defer on any reply but 220,
+ *    including a 5xx that a man in the middle could forge.
+ *  - nothing is pipelined behind STARTTLS; any byte already received after
+ *    the 220 (response injection) aborts the session.
+ *  - after a failed verification nothing but the connection close follows
+ *    (QUIT inside TLS at most).
+ *
+ * Results: each recipient gets a state, a DSN and a Postfix-style text
+ * ("host H[A] said: 550 5.1.1 ... (in reply to RCPT TO command)");
+ * the attempt's outcome follows from the recipients: delivered when all
+ * are done, permanent when all were refused permanently, otherwise a
+ * deferral (a recipient still soft makes the caller try the next address).
+ *
+ * Interface: smtp.h (smtp_attempt).
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "session.h"
+
+#define BODY_CHUNK		65536	/* bytes per body write: large TLS records */
+#define QUIT_WAIT_S		2	/* QUIT after a failure: do not linger */
+#define EARLY_REPLY_WAIT_S	2	/* a reply sent while we wrote the body */
+#define CMD_MAX			2048
+
+#define STAGE_GREETING	"receiving the initial server greeting"
+#define STAGE_EHLO	"performing the EHLO handshake"
+#define STAGE_HELO	"performing the HELO handshake"
+#define STAGE_STARTTLS	"sending STARTTLS"
+#define STAGE_MAIL	"sending MAIL FROM"
+#define STAGE_RCPT	"sending RCPT TO"
+#define STAGE_DATA	"sending DATA command"
+#define STAGE_BODY	"sending message body"
+#define STAGE_DOT	"sending end of data -- message may be sent more than once"
+
+struct session {
+	struct smtp_request *req;
+	const struct route_addr *addr;
+	struct stream *stream;
+	enum tls_level level;		/* effective for this attempt */
+	char namaddr[330];		/* "host[addr]" */
+	struct ehlo_features feat;
+	int tls_active;
+	struct tls_info tls;
+	struct outcome *out;
+	char line[REPLY_LINE_MAX + 2];
+	struct smtp_reply reply;	/* last reply read */
+	int expect_more;		/* more pipelined replies are due */
+	int in_data;			/* the server may be reading a body: no QUIT */
+};
+
+/* ------------------------------------------------------------------------
+ * Recipient bookkeeping.
+ */
+
+/* snprintf where cutting a long server text short is intended. */
+static void
+cut_text(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+cut_text(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+/* Every open recipient (PENDING or ACCEPTED) moves to state "to". */
+static void
+settle_open_rcpts(struct session *ss, enum rcpt_state to, const char *dsn, const char *text)
+{
+	for (size_t i = 0; i < ss->req->rcpt_count; i++) {
+		struct smtp_rcpt *r = &ss->req->rcpts[i];
+
+		if (r->state != RCPT_PENDING && r->state != RCPT_ACCEPTED)
+			continue;
+		r->state = to;
+		snprintf(r->dsn, sizeof(r->dsn), "%s", dsn);
+		snprintf(r->reply, sizeof(r->reply), "%s", text);
+	}
+}
+
+/* A session-level failure: the outcome, and every open recipient is soft. */
+static void
+fail_soft(struct session *ss, const char *dsn, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+fail_soft(struct session *ss, const char *dsn, const char *fmt, ...)
+{
+	char text[sizeof(ss->out->text)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	outcome_set(ss->out, dsn, "%s", text);
+	settle_open_rcpts(ss, RCPT_SOFT, dsn, text);
+}
+
+/* "host H[A] said: <reply> (in reply to <what>)" for the last reply. */
+static void
+server_said(struct session *ss, const char *what, char *dsn, size_t dsnlen, char *text,
+    size_t textlen)
+{
+	char raw[512], quoted[512];
+
+	reply_quote(&ss->reply, raw, sizeof(raw));
+	outcome_quote_text(raw, strlen(raw), quoted, sizeof(quoted));
+	reply_dsn(&ss->reply, dsn, dsnlen);
+	cut_text(text, textlen, "host %s said: %s (in reply to %s)", ss->namaddr, quoted, what);
+}
+
+/* ------------------------------------------------------------------------
+ * I/O with Postfix's error wording.
+ */
+
+static void
+io_failed(struct session *ss, enum stream_io st, const char *stage)
+{
+	if (st == STREAM_TIMEOUT)
+		fail_soft(ss, "4.4.2", "conversation with %s timed out while %s", ss->namaddr, stage);
+	else if (st == STREAM_TOOLONG)
+		fail_soft(ss, "4.5.0", "protocol error: reply line too long from %s while %s",
+		    ss->namaddr, stage);
+	else
+		fail_soft(ss, "4.4.2", "lost connection with %s while %s", ss->namaddr, stage);
+}
+
+static int
+send_command(struct session *ss, int timeout_s, const char *stage, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+send_command(struct session *ss, int timeout_s, const char *stage, const char *fmt, ...)
+{
+	char cmd[CMD_MAX + 3];
+	va_list ap;
+	int n;
+	enum stream_io st;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, CMD_MAX, fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= CMD_MAX) {
+		fail_soft(ss, "4.3.0", "command too long while %s", stage);
+		return -1;
+	}
+	log_verbose("> %s: %s", ss->namaddr, cmd);
+	memcpy(cmd + n, "\r\n", 3);
+	if ((st = stream_write(ss->stream, cmd, (size_t)n + 2, timeout_s,
+	    ss->req->deadline_ms)) != STREAM_OK) {
+		io_failed(ss, st, stage);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * After a reply, nothing more may be waiting unless more pipelined replies
+ * are due: a surplus reply would be taken as the answer to the next command.
+ * The reply to the final dot is exempt (the message is accepted by then),
+ * and so is the 220 to STARTTLS, which has its own, stricter check.
+ */
+static int
+check_surplus(struct session *ss, const char *stage)
+{
+	if (ss->expect_more || strcmp(stage, STAGE_DOT) == 0 || strcmp(stage, STAGE_STARTTLS) == 0
+	    || stream_pending(ss->stream) == 0)
+		return 0;
+	fail_soft(ss, "4.5.0", "protocol error: unexpected data after the reply from %s while %s",
+	    ss->namaddr, stage);
+	return -1;
+}
+
+/* Read one complete reply under one deadline for the whole reply. */
+static int
+read_reply(struct session *ss, int timeout_s, const char *stage)
+{
+	int64_t deadline = stage_deadline(timeout_s, ss->req->deadline_ms);
+	enum stream_io st;
+	enum reply_status rs;
+	size_t len;
+	char shown[256];
+
+	reply_init(&ss->reply);
+	for (;;) {
+		st = stream_read_line(ss->stream, ss->line, sizeof(ss->line), &len, deadline);
+		if (st != STREAM_OK) {
+			io_failed(ss, st, stage);
+			return -1;
+		}
+		log_verbose("< %s: %s", ss->namaddr,
+		    outcome_quote_text(ss->line, len, shown, sizeof(shown)));
+		rs = reply_feed(&ss->reply, ss->line, len);
+		if (rs == REPLY_DONE)
+			return check_surplus(ss, stage);
+		if (rs != REPLY_MORE) {
+			fail_soft(ss, "4.5.0", "protocol error: %s from %s while %s",
+			    reply_status_text(rs), ss->namaddr, stage);
+			return -1;
+		}
+	}
+}
+
+static int
+command(struct session *ss, int timeout_s, const char *stage, const char *cmd)
+{
+	if (send_command(ss, timeout_s, stage, "%s", cmd) != 0)
+		return -1;
+	return read_reply(ss, timeout_s, stage);
+}
+
+/* QUIT without waiting for its reply (Postfix's smtp_skip_quit_response). */
+static void
+send_quit(struct session *ss)
+{
+	enum stream_io st;
+
+	log_verbose("> %s: QUIT", ss->namaddr);
+	st = stream_write(ss->stream, "QUIT\r\n", 6, QUIT_WAIT_S, ss->req->deadline_ms);
+	if (st == STREAM_OK && ss->tls_active)
+		stream_tls_bye(ss->stream, stage_deadline(QUIT_WAIT_S, ss->req->deadline_ms));
+}
+
+/* ------------------------------------------------------------------------
+ * Greeting, EHLO/HELO, STARTTLS.
+ */
+
+static int
+greeting(struct session *ss)
+{
+	char dsn[16], raw[512], quoted[512];
+	const struct tlsmtp_config *cfg = ss->req->cfg;
+
+	if (read_reply(ss, cfg->helo_timeout, STAGE_GREETING) != 0)
+		return -1;
+	if (ss->reply.code == 220)
+		return 0;
+	reply_quote(&ss->reply, raw, sizeof(raw));
+	outcome_quote_text(raw, strlen(raw), quoted, sizeof(quoted));
+	reply_dsn(&ss->reply, dsn, sizeof(dsn));
+	if (ss->reply.code / 100 == 5 && !cfg->skip_5xx_greeting) {
+		char text[sizeof(ss->out->text)];
+
+		cut_text(text, sizeof(text), "host %s refused to talk to me: %s", ss->namaddr, quoted);
+		outcome_set(ss->out, dsn, "%s", text);
+		settle_open_rcpts(ss, RCPT_HARD, dsn, text);
+		return -1;
+	}
+	if (ss->reply.code / 100 != 4 && ss->reply.code / 100 != 5)
+		snprintf(dsn, sizeof(dsn), "4.5.0");
+	dsn[0] = '4';
+	fail_soft(ss, dsn, "host %s refused to talk to me: %s", ss->namaddr, quoted);
+	return -1;
+}
+
+/*
+ * EHLO, or HELO after a 5xx to EHLO when that cannot drop a TLS
+ * requirement.  Forgets every feature learnt before.
+ */
+static int
+hello(struct session *ss)
+{
+	const struct tlsmtp_config *cfg = ss->req->cfg;
+	char dsn[16], text[512];
+	const char *helo = cfg->helo_name != NULL && *cfg->helo_name != '\0' ? cfg->helo_name
+	    : cfg->myhostname;
+
+	memset(&ss->feat, 0, sizeof(ss->feat));
+	if (send_command(ss, cfg->helo_timeout, STAGE_EHLO, "EHLO %s", helo) != 0
+	    || read_reply(ss, cfg->helo_timeout, STAGE_EHLO) != 0)
+		return -1;
+	if (ss->reply.code / 100 == 2) {
+		reply_ehlo_features(&ss->reply, &ss->feat);
+		return 0;
+	}
+	if (ss->reply.code / 100 == 5) {
+		if (TLS_LEVEL_REQUIRES_TLS(ss->level) && !ss->tls_active) {
+			fail_soft(ss, "4.7.4", "TLS is required, but was not offered by host %s",
+			    ss->namaddr);
+			return -1;
+		}
+		if (send_command(ss, cfg->helo_timeout, STAGE_HELO, "HELO %s", helo) != 0
+		    || read_reply(ss, cfg->helo_timeout, STAGE_HELO) != 0)
+			return -1;
+		if (ss->reply.code / 100 == 2)
+			return 0;
+		server_said(ss, "HELO command", dsn, sizeof(dsn), text, sizeof(text));
+	} else {
+		server_said(ss, "EHLO command", dsn, sizeof(dsn), text, sizeof(text));
+	}
+	if (ss->reply.code / 100 != 4 && ss->reply.code / 100 != 5)
+		snprintf(dsn, sizeof(dsn), "4.5.0");
+	dsn[0] = '4';
+	fail_soft(ss, dsn, "%s", text);
+	return -1;
+}
+
+enum tls_step { TLS_STEP_OK, TLS_STEP_PLAIN, TLS_STEP_FAILED };
+
+static enum tls_step
+starttls(struct session *ss, int *retry_plain)
+{
+	const struct tlsmtp_config *cfg = ss->req->cfg;
+	int may = ss->level == TLS_LEVEL_MAY;
+	char raw[512], quoted[512], dsn[16], text[512];
+
+	if (command(ss, cfg->starttls_timeout, STAGE_STARTTLS, "STARTTLS") != 0)
+		return TLS_STEP_FAILED;
+	if (ss->reply.code != 220) {
+		int cls = ss->reply.code / 100;
+
+		if (may && (cls == 4 || cls == 5) && ss->reply.code != 421) {
+			reply_quote(&ss->reply, raw, sizeof(raw));
+			log_info("%s: STARTTLS refused, continuing without TLS: %s", ss->namaddr,
+			    outcome_quote_text(raw, strlen(raw), quoted, sizeof(quoted)));
+			return TLS_STEP_PLAIN;
+		}
+		if (!may) {
+			reply_quote(&ss->reply, raw, sizeof(raw));
+			outcome_quote_text(raw, strlen(raw), quoted, sizeof(quoted));
+			send_quit(ss);
+			fail_soft(ss, "4.7.4", "TLS is required, but host %s refused to start TLS: %s",
+			    ss->namaddr, quoted);
+			return TLS_STEP_FAILED;
+		}
+		server_said(ss, "STARTTLS command", dsn, sizeof(dsn), text, sizeof(text));
+		if (cls != 4 && cls != 5)
+			snprintf(dsn, sizeof(dsn), "4.5.0");
+		dsn[0] = '4';
+		fail_soft(ss, dsn, "%s", text);
+		return TLS_STEP_FAILED;
+	}
+	/* Response injection: nothing may follow the 220 before the handshake. */
+	if (stream_unread_input(ss->stream)) {
+		log_warn("%s: unexpected data after the 220 reply to STARTTLS; "
+		    "possible response injection: closing the connection", ss->namaddr);
+		*retry_plain = may;
+		fail_soft(ss, "4.7.5", "Cannot start TLS: unexpected data from host %s after STARTTLS",
+		    ss->namaddr);
+		return TLS_STEP_FAILED;
+	}
+	switch (tls_session_start(ss->stream, ss->req, ss->addr, &ss->tls)) {
+	case TLS_START_OK:
+		ss->tls_active = 1;
+		return TLS_STEP_OK;
+	case TLS_START_CONFIG:
+		*retry_plain = may;
+		fail_soft(ss, "4.7.5", "client TLS configuration problem");
+		return TLS_STEP_FAILED;
+	case TLS_START_HANDSHAKE:
+		*retry_plain = may;
+		fail_soft(ss, "4.7.5", "Cannot start TLS: handshake failure");
+		return TLS_STEP_FAILED;
+	case TLS_START_NOT_VERIFIED:
+		ss->tls_active = 1;
+		send_quit(ss);
+		fail_soft(ss, "4.7.5", "Server certificate not verified");
+		return TLS_STEP_FAILED;
+	}
+	return TLS_STEP_FAILED;
+}
+
+/* Greeting, EHLO and STARTTLS as the level asks.  0: ready for MAIL. */
+static int
+open_session(struct session *ss, int *retry_plain)
+{
+	if (greeting(ss) != 0)
+		return -1;
+	if (hello(ss) != 0)
+		return -1;
+	if (ss->level == TLS_LEVEL_NONE)
+		return 0;
+	if (!ss->feat.starttls) {
+		if (!TLS_LEVEL_REQUIRES_TLS(ss->level))
+			return 0;
+		send_quit(ss);
+		fail_soft(ss, "4.7.4", "TLS is required, but was not offered by host %s", ss->namaddr);
+		return -1;
+	}
+	switch (starttls(ss, retry_plain)) {
+	case TLS_STEP_PLAIN:
+		return 0;
+	case TLS_STEP_FAILED:
+		return -1;
+	case TLS_STEP_OK:
+		break;
+	}
+	/* RFC 3207 4.2: forget what the plaintext EHLO said. */
+	if (hello(ss) == 0)
+		return 0;
+	/* "may": a TLS session that breaks at once is retried in plaintext. */
+	if (ss->level == TLS_LEVEL_MAY && strcmp(ss->out->dsn, "4.4.2") == 0)
+		*retry_plain = 1;
+	return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * The mail transaction.
+ */
+
+/* A refusal of the whole transaction: 4xx soft, 5xx hard, else protocol error. */
+static void
+refused(struct session *ss, const char *what)
+{
+	char dsn[16], text[512];
+	int cls = ss->reply.code / 100;
+
+	server_said(ss, what, dsn, sizeof(dsn), text, sizeof(text));
+	if (cls == 5) {
+		outcome_set(ss->out, dsn, "%s", text);
+		settle_open_rcpts(ss, RCPT_HARD, dsn, text);
+		return;
+	}
+	if (cls != 4)
+		snprintf(dsn, sizeof(dsn), "4.5.0");
+	fail_soft(ss, dsn, "%s", text);
+}
+
+/* Checks before MAIL and its parameters; -1 when the message cannot go here. */
+static int
+mail_params(struct session *ss, char *params, size_t paramslen)
+{
+	struct smtp_request *req = ss->req;
+	size_t size = spool_size(req->msg);
+	size_t o = 0;
+	char text[512];
+
+	params[0] = '\0';
+	if (ss->feat.size && ss->feat.size_limit > 0 && (uint64_t)size > ss->feat.size_limit) {
+		snprintf(text, sizeof(text), "message size %zu exceeds size limit %" PRIu64
+		    " of server %s", size, ss->feat.size_limit, ss->namaddr);
+		outcome_set(ss->out, "5.3.4", "%s", text);
+		settle_open_rcpts(ss, RCPT_HARD, "5.3.4", text);
+		return -1;
+	}
+	if (req->need_smtputf8 && !ss->feat.smtputf8) {
+		snprintf(text, sizeof(text), "SMTPUTF8 is required, but was not offered by host %s",
+		    ss->namaddr);
+		outcome_set(ss->out, "5.6.7", "%s", text);
+		settle_open_rcpts(ss, RCPT_HARD, "5.6.7", text);
+		return -1;
+	}
+	if (ss->feat.size)
+		o += (size_t)snprintf(params + o, paramslen - o, " SIZE=%zu", size);
+	if (ss->feat.eightbitmime && spool_has_8bit(req->msg))
+		o += (size_t)snprintf(params + o, paramslen - o, " BODY=8BITMIME");
+	if (req->need_smtputf8)
+		snprintf(params + o, paramslen - o, " SMTPUTF8");
+	return 0;
+}
+
+static int
+mail_reply(struct session *ss)
+{
+	if (ss->reply.code / 100 == 2)
+		return 0;
+	/* 552 to MAIL means the size was refused; keep the DSN exact. */
+	if (ss->reply.code == 552 && ss->reply.dsn[0] == '\0')
+		snprintf(ss->reply.dsn, sizeof(ss->reply.dsn), "5.3.4");
+	refused(ss, "MAIL FROM command");
+	return -1;
+}
+
+/* One RCPT reply: 1 accepted, 0 refused (state recorded), -1 protocol error. */
+static int
+rcpt_reply(struct session *ss, struct smtp_rcpt *r)
+{
+	char dsn[16], text[512];
+	int cls = ss->reply.code / 100;
+
+	if (cls == 2) {
+		r->state = RCPT_ACCEPTED;
+		return 1;
+	}
+	server_said(ss, "RCPT TO command", dsn, sizeof(dsn), text, sizeof(text));
+	if (cls != 4 && cls != 5) {
+		fail_soft(ss, "4.5.0", "protocol error: %s", text);
+		return -1;
+	}
+	r->state = cls == 5 ? RCPT_HARD : RCPT_SOFT;
+	snprintf(r->dsn, sizeof(r->dsn), "%s", dsn);
+	snprintf(r->reply, sizeof(r->reply), "%s", text);
+	return 0;
+}
+
+/* The reply to DATA: 0 for 354, else the recipients are settled, -1. */
+static int
+data_reply(struct session *ss)
+{
+	char dsn[16], text[512];
+
+	if (ss->reply.code == 354)
+		return 0;
+	if (ss->reply.code / 100 == 2 || ss->reply.code / 100 == 3) {
+		/* 250 instead of 354: the server is not reading a body. */
+		server_said(ss, "DATA command", dsn, sizeof(dsn), text, sizeof(text));
+		fail_soft(ss, "4.5.0", "protocol error: %s", text);
+	} else {
+		refused(ss, "DATA command");
+	}
+	return -1;
+}
+
+/*
+ * The body could not be written: a server that stopped reading may have
+ * said why.  A complete 4xx/5xx reply that is already there (or arrives
+ * within a moment) decides, by its code; anything else (nothing, a 2xx, a
+ * broken reply) leaves the caller's I/O error in place.  Never a success.
+ */
+static int
+early_reply(struct session *ss)
+{
+	int64_t deadline = stage_deadline(EARLY_REPLY_WAIT_S, ss->req->deadline_ms);
+	enum reply_status rs = REPLY_MORE;
+	char shown[256];
+	size_t len;
+	int cls;
+
+	reply_init(&ss->reply);
+	while (rs == REPLY_MORE) {
+		if (stream_read_line(ss->stream, ss->line, sizeof(ss->line), &len, deadline)
+		    != STREAM_OK)
+			return 0;
+		log_verbose("< %s: %s", ss->namaddr,
+		    outcome_quote_text(ss->line, len, shown, sizeof(shown)));
+		rs = reply_feed(&ss->reply, ss->line, len);
+	}
+	cls = ss->reply.code / 100;
+	if (rs != REPLY_DONE || (cls != 4 && cls != 5))
+		return 0;
+	refused(ss, "DATA command");
+	return 1;
+}
+
+static int
+send_body(struct session *ss)
+{
+	struct spool_encoder *enc;
+	char *buf;
+	ssize_t n;
+	enum stream_io st;
+	int rc = 0;
+
+	if ((buf = malloc(BODY_CHUNK)) == NULL
+	    || (enc = spool_encoder_new(ss->req->msg, ss->req->cfg->line_length_limit)) == NULL) {
+		free(buf);
+		fail_soft(ss, "4.3.0", "out of memory while %s", STAGE_BODY);
+		return -1;
+	}
+	while ((n = spool_encoder_next(enc, buf, BODY_CHUNK)) > 0) {
+		st = stream_write(ss->stream, buf, (size_t)n, ss->req->cfg->data_xfer_timeout,
+		    ss->req->deadline_ms);
+		if (st != STREAM_OK) {
+			if (!early_reply(ss))
+				io_failed(ss, st, STAGE_BODY);
+			rc = -1;
+			break;
+		}
+	}
+	if (n < 0) {
+		fail_soft(ss, "4.3.0", "error reading the queued message while %s", STAGE_BODY);
+		rc = -1;
+	}
+	spool_encoder_free(enc);
+	free(buf);
+	return rc;
+}
+
+/* After 354: the body, the final dot and its reply. */
+static void
+body_and_dot(struct session *ss)
+{
+	char dsn[16], text[512], raw[512], quoted[512];
+
+	log_verbose("> %s: (message body, about %zu bytes)", ss->namaddr, spool_size(ss->req->msg));
+	/* Until the dot's reply, a QUIT would only become part of the body. */
+	ss->in_data = 1;
+	if (send_body(ss) != 0)
+		return;
+	if (read_reply(ss, ss->req->cfg->data_done_timeout, STAGE_DOT) != 0)
+		return;
+	ss->in_data = 0;
+	if (ss->reply.code / 100 != 2) {
+		refused(ss, "end of DATA command");
+		return;
+	}
+	server_said(ss, "end of DATA command", dsn, sizeof(dsn), text, sizeof(text));
+	reply_quote(&ss->reply, raw, sizeof(raw));
+	outcome_quote_text(raw, strlen(raw), quoted, sizeof(quoted));
+	settle_open_rcpts(ss, RCPT_DONE, dsn, quoted);
+}
+
+/* One command and one reply at a time. */
+static void
+lockstep_transaction(struct session *ss, const char *params)
+{
+	struct smtp_request *req = ss->req;
+	const struct tlsmtp_config *cfg = req->cfg;
+	int accepted = 0, rc;
+
+	if (send_command(ss, cfg->mail_timeout, STAGE_MAIL, "MAIL FROM:<%s>%s", req->sender,
+	    params) != 0 || read_reply(ss, cfg->mail_timeout, STAGE_MAIL) != 0
+	    || mail_reply(ss) != 0)
+		return;
+	for (size_t i = 0; i < req->rcpt_count; i++) {
+		struct smtp_rcpt *r = &req->rcpts[i];
+
+		if (r->state != RCPT_PENDING)
+			continue;
+		if (send_command(ss, cfg->rcpt_timeout, STAGE_RCPT, "RCPT TO:<%s>", r->addr) != 0
+		    || read_reply(ss, cfg->rcpt_timeout, STAGE_RCPT) != 0
+		    || (rc = rcpt_reply(ss, r)) < 0)
+			return;
+		accepted += rc;
+	}
+	if (accepted == 0)
+		return;
+	if (command(ss, cfg->data_init_timeout, STAGE_DATA, "DATA") != 0 || data_reply(ss) != 0)
+		return;
+	body_and_dot(ss);
+}
+
+/* Append "text\r\n" to a growing command batch. */
+static int
+batch_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+batch_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	char *grown;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return -1;
+		if ((size_t)n + 3 <= *cap - *len)
+			break;
+		if ((grown = realloc(*buf, *cap * 2 + (size_t)n + 3)) == NULL)
+			return -1;
+		*buf = grown;
+		*cap = *cap * 2 + (size_t)n + 3;
+	}
+	memcpy(*buf + *len + n, "\r\n", 3);
+	*len += (size_t)n + 2;
+	return 0;
+}
+
+/*
+ * RFC 2920: MAIL, every RCPT and DATA in one write, then the replies in
+ * order, exactly one per command (fewer ends in a timeout, more is a
+ * protocol error caught by the check after the DATA reply).
+ */
+static void
+pipelined_transaction(struct session *ss, const char *params)
+{
+	struct smtp_request *req = ss->req;
+	const struct tlsmtp_config *cfg = req->cfg;
+	size_t len = 0, cap = 1024;
+	char *batch = malloc(cap);
+	int accepted = 0, rc, failed = 0;
+	enum stream_io st;
+
+	if (batch == NULL) {
+		fail_soft(ss, "4.3.0", "out of memory while %s", STAGE_MAIL);
+		return;
+	}
+	log_verbose("> %s: MAIL FROM:<%s>%s", ss->namaddr, req->sender, params);
+	failed |= batch_add(&batch, &len, &cap, "MAIL FROM:<%s>%s", req->sender, params);
+	for (size_t i = 0; i < req->rcpt_count; i++) {
+		if (req->rcpts[i].state != RCPT_PENDING)
+			continue;
+		log_verbose("> %s: RCPT TO:<%s>", ss->namaddr, req->rcpts[i].addr);
+		failed |= batch_add(&batch, &len, &cap, "RCPT TO:<%s>", req->rcpts[i].addr);
+	}
+	log_verbose("> %s: DATA", ss->namaddr);
+	failed |= batch_add(&batch, &len, &cap, "DATA");
+	if (failed) {
+		free(batch);
+		fail_soft(ss, "4.3.0", "out of memory while %s", STAGE_MAIL);
+		return;
+	}
+	st = stream_write(ss->stream, batch, len, cfg->mail_timeout, req->deadline_ms);
+	free(batch);
+	if (st != STREAM_OK) {
+		io_failed(ss, st, STAGE_MAIL);
+		return;
+	}
+	ss->expect_more = 1;
+	if (read_reply(ss, cfg->mail_timeout, STAGE_MAIL) != 0 || mail_reply(ss) != 0) {
+		ss->in_data = 1;	/* DATA may have been accepted: no QUIT */
+		return;
+	}
+	for (size_t i = 0; i < req->rcpt_count; i++) {
+		struct smtp_rcpt *r = &req->rcpts[i];
+
+		if (r->state != RCPT_PENDING)
+			continue;
+		if (read_reply(ss, cfg->rcpt_timeout, STAGE_RCPT) != 0 || (rc = rcpt_reply(ss, r)) < 0) {
+			ss->in_data = 1;
+			return;
+		}
+		accepted += rc;
+	}
+	ss->expect_more = 0;
+	if (read_reply(ss, cfg->data_init_timeout, STAGE_DATA) != 0) {
+		ss->in_data = 1;
+		return;
+	}
+	if (accepted == 0) {
+		/* Nobody to deliver to; a 354 here must not be answered with a body. */
+		ss->in_data = ss->reply.code == 354;
+		return;
+	}
+	if (data_reply(ss) != 0)
+		return;
+	body_and_dot(ss);
+}
+
+static void
+transaction(struct session *ss)
+{
+	char params[128];
+
+	if (mail_params(ss, params, sizeof(params)) != 0)
+		return;
+	if (ss->feat.pipelining)
+		pipelined_transaction(ss, params);
+	else
+		lockstep_transaction(ss, params);
+}
+
+/* ------------------------------------------------------------------------
+ * Putting it together.
+ */
+
+/* The attempt's outcome from the recipients' states. */
+static enum attempt_status
+conclude(struct session *ss, char *summary, size_t summarylen)
+{
+	struct smtp_request *req = ss->req;
+	const struct smtp_rcpt *soft = NULL, *hard = NULL, *done = NULL;
+
+	for (size_t i = 0; i < req->rcpt_count; i++) {
+		const struct smtp_rcpt *r = &req->rcpts[i];
+
+		if ((r->state == RCPT_SOFT || r->state == RCPT_PENDING || r->state == RCPT_ACCEPTED)
+		    && soft == NULL)
+			soft = r;
+		else if (r->state == RCPT_HARD && hard == NULL)
+			hard = r;
+		else if (r->state == RCPT_DONE && done == NULL)
+			done = r;
+	}
+	if (soft != NULL) {
+		if (soft->dsn[0] != '\0')
+			outcome_set(ss->out, soft->dsn, "%s", soft->reply);
+		else if (ss->out->dsn[0] == '\0')
+			outcome_set(ss->out, "4.3.0", "delivery to %s was not completed", ss->namaddr);
+		return ATTEMPT_TRY_NEXT;
+	}
+	if (hard != NULL && done == NULL) {
+		outcome_set(ss->out, hard->dsn, "%s", hard->reply);
+		return ATTEMPT_SETTLED;
+	}
+	if (hard != NULL) {
+		char dsn[16];
+
+		snprintf(dsn, sizeof(dsn), "4%s", hard->dsn + 1);
+		outcome_set(ss->out, dsn, "some recipients were refused, the others delivered: %s",
+		    hard->reply);
+		return ATTEMPT_SETTLED;
+	}
+	outcome_set(ss->out, done != NULL ? done->dsn : "2.0.0", "delivered via %s: %s",
+	    ss->namaddr, done != NULL ? done->reply : "");
+	if (summary != NULL && summarylen > 0) {
+		char tls[64];
+
+		if (ss->tls_active)
+			snprintf(tls, sizeof(tls), ", %s %s", ss->tls.protocol,
+			    tls_peer_status_name(ss->tls.status));
+		else
+			snprintf(tls, sizeof(tls), ", no TLS");
+		cut_text(summary, summarylen < 100 ? summarylen : 100, "%.60s (%s%s)",
+		    done != NULL ? done->reply : "", ss->namaddr, tls);
+	}
+	return ATTEMPT_SETTLED;
+}
+
+/* Levels this session cannot serve: fail closed before connecting. */
+static int
+level_unusable(struct session *ss)
+{
+	const struct smtp_request *req = ss->req;
+
+	if (ss->level == TLS_LEVEL_INVALID) {
+		/* tls_policy_resolve() already logged why. */
+		fail_soft(ss, "4.7.5", "client TLS configuration problem");
+		return 1;
+	}
+	if (ss->level == TLS_LEVEL_DANE || ss->level == TLS_LEVEL_DANE_ONLY
+	    || ss->level == TLS_LEVEL_HALF_DANE) {
+		log_warn("%s: %s security level is not supported by this client",
+		    req->nexthop->key, tls_level_name(ss->level));
+		fail_soft(ss, "4.7.5", "client TLS configuration problem");
+		return 1;
+	}
+	return 0;
+}
+
+enum attempt_status
+smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_off,
+    struct outcome *out, int *retry_plain, char *summary, size_t summarylen)
+{
+	struct session *ss;
+	enum attempt_status status;
+	int fd;
+
+	*retry_plain = 0;
+	if (summary != NULL && summarylen > 0)
+		summary[0] = '\0';
+	memset(out, 0, sizeof(*out));
+	/* Soft recipients of an earlier attempt are tried again here. */
+	for (size_t i = 0; i < req->rcpt_count; i++)
+		if (req->rcpts[i].state == RCPT_SOFT || req->rcpts[i].state == RCPT_ACCEPTED)
+			req->rcpts[i].state = RCPT_PENDING;
+	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
+		outcome_set(out, "4.3.0", "out of memory");
+		return ATTEMPT_TRY_NEXT;
+	}
+	ss->req = req;
+	ss->addr = addr;
+	ss->out = out;
+	ss->level = req->tls->level;
+	if (tls_off && ss->level == TLS_LEVEL_MAY)
+		ss->level = TLS_LEVEL_NONE;
+	snprintf(ss->namaddr, sizeof(ss->namaddr), "%s[%s]", addr->host, addr->addr);
+	if (!level_unusable(ss)) {
+		if ((fd = smtp_connect(req->cfg, addr, req->deadline_ms, out)) < 0) {
+			settle_open_rcpts(ss, RCPT_SOFT, out->dsn, out->text);
+		} else if ((ss->stream = stream_new(fd)) == NULL) {
+			close(fd);
+			fail_soft(ss, "4.3.0", "out of memory");
+		} else if (open_session(ss, retry_plain) == 0) {
+			/* Counts toward smtp_mx_session_limit (EHLO and TLS done). */
+			req->sessions++;
+			transaction(ss);
+			if (!ss->in_data)
+				send_quit(ss);
+		}
+	}
+	status = conclude(ss, summary, summarylen);
+	stream_free(ss->stream);
+	free(ss);
+	return status;
+}

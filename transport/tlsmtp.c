@@ -1,2 +1,668 @@
-/* placeholder, replaced by the agent */
-int main(void) { return 75; }
+/*
+ * tlsmtp.c - the delivery agent's main program, run by Postfix pipe(8)
+ * once per message:
+ *
+ *   tlsmtp [-c FILE] [-o NAME=VALUE]... [-f SENDER] [-n NEXTHOP]
+ *          [-i QUEUE_ID] [-v] [--] RECIPIENT...
+ *
+ * Order of work, chosen so that nothing touches the network before every
+ * local check has passed: options, configuration, log, envelope addresses,
+ * next-hop, the message (read to EOF), the TLS policy, the route, then
+ * one SMTP attempt per address until one settles the delivery.  The result
+ * is one output line, "X.Y.Z text" (or the short success summary), and a
+ * sysexits code that agrees with it (outcome.c).
+ *
+ * Our own mistakes never bounce mail: usage and configuration errors defer
+ * with 4.3.5, internal faults with 4.3.0.  The overall delivery_deadline is
+ * passed down as an absolute monotonic time that every wait honours; a
+ * SIGALRM a little after it is the last resort should anything still
+ * block, so that pipe(8)'s own time limit (which bounces) is never hit.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "tlsmtp.h"
+#include "smtp.h"
+#include "route.h"
+#include "dns.h"
+
+#define RECIPIENT_MAX		10000
+#define SUMMARY_MAX		256
+
+struct options {
+	const char *config_file;
+	char **overrides;
+	size_t override_count;
+	const char *sender;
+	const char *nexthop;
+	const char *queue_id;
+	int verbose;
+	char **rcpts;
+	size_t rcpt_count;
+};
+
+struct timing {
+	int64_t start, input_done, route_done, end;
+};
+
+static const char usage_text[] = "usage: tlsmtp [-c FILE] [-o NAME=VALUE]... [-f SENDER] "
+    "[-n NEXTHOP] [-i QUEUE_ID] [-v] [--] RECIPIENT...";
+
+static int stdin_consumed;
+
+/* ------------------------------------------------------------------------
+ * Leaving: one line, one exit status.
+ */
+
+/*
+ * pipe(8) ignores EPIPE only after exit 0, but reading the message in full
+ * also lets pipe(8) finish its write cleanly; skip it for a terminal.
+ */
+static void
+drain_stdin(void)
+{
+	char buf[65536];
+	ssize_t n;
+
+	if (stdin_consumed || isatty(STDIN_FILENO))
+		return;
+	stdin_consumed = 1;
+	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) != 0)
+		if (n < 0 && errno != EINTR)
+			break;
+}
+
+static int
+finish(const struct outcome *o)
+{
+	alarm(0);
+	drain_stdin();
+	log_close();
+	outcome_print(o);
+	return o->exit_code;
+}
+
+static void
+deadline_alarm(int sig)
+{
+	static const char line[] = "4.4.2 delivery deadline exceeded: tlsmtp stopped\n";
+
+	(void)sig;
+	(void)!write(STDOUT_FILENO, line, sizeof(line) - 1);
+	_exit(TLSMTP_EX_TEMPFAIL);
+}
+
+static void
+arm_last_resort(int deadline_s)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = deadline_alarm;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGALRM, &sa, NULL);
+	/* Late enough for every stage deadline to have fired first. */
+	alarm((unsigned)deadline_s + 2 + (unsigned)deadline_s / 100);
+}
+
+/* ------------------------------------------------------------------------
+ * Options.
+ */
+static int
+parse_options(int argc, char **argv, struct options *opt, char *err, size_t errlen)
+{
+	int c;
+
+	memset(opt, 0, sizeof(*opt));
+	if ((opt->overrides = calloc((size_t)argc + 1, sizeof(char *))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	opterr = 0;
+	/* "+": stop at the first recipient; GNU permutation never applies. */
+	while ((c = getopt(argc, argv, "+:c:o:f:n:i:v")) != -1) {
+		switch (c) {
+		case 'c':
+			if (opt->config_file != NULL)
+				goto twice;
+			opt->config_file = optarg;
+			break;
+		case 'o':
+			opt->overrides[opt->override_count++] = optarg;
+			break;
+		case 'f':
+			if (opt->sender != NULL)
+				goto twice;
+			opt->sender = optarg;
+			break;
+		case 'n':
+			if (opt->nexthop != NULL)
+				goto twice;
+			opt->nexthop = optarg;
+			break;
+		case 'i':
+			if (opt->queue_id != NULL)
+				goto twice;
+			opt->queue_id = optarg;
+			break;
+		case 'v':
+			opt->verbose++;
+			break;
+		case ':':
+			snprintf(err, errlen, "option -%c needs a value; %s", optopt, usage_text);
+			return -1;
+		default:
+			snprintf(err, errlen, "unknown option -%c; %s",
+			    optopt > 0x20 && optopt < 0x7f ? optopt : '?', usage_text);
+			return -1;
+		}
+	}
+	if (opt->sender == NULL) {
+		snprintf(err, errlen, "no sender (-f SENDER, -f '' for the null sender); %s", usage_text);
+		return -1;
+	}
+	opt->rcpts = argv + optind;
+	opt->rcpt_count = (size_t)(argc - optind);
+	if (opt->rcpt_count == 0) {
+		snprintf(err, errlen, "no recipients; %s", usage_text);
+		return -1;
+	}
+	if (opt->rcpt_count > RECIPIENT_MAX) {
+		snprintf(err, errlen, "more than %d recipients", RECIPIENT_MAX);
+		return -1;
+	}
+	return 0;
+twice:
+	snprintf(err, errlen, "option -%c given twice; %s", c, usage_text);
+	return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * Envelope.
+ */
+struct envelope {
+	char sender[300];
+	struct smtp_rcpt *rcpts;
+	char (*paths)[300];
+	size_t count;
+	int need_smtputf8;
+};
+
+static int
+is_mailer_daemon(const char *s)
+{
+	return strcasecmp(s, "MAILER-DAEMON") == 0;
+}
+
+/*
+ * Every address is checked before anything else happens.  A malformed
+ * address (one recipient, or all of them) is refused with 5.1.3; when only
+ * some recipients of a batch are malformed, the batch is deferred rather
+ * than bouncing the good ones with them.
+ */
+static int
+check_envelope(const struct options *opt, struct envelope *env, struct outcome *o)
+{
+	char err[256];
+	size_t bad = 0;
+	int utf8;
+	char first_err[256] = "";
+
+	memset(env, 0, sizeof(*env));
+	if (opt->sender[0] == '\0' || is_mailer_daemon(opt->sender)) {
+		/* pipe(8) without null_sender= passes MAILER-DAEMON for <>. */
+		if (opt->sender[0] != '\0')
+			log_warn("sender %s taken as the null sender; set null_sender= in master.cf",
+			    opt->sender);
+		env->sender[0] = '\0';
+	} else if (address_check(opt->sender, env->sender, sizeof(env->sender), &utf8, err,
+	    sizeof(err)) != 0) {
+		char q[300];
+
+		outcome_quote_text(opt->sender, strnlen(opt->sender, 200), q, sizeof(q));
+		log_warn("malformed sender address <%s>: %s", q, err);
+		outcome_set(o, "5.1.3", "bad sender address syntax: %s", err);
+		return -1;
+	} else if (utf8) {
+		env->need_smtputf8 = 1;
+	}
+
+	env->count = opt->rcpt_count;
+	env->rcpts = calloc(env->count, sizeof(*env->rcpts));
+	env->paths = calloc(env->count, sizeof(*env->paths));
+	if (env->rcpts == NULL || env->paths == NULL) {
+		outcome_set(o, "4.3.0", "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < env->count; i++) {
+		env->rcpts[i].addr = env->paths[i];
+		env->rcpts[i].state = RCPT_PENDING;
+		if (address_check(opt->rcpts[i], env->paths[i], sizeof(env->paths[i]), &utf8, err,
+		    sizeof(err)) != 0) {
+			char q[300];
+
+			outcome_quote_text(opt->rcpts[i], strnlen(opt->rcpts[i], 200), q, sizeof(q));
+			log_warn("malformed recipient address <%s>: %s", q, err);
+			if (bad++ == 0)
+				snprintf(first_err, sizeof(first_err), "%s", err);
+			continue;
+		}
+		if (utf8)
+			env->need_smtputf8 = 1;
+	}
+	if (bad == 0)
+		return 0;
+	if (bad == env->count) {
+		outcome_set(o, "5.1.3", "bad recipient address syntax: %s", first_err);
+		return -1;
+	}
+	outcome_set(o, "4.3.5", "bad recipient address syntax (%s) in a batch of %zu recipients; "
+	    "set the transport's destination_recipient_limit = 1", first_err, env->count);
+	return -1;
+}
+
+static void
+envelope_free(struct envelope *env)
+{
+	free(env->rcpts);
+	free(env->paths);
+}
+
+/* -n, or the recipients' common domain. */
+static int
+choose_nexthop(const struct options *opt, const struct envelope *env, struct nexthop *nh,
+    struct outcome *o)
+{
+	char err[256], text[NEXTHOP_KEY_MAX + 4];
+	const char *domain;
+
+	if (opt->nexthop != NULL) {
+		if (nexthop_parse(opt->nexthop, nh, err, sizeof(err)) != 0) {
+			outcome_set(o, "4.3.5", "mail system configuration error: bad next-hop (-n): %s", err);
+			return -1;
+		}
+		return 0;
+	}
+	domain = address_domain(env->rcpts[0].addr);
+	for (size_t i = 1; i < env->count; i++) {
+		if (strcasecmp(domain, address_domain(env->rcpts[i].addr)) != 0) {
+			outcome_set(o, "4.3.5", "mail system configuration error: recipients in different "
+			    "domains and no next-hop (-n)");
+			return -1;
+		}
+	}
+	/* An address literal u@[192.0.2.1] is already next-hop syntax. */
+	snprintf(text, sizeof(text), "%s", domain);
+	if (nexthop_parse(text, nh, err, sizeof(err)) != 0) {
+		outcome_set(o, "4.3.5", "mail system configuration error: bad recipient domain: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+port_number(const struct tlsmtp_config *cfg, const struct nexthop *nh, unsigned *port)
+{
+	const char *text = nh->has_port ? nh->port : cfg->tcp_port;
+	char *end;
+	long n;
+
+	n = strtol(text, &end, 10);
+	if (text[0] != '\0' && *end == '\0') {
+		if (n < 1 || n > 65535)
+			return -1;
+		*port = (unsigned)n;
+		return 0;
+	}
+	{
+		struct servent *se = getservbyname(text, "tcp");
+
+		if (se == NULL)
+			return -1;
+		*port = ntohs((uint16_t)se->s_port);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Logging the result, one Postfix-style line per recipient.
+ */
+static void
+format_seconds(char *buf, size_t len, int64_t ms)
+{
+	double s = ms < 0 ? 0 : (double)ms / 1000.0;
+	char *p;
+
+	if (s >= 10)
+		snprintf(buf, len, "%.0f", s);
+	else if (s >= 1)
+		snprintf(buf, len, "%.1f", s);
+	else
+		snprintf(buf, len, "%.2f", s);
+	if (strchr(buf, '.') == NULL)
+		return;
+	p = buf + strlen(buf);
+	while (p > buf && p[-1] == '0')
+		*--p = '\0';
+	if (p > buf && p[-1] == '.')
+		p[-1] = '\0';
+}
+
+static void
+log_delivery(const struct smtp_rcpt *r, const char *relay, const struct timing *t,
+    const char *dsn, const char *status, const char *text)
+{
+	char delay[16], a[16], b[16], c[16];
+
+	format_seconds(delay, sizeof(delay), t->end - t->start);
+	format_seconds(a, sizeof(a), t->input_done - t->start);
+	format_seconds(b, sizeof(b), t->route_done - t->input_done);
+	format_seconds(c, sizeof(c), t->end - t->route_done);
+	log_info("to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/0, dsn=%s, status=%s (%s)",
+	    r->addr, relay, delay, a, b, c, dsn, status, text);
+}
+
+/*
+ * The batch result from the recipients' states: exit 0 only when every
+ * recipient was delivered; a bounce only when none was delivered and every
+ * failure is permanent; otherwise defer (Postfix then tries all again).
+ */
+static void
+decide(struct envelope *env, const struct outcome *attempt, const char *summary,
+    struct outcome *final)
+{
+	size_t done = 0, hard = 0, other = 0;
+	const struct smtp_rcpt *first_fail = NULL;
+
+	for (size_t i = 0; i < env->count; i++) {
+		const struct smtp_rcpt *r = &env->rcpts[i];
+
+		if (r->state == RCPT_DONE) {
+			done++;
+			continue;
+		}
+		if (r->state == RCPT_HARD)
+			hard++;
+		else
+			other++;
+		if (first_fail == NULL)
+			first_fail = r;
+	}
+	if (done == env->count) {
+		outcome_set(final, "2.0.0", "%s", summary[0] != '\0' ? summary : "delivered");
+		return;
+	}
+	if (done == 0) {
+		/* The attempt's own outcome speaks for all (one recipient, or all alike). */
+		if (attempt->dsn[0] == '5' && other > 0 && hard > 0) {
+			outcome_set(final, "4.3.0", "some recipients deferred, some refused: %s", attempt->text);
+			return;
+		}
+		if (attempt->dsn[0] == '4' || attempt->dsn[0] == '5') {
+			*final = *attempt;
+			return;
+		}
+		if (first_fail != NULL && first_fail->dsn[0] != '\0') {
+			outcome_set(final, first_fail->state == RCPT_HARD ? first_fail->dsn : "4.3.0", "%s",
+			    first_fail->reply);
+			return;
+		}
+		outcome_set(final, "4.3.0", "delivery status unknown");
+		return;
+	}
+	outcome_set(final, "4.3.0", "delivered to %zu of %zu recipients, not to <%s>: %s; the batch is "
+	    "deferred and the delivered recipients will receive it again (set the transport's "
+	    "destination_recipient_limit = 1)", done, env->count, first_fail->addr,
+	    first_fail->reply[0] != '\0' ? first_fail->reply : attempt->text);
+}
+
+static void
+log_results(const struct envelope *env, const struct outcome *final, const char *relay,
+    const struct timing *t, const char *summary)
+{
+	const char *status = final->exit_code == 0 ? "sent"
+	    : final->exit_code == TLSMTP_EX_TEMPFAIL ? "deferred" : "bounced";
+
+	for (size_t i = 0; i < env->count; i++) {
+		const struct smtp_rcpt *r = &env->rcpts[i];
+
+		if (final->exit_code == 0) {
+			log_delivery(r, relay, t, r->dsn[0] == '2' ? r->dsn : "2.0.0", status,
+			    summary[0] != '\0' ? summary : "delivered");
+		} else if (r->state == RCPT_DONE) {
+			log_delivery(r, relay, t, final->dsn, status,
+			    "accepted by the server, but deferred with the rest of the batch");
+		} else if (final->exit_code != TLSMTP_EX_TEMPFAIL && r->state == RCPT_HARD
+		    && r->dsn[0] == '5') {
+			log_delivery(r, relay, t, r->dsn, status, r->reply[0] ? r->reply : final->text);
+		} else {
+			log_delivery(r, relay, t, final->dsn, status, final->text);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Delivery.
+ */
+static void
+route_options_from(const struct tlsmtp_config *cfg, unsigned port, int64_t deadline,
+    struct route_options *ro)
+{
+	memset(ro, 0, sizeof(*ro));
+	ro->port = port;
+	ro->mx_address_limit = (unsigned)cfg->mx_address_limit;
+	ro->address_preference = strcmp(cfg->address_preference, "ipv4") == 0 ? ROUTE_PREF_IPV4
+	    : strcmp(cfg->address_preference, "ipv6") == 0 ? ROUTE_PREF_IPV6 : ROUTE_PREF_ANY;
+	ro->randomize = cfg->randomize_addresses;
+	ro->myhostname = cfg->myhostname;
+	ro->deadline_ms = deadline;
+}
+
+/*
+ * Try each address in turn; the last one tried decides.  A soft failure of
+ * a host that is not the last is logged as Postfix does, "QUEUEID: reason".
+ */
+static void
+try_addresses(struct smtp_request *req, const struct route_list *route, struct outcome *attempt,
+    char *summary, size_t summarylen, char *relay, size_t relaylen)
+{
+	const struct tlsmtp_config *cfg = req->cfg;
+	size_t limit = route->count;
+
+	outcome_set(attempt, "4.4.3", "no address to try");
+	if (cfg->mx_address_limit > 0 && limit > (size_t)cfg->mx_address_limit)
+		limit = (size_t)cfg->mx_address_limit;
+	for (size_t i = 0; i < limit; i++) {
+		const struct route_addr *a = &route->addrs[i];
+		enum attempt_status st;
+		int retry_plain = 0, unused;
+
+		if (now_ms() >= req->deadline_ms) {
+			/* The last server's reason stands; without one, the deadline's. */
+			if (i == 0)
+				outcome_set(attempt, "4.4.2", "delivery deadline exceeded before "
+				    "trying %s[%s]", a->host, a->addr);
+			return;
+		}
+		snprintf(relay, relaylen, "%s[%s]:%u", a->host, a->addr,
+		    (unsigned)ntohs(a->sa.ss_family == AF_INET6
+		    ? ((const struct sockaddr_in6 *)(const void *)&a->sa)->sin6_port
+		    : ((const struct sockaddr_in *)(const void *)&a->sa)->sin_port));
+		log_verbose("trying %s (%zu of %zu)", relay, i + 1, limit);
+		st = smtp_attempt(req, a, 0, attempt, &retry_plain, summary, summarylen);
+		if (st == ATTEMPT_TRY_NEXT && retry_plain) {
+			/* "may": after a failed handshake, a new plaintext connection. */
+			log_info("%s[%s]: %s; trying again without TLS", a->host, a->addr, attempt->text);
+			st = smtp_attempt(req, a, 1, attempt, &unused, summary, summarylen);
+		}
+		if (st == ATTEMPT_SETTLED)
+			return;
+		/* As Postfix: no session, no relay (connect failures are 4.4.1). */
+		if (strcmp(attempt->dsn, "4.4.1") == 0)
+			snprintf(relay, relaylen, "none");
+		if (i + 1 >= limit)
+			return;
+		if (cfg->mx_session_limit > 0 && req->sessions >= (unsigned)cfg->mx_session_limit)
+			return;
+		/* Not the final server: an info line, then the next one. */
+		log_info("%s", attempt->text);
+	}
+}
+
+static int
+deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *env,
+    struct timing *t, int64_t deadline)
+{
+	struct outcome o, attempt;
+	struct nexthop nh;
+	struct spool *msg = NULL;
+	struct policy_maps *maps = NULL;
+	struct tls_effective eff;
+	struct dns_ctx *dns = NULL;
+	struct route_list route = { NULL, 0, 0 };
+	struct route_error rerr;
+	struct route_options ro;
+	struct smtp_request req;
+	char err[512], summary[SUMMARY_MAX] = "", relay[400] = "none";
+	unsigned port;
+	int have_eff = 0;
+
+	if (choose_nexthop(opt, env, &nh, &o) != 0)
+		goto out;
+	if (port_number(cfg, &nh, &port) != 0) {
+		outcome_set(&o, "4.3.5", "mail system configuration error: unknown port \"%s\"",
+		    nh.has_port ? nh.port : cfg->tcp_port);
+		goto out;
+	}
+	stdin_consumed = 1;
+	if (spool_read(STDIN_FILENO, &msg, err, sizeof(err)) != 0) {
+		log_warn("%s", err);
+		outcome_set(&o, "4.3.0", "cannot read the message: %s", err);
+		goto out;
+	}
+	t->input_done = now_ms();
+
+	memset(&eff, 0, sizeof(eff));
+	if (cfg->tls_policy_maps[0] != '\0'
+	    && policy_maps_open(cfg->tls_policy_maps, &maps, err, sizeof(err)) != 0) {
+		log_warn("smtp_tls_policy_maps: %s", err);
+		outcome_set(&o, "4.7.5", "client TLS configuration problem");
+		goto out;
+	}
+	tls_policy_resolve(cfg, maps, &nh, &eff);
+	have_eff = 1;
+	if (eff.level == TLS_LEVEL_INVALID) {
+		outcome_set(&o, "4.7.5", "client TLS configuration problem");
+		goto out;
+	}
+	log_verbose("next-hop %s: TLS level %s (%s)", nh.key, tls_level_name(eff.level), eff.source);
+
+	if (dns_open(&dns, cfg->dns_servers, err, sizeof(err)) != 0) {
+		log_warn("dns_servers: %s", err);
+		outcome_set(&o, "4.3.5", "mail system configuration error: %s", err);
+		goto out;
+	}
+	route_options_from(cfg, port, deadline, &ro);
+	if (route_resolve(dns, &nh, &ro, &route, &rerr) != 0) {
+		t->route_done = now_ms();
+		outcome_set(&o, rerr.dsn, "%s", rerr.text);
+		goto out;
+	}
+	t->route_done = now_ms();
+
+	memset(&req, 0, sizeof(req));
+	req.cfg = cfg;
+	req.nexthop = &nh;
+	req.queue_id = opt->queue_id != NULL ? opt->queue_id : "";
+	req.sender = env->sender;
+	req.need_smtputf8 = env->need_smtputf8;
+	req.rcpts = env->rcpts;
+	req.rcpt_count = env->count;
+	req.msg = msg;
+	req.tls = &eff;
+	req.deadline_ms = deadline;
+	req.verbose = opt->verbose;
+	try_addresses(&req, &route, &attempt, summary, sizeof(summary), relay, sizeof(relay));
+	decide(env, &attempt, summary, &o);
+out:
+	if (t->input_done == 0)
+		t->input_done = now_ms();
+	if (t->route_done == 0)
+		t->route_done = t->input_done;
+	t->end = now_ms();
+	log_results(env, &o, relay, t, summary);
+	route_list_free(&route);
+	if (dns != NULL)
+		dns_close(dns);
+	if (have_eff)
+		tls_effective_free(&eff);
+	policy_maps_close(maps);
+	spool_free(msg);
+	return finish(&o);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options opt;
+	struct tlsmtp_config cfg;
+	struct envelope env;
+	struct outcome o;
+	struct timing t;
+	char err[1024];
+	int64_t deadline;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	t.start = now_ms();
+	(void)signal(SIGPIPE, SIG_IGN);
+
+	if (parse_options(argc, argv, &opt, err, sizeof(err)) != 0) {
+		log_open(NULL, NULL, 0);
+		log_warn("%s", err);
+		outcome_set(&o, "4.3.5", "mail system configuration error: %s", err);
+		free(opt.overrides);
+		return finish(&o);
+	}
+	if (config_load(&cfg, opt.config_file, opt.overrides, opt.override_count, err, sizeof(err)) != 0) {
+		log_open(NULL, opt.queue_id, opt.verbose);
+		log_warn("%s", err);
+		outcome_set(&o, "4.3.5", "mail system configuration error: %s", err);
+		free(opt.overrides);
+		return finish(&o);
+	}
+	deadline = t.start + (int64_t)cfg.delivery_deadline * 1000;
+	arm_last_resort(cfg.delivery_deadline);
+	log_open(cfg.maillog_file, opt.queue_id, opt.verbose);
+
+	if (check_envelope(&opt, &env, &o) != 0) {
+		t.end = t.input_done = t.route_done = now_ms();
+		for (size_t i = 0; i < opt.rcpt_count; i++) {
+			struct smtp_rcpt shown;
+			char q[300];
+
+			/* As given (made printable): nothing was checked or sent. */
+			memset(&shown, 0, sizeof(shown));
+			shown.addr = outcome_quote_text(opt.rcpts[i], strnlen(opt.rcpts[i], 256), q,
+			    sizeof(q));
+			log_delivery(&shown, "none", &t, o.dsn,
+			    o.exit_code == TLSMTP_EX_TEMPFAIL ? "deferred" : "bounced", o.text);
+		}
+		rc = finish(&o);
+	} else {
+		rc = deliver(&cfg, &opt, &env, &t, deadline);
+	}
+	envelope_free(&env);
+	config_free(&cfg);
+	free(opt.overrides);
+	return rc;
+}
