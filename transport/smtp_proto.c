@@ -292,7 +292,8 @@ hello(struct session *ss)
 	if (send_command(ss, cfg->helo_timeout, STAGE_EHLO, "EHLO %s", helo) != 0
 	    || read_reply(ss, cfg->helo_timeout, STAGE_EHLO) != 0)
 		return -1;
-	if (ss->reply.code / 100 == 2) {
+	/* Only 250 accepts EHLO; 220, 221 and the like are protocol errors. */
+	if (ss->reply.code == 250) {
 		reply_ehlo_features(&ss->reply, &ss->feat);
 		return 0;
 	}
@@ -305,7 +306,7 @@ hello(struct session *ss)
 		if (send_command(ss, cfg->helo_timeout, STAGE_HELO, "HELO %s", helo) != 0
 		    || read_reply(ss, cfg->helo_timeout, STAGE_HELO) != 0)
 			return -1;
-		if (ss->reply.code / 100 == 2)
+		if (ss->reply.code == 250)
 			return 0;
 		server_said(ss, "HELO command", dsn, sizeof(dsn), text, sizeof(text));
 	} else {

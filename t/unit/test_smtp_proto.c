@@ -375,6 +375,24 @@ test_encrypt_ehlo_refused_no_helo(void **state)
 }
 
 static void
+test_ehlo_odd_2xx_defers(void **state)
+{
+	static const struct step script[] = {
+		GREETING,
+		{ "EHLO ", "221 2.0.0 bye\r\n", 0 },
+		END
+	};
+	struct run r;
+
+	(void)state;
+	attempt(script, level_may, 1, one_rcpt, NULL, &r);
+	assert_int_equal(r.status, ATTEMPT_TRY_NEXT);
+	assert_string_equal(r.out.dsn, "4.5.0");
+	assert_null(strstr(wire_bytes(), "HELO "));
+	assert_null(strstr(wire_bytes(), "MAIL"));
+}
+
+static void
 test_may_helo_fallback(void **state)
 {
 	static const struct step script[] = {
@@ -739,6 +757,7 @@ main(void)
 		cmocka_unit_test(test_encrypt_not_offered),
 		cmocka_unit_test(test_encrypt_starttls_refused),
 		cmocka_unit_test(test_encrypt_ehlo_refused_no_helo),
+		cmocka_unit_test(test_ehlo_odd_2xx_defers),
 		cmocka_unit_test(test_may_helo_fallback),
 		cmocka_unit_test(test_may_starttls_refused_continues),
 		cmocka_unit_test(test_starttls_response_injection),

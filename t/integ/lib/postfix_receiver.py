@@ -41,8 +41,15 @@ _running = []
 _handlers_installed = False
 
 
+def stop_all():
+	"""Stop everything registered, most recently registered first."""
+	_stop_all()
+
+
 def _stop_all():
-	for r in list(_running):
+	# Last registered, first stopped: what was started later may depend on
+	# what was started earlier (a temp dir, a DNS server).
+	for r in reversed(list(_running)):
 		try:
 			r.stop()
 		except Exception:
@@ -192,6 +199,7 @@ class PostfixReceiver:
 		self.port = port
 		self.fixed_port = port is not None
 		self.started = False
+		self._start_attempted = False
 		self._log_offset = 0
 
 	@property
@@ -267,6 +275,7 @@ class PostfixReceiver:
 		self._configure()
 		_running.append(self)
 		self.started = True
+		self._start_attempted = True
 		p = self._postfix("start", timeout=timeout)
 		if p.returncode != 0:
 			out = p.stdout.decode("utf-8", "replace")
@@ -302,6 +311,13 @@ class PostfixReceiver:
 		if self in _running:
 			_running.remove(self)
 		pid = self.master_pid()
+		if pid is None and self._start_attempted:
+			# Stopped while "postfix start" was still running: give the
+			# master a moment to write its pid file, so it is not left behind.
+			deadline = time.monotonic() + 3
+			while pid is None and time.monotonic() < deadline:
+				time.sleep(0.1)
+				pid = self.master_pid()
 		try:
 			self._postfix("stop", timeout=15)
 		except subprocess.TimeoutExpired:

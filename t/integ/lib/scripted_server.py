@@ -46,7 +46,8 @@ accepted, recorded and closed at once.  Steps are tuples (verb, argument):
 Each connection is served on its own thread, so a client may give up on a
 silent connection and be served on the next one.  Every byte is logged per connection and direction: client->server in
 plaintext (Connection.plain_in), client->server inside TLS after decryption
-(Connection.tls_in), server->client likewise (plain_out, tls_out), so tests
+(Connection.tls_in), server->client likewise (plain_out, tls_out), and the
+TLS server name the client asked for (Connection.sni), so tests
 can check that nothing leaked before TLS or before verification.
 
 TLS runs over memory BIOs so the server sees exactly what the client puts on
@@ -123,6 +124,7 @@ class Connection:
 		self.premature = bytearray()
 		self.data = None
 		self.tls_version = None
+		self.sni = None		# server name the client sent, if any
 		self.tls_done = False
 		self.closed_by_client = False
 		self.steps_done = 0
@@ -253,6 +255,10 @@ class Connection:
 		if self._buf:
 			self.premature += self._buf
 		ctx = self.tls_settings.context()
+
+		def note_sni(sslobj, name, context):
+			self.sni = name
+		ctx.sni_callback = note_sni
 		self._in_bio = ssl.MemoryBIO()
 		self._out_bio = ssl.MemoryBIO()
 		self._ssl = ctx.wrap_bio(self._in_bio, self._out_bio, server_side=True)
