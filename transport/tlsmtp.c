@@ -591,6 +591,7 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	req.tls = &eff;
 	req.deadline_ms = deadline;
 	req.verbose = opt->verbose;
+	req.dns = dns;
 	try_addresses(&req, &route, &attempt, summary, sizeof(summary), relay, sizeof(relay));
 	decide(env, &attempt, summary, &o);
 out:
