@@ -28,6 +28,13 @@ struct dane_session {
 	enum tls_level level;		/* effective: MAY, ENCRYPT or DANE (must match) */
 	struct tlsa_set tlsa;		/* records; only used at level DANE */
 	char base[256];			/* TLSA base domain: SNI and DANE-TA name */
+	/*
+	 * Postfix's "half-dane": a validated host reached through an MX
+	 * lookup that was not validated.  The records are used, but a match
+	 * is logged as Trusted (the MX name may be forged) and DANE-TA checks
+	 * the host name only.
+	 */
+	int insecure_mx;
 };
 
 enum dane_plan_result {

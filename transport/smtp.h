@@ -80,6 +80,7 @@ struct smtp_request {
 	 * smtp_attempt; NULL otherwise). */
 	struct dns_ctx *dns;
 	const struct dane_session *dane;
+	int mx_secure;			/* route_list.mx_secure of this next-hop */
 };
 
 enum attempt_status {

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "session.h"
@@ -863,6 +864,20 @@ dane_begin(struct session *ss, int tls_off)
 	}
 	snprintf(label, sizeof(label), "%s:%u", ss->namaddr, port);
 	snprintf(ds->base, sizeof(ds->base), "%s", a->host);
+	/*
+	 * An MX host found through an MX lookup that was not validated:
+	 * Postfix's default smtp_tls_dane_insecure_mx_policy is "dane" when
+	 * main.cf says dane, else "may" (the TLSA records are not used).
+	 */
+	if (ss->level == TLS_LEVEL_DANE && req->nexthop->kind == NEXTHOP_DOMAIN && !req->mx_secure
+	    && strcasecmp(a->host, req->nexthop->host) != 0) {
+		if (req->cfg->default_level == TLS_LEVEL_DANE) {
+			ds->insecure_mx = 1;
+		} else {
+			log_verbose("%s: MX lookup not DNSSEC-validated: no TLSA lookup", label);
+			secure = 0;
+		}
+	}
 	if (secure) {
 		tlsa_lookup(req->dns, a->host, port,
 		    stage_deadline(req->cfg->connect_timeout, req->deadline_ms),

@@ -217,12 +217,15 @@ dane_peer(gnutls_session_t sess, const struct smtp_request *req, const struct ro
 	const char *names[3];
 	size_t n = 0;
 
-	if (req->nexthop->kind == NEXTHOP_DOMAIN)
+	if (req->nexthop->kind == NEXTHOP_DOMAIN && !req->dane->insecure_mx)
 		names[n++] = req->nexthop->host;
 	names[n++] = a->host;
 	if (strcasecmp(req->dane->base, a->host) != 0)
 		names[n++] = req->dane->base;
 	dane_verify(sess, &req->dane->tlsa, names, n, label, res);
+	/* Half-dane: matched, but the MX name could have been forged. */
+	if (res->matched && req->dane->insecure_mx)
+		res->status = TLS_PEER_TRUSTED;
 }
 /* ---- DANE end ---- */
 
