@@ -84,14 +84,19 @@ dane_plan(enum tls_level configured, int secure, const struct tlsa_set *tlsa,
 }
 
 void
-dane_log_records(const struct tlsa_set *tlsa, const char *label)
+dane_log_records(const struct tlsa_set *tlsa, const char *label, int loud)
 {
 	char text[200];
 
-	for (size_t i = 0; i < tlsa->count; i++)
-		log_verbose("%s: TLSA %s %s%s", label, tlsa->owner,
-		    tlsa_format(&tlsa->rr[i], text, sizeof(text)),
-		    tlsa->rr[i].usable ? "" : " (unusable)");
+	for (size_t i = 0; i < tlsa->count; i++) {
+		tlsa_format(&tlsa->rr[i], text, sizeof(text));
+		if (loud)
+			log_info("%s: TLSA %s %s%s", label, tlsa->owner, text,
+			    tlsa->rr[i].usable ? "" : " (unusable)");
+		else
+			log_verbose("%s: TLSA %s %s%s", label, tlsa->owner, text,
+			    tlsa->rr[i].usable ? "" : " (unusable)");
+	}
 }
 
 static void

@@ -12,7 +12,7 @@
  *                  name or date checks; DANE-TA (2) a certificate of the
  *                  chain (or a full TA certificate from the record) that
  *                  the leaf must chain to, valid, with a name match
- *   dane_log_records()  the records, one line each (verbose logging)
+ *   dane_log_records()  the records, one line each
  */
 #ifndef TLSMTP_DANE_H
 #define TLSMTP_DANE_H
@@ -69,7 +69,10 @@ void dane_verify_chain(const gnutls_datum_t *ders, unsigned n, const struct tlsa
     const char *const *names, size_t name_count, const char *peer_label,
     struct tls_verify_result *result);
 
-/* Log each record with "label: TLSA ..." through log_verbose. */
-void dane_log_records(const struct tlsa_set *tlsa, const char *label);
+/*
+ * Log each record as "label: TLSA owner U S M data": with log_info when
+ * loud (smtp_tls_loglevel >= 2), else only with -v.
+ */
+void dane_log_records(const struct tlsa_set *tlsa, const char *label, int loud);
 
 #endif

@@ -885,7 +885,7 @@ dane_begin(struct session *ss, int tls_off)
 		log_verbose("%s: TLSA lookup for %s:%u: %s%s%s", label, ds->base, port,
 		    tlsa_status_text(ds->tlsa.status), ds->tlsa.why[0] ? ": " : "",
 		    ds->tlsa.why);
-		dane_log_records(&ds->tlsa, label);
+		dane_log_records(&ds->tlsa, label, req->cfg->tls_loglevel >= 2);
 	} else {
 		log_verbose("%s: address records not DNSSEC-validated: no TLSA lookup", label);
 	}
