@@ -12,6 +12,8 @@
 #include "tlsmtp.h"
 #include "route.h"
 
+struct dane_session;
+
 /* ------------------------------------------------------------------------
  * tls_policy.c - what the table and main.cf say for this next-hop.
  */
@@ -73,6 +75,12 @@ struct smtp_request {
 	/* smtp_attempt adds 1 for each session that completed EHLO (and TLS,
 	 * when used); tlsmtp.c stops at smtp_mx_session_limit. */
 	unsigned sessions;
+	/* DANE (dane.h): the channel for TLSA lookups, and the state of the
+	 * current attempt at the dane levels (set and cleared by
+	 * smtp_attempt; NULL otherwise). */
+	struct dns_ctx *dns;
+	const struct dane_session *dane;
+	int mx_secure;			/* route_list.mx_secure of this next-hop */
 };
 
 enum attempt_status {

@@ -28,6 +28,7 @@
 #include <gnutls/x509.h>
 
 #include "session.h"
+#include "dane.h"
 
 #define MATCH_NAMES_MAX		TLS_POLICY_MAX_LIST
 
@@ -134,7 +135,10 @@ sni_name(const struct smtp_request *req, const struct route_addr *a, char *out, 
 	unsigned char addrbuf[sizeof(struct in6_addr)];
 	size_t len;
 
-	if (sn != NULL && strcasecmp(sn, "nexthop") == 0)
+	/* DANE: the TLSA base domain (RFC 7672 8.1), whatever servername= says. */
+	if (req->dane != NULL && req->dane->level == TLS_LEVEL_DANE)
+		name = req->dane->base;
+	else if (sn != NULL && strcasecmp(sn, "nexthop") == 0)
 		name = req->nexthop->host;
 	else if (sn != NULL && strcasecmp(sn, "hostname") != 0)
 		name = sn;
@@ -201,6 +205,30 @@ handshake(struct stream *s, gnutls_session_t sess, int64_t deadline, char *why, 
 	}
 }
 
+/* ---- DANE begin ----
+ * Usable TLSA records: the peer must match them (dane.c).  DANE-TA names
+ * are "nexthop, hostname": the next-hop domain, the MX host name and the
+ * TLSA base domain when a CNAME made it differ.
+ */
+static void
+dane_peer(gnutls_session_t sess, const struct smtp_request *req, const struct route_addr *a,
+    const char *label, struct tls_verify_result *res)
+{
+	const char *names[3];
+	size_t n = 0;
+
+	if (req->nexthop->kind == NEXTHOP_DOMAIN && !req->dane->insecure_mx)
+		names[n++] = req->nexthop->host;
+	names[n++] = a->host;
+	if (strcasecmp(req->dane->base, a->host) != 0)
+		names[n++] = req->dane->base;
+	dane_verify(sess, &req->dane->tlsa, names, n, label, res);
+	/* Half-dane: matched, but the MX name could have been forged. */
+	if (res->matched && req->dane->insecure_mx)
+		res->status = TLS_PEER_TRUSTED;
+}
+/* ---- DANE end ---- */
+
 /* Verify the peer and log the outcome; returns 1 when the level is satisfied. */
 static int
 check_peer(gnutls_session_t sess, const struct smtp_request *req, const struct route_addr *a,
@@ -213,10 +241,12 @@ check_peer(gnutls_session_t sess, const struct smtp_request *req, const struct r
 	size_t nnames = 0;
 	gnutls_x509_trust_list_t own = NULL;
 	const char *dname = req->cfg->tls_fingerprint_digest;
+	/* At the dane levels the TLSA records decide the level (dane.c). */
+	enum tls_level level = req->dane != NULL ? req->dane->level : eff->level;
 
 	memset(&spec, 0, sizeof(spec));
 	memset(&res, 0, sizeof(res));
-	spec.level = eff->level;
+	spec.level = level;
 	spec.peer_label = label;
 	spec.digest_alg = gnutls_digest_get_id(dname != NULL && *dname != '\0' ? dname : "sha256");
 	if (TLS_LEVEL_MUST_PKIX(eff->level)) {
@@ -231,7 +261,10 @@ check_peer(gnutls_session_t sess, const struct smtp_request *req, const struct r
 		spec.trust = own = tafile_trust(eff);
 	else if (TLS_LEVEL_MUST_PKIX(eff->level) || req->cfg->tls_loglevel >= 1)
 		spec.trust = ca_trust(req->cfg);
-	tls_verify_peer(sess, &spec, &res);
+	if (level == TLS_LEVEL_DANE && req->dane != NULL)
+		dane_peer(sess, req, a, label, &res);	/* DANE */
+	else
+		tls_verify_peer(sess, &spec, &res);
 	tls_match_names_free(names, nnames);
 	if (own != NULL)
 		gnutls_x509_trust_list_deinit(own, 1);
@@ -241,7 +274,7 @@ check_peer(gnutls_session_t sess, const struct smtp_request *req, const struct r
 		log_info("%s TLS connection established to %s: %s with cipher %s (%u/%u bits)",
 		    tls_peer_status_name(res.status), label, info->protocol, info->cipher,
 		    info->usebits, info->algbits);
-	if (TLS_LEVEL_MUST_MATCH(eff->level)) {
+	if (TLS_LEVEL_MUST_MATCH(level)) {
 		if (!res.matched && res.reason[0] != '\0')
 			log_info("%s", res.reason);
 		return res.matched;

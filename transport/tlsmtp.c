@@ -593,6 +593,8 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	req.tls = &eff;
 	req.deadline_ms = deadline;
 	req.verbose = opt->verbose;
+	req.dns = dns;
+	req.mx_secure = route.mx_secure;
 	try_addresses(&req, &route, &attempt, summary, sizeof(summary), relay, sizeof(relay));
 	decide(env, &attempt, summary, &o);
 out:
