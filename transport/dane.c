@@ -47,8 +47,6 @@
 #include "dane.h"
 
 #define DANE_CHAIN_MAX		10	/* leaf + smtp_tls_scert_verifydepth (9) */
-#define DANE_SAN_MAX		1024	/* subjectAltName entries examined */
-#define DANE_NAME_MAX		256
 
 enum dane_plan_result
 dane_plan(enum tls_level configured, int secure, const struct tlsa_set *tlsa,
@@ -203,52 +201,6 @@ rr_matches(const struct tlsa_rr *rr, gnutls_x509_crt_t crt)
 	return match;
 }
 
-static int
-names_match(const char *const *names, size_t count, const char *presented, size_t len)
-{
-	for (size_t i = 0; i < count; i++)
-		if (tls_name_match(names[i], presented, len))
-			return 1;
-	return 0;
-}
-
-/* SAN dNSNames; the CN only when there is no subjectAltName at all. */
-static int
-leaf_name_ok(gnutls_x509_crt_t leaf, const char *const *names, size_t count)
-{
-	char buf[DANE_NAME_MAX + 2];
-	size_t size;
-	unsigned seq;
-	int type, ncn = 0, cn_match = 0;
-
-	for (seq = 0; seq < DANE_SAN_MAX; seq++) {
-		size = sizeof(buf);
-		type = gnutls_x509_crt_get_subject_alt_name(leaf, seq, buf, &size, NULL);
-		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-			break;
-		if (type == GNUTLS_E_SHORT_MEMORY_BUFFER)
-			continue;
-		if (type < 0)
-			return 0;
-		if (type == GNUTLS_SAN_DNSNAME && size < sizeof(buf)
-		    && names_match(names, count, buf, size))
-			return 1;
-	}
-	if (seq > 0)
-		return 0;
-	for (unsigned idx = 0; idx < 2; idx++) {
-		size = sizeof(buf);
-		if (gnutls_x509_crt_get_dn_by_oid(leaf, GNUTLS_OID_X520_COMMON_NAME, idx, 0,
-		    buf, &size) < 0)
-			break;
-		ncn++;
-		if (size < sizeof(buf) && names_match(names, count, buf, size))
-			cn_match = 1;
-	}
-	/* More than one CN never matches. */
-	return ncn == 1 && cn_match;
-}
-
 /*
  * Verify chain[0..n-1] (leaf first, the TA not included) with ta as the
  * only anchor, then the name.  Returns 1 on success; else 0 with a reason.
@@ -314,7 +266,7 @@ ta_chain_ok(gnutls_x509_crt_t *chain, unsigned n, gnutls_x509_crt_t ta,
 		fail(result, "", label, "not trusted by local or TLSA policy");
 		return 0;
 	}
-	if (!leaf_name_ok(chain[0], names, name_count)) {
+	if (!tls_leaf_name_matches(chain[0], names, name_count)) {
 		fail(result, "server ", label, "num=62:hostname mismatch");
 		return 0;
 	}

@@ -557,19 +557,20 @@ fingerprint_matches(const gnutls_datum_t *leaf, const struct tls_match_spec *spe
  */
 
 static int
-any_pattern_matches(const struct tls_match_spec *spec, const char *name, size_t len)
+any_pattern_matches(const char *const *names, size_t count, const char *name,
+    size_t len)
 {
 	size_t i;
 
-	for (i = 0; i < spec->name_count; i++)
-		if (tls_name_match(spec->names[i], name, len))
+	for (i = 0; i < count; i++)
+		if (tls_name_match(names[i], name, len))
 			return 1;
 	return 0;
 }
 
 /* The one CommonName, if there is exactly one; 0 otherwise. */
 static int
-common_name_matches(gnutls_x509_crt_t leaf, const struct tls_match_spec *spec)
+common_name_matches(gnutls_x509_crt_t leaf, const char *const *names, size_t count)
 {
 	char cn[DNS_NAME_MAX + 3];
 	size_t size, cn_len = 0;
@@ -588,7 +589,7 @@ common_name_matches(gnutls_x509_crt_t leaf, const struct tls_match_spec *spec)
 			return 0;		/* several CNs: ambiguous */
 		cn_len = size;
 	}
-	return cn_len > 0 && any_pattern_matches(spec, cn, cn_len);
+	return cn_len > 0 && any_pattern_matches(names, count, cn, cn_len);
 }
 
 /*
@@ -596,8 +597,8 @@ common_name_matches(gnutls_x509_crt_t leaf, const struct tls_match_spec *spec)
  * only when the certificate has no subjectAltName extension at all.  A SAN
  * entry that cannot be read counts as present, so it disables the CN.
  */
-static int
-leaf_name_matches(gnutls_x509_crt_t leaf, const struct tls_match_spec *spec)
+int
+tls_leaf_name_matches(gnutls_x509_crt_t leaf, const char *const *names, size_t count)
 {
 	char san[DNS_NAME_MAX + 3];
 	size_t size;
@@ -614,12 +615,12 @@ leaf_name_matches(gnutls_x509_crt_t leaf, const struct tls_match_spec *spec)
 		if (type < 0)
 			return 0;
 		if (type == GNUTLS_SAN_DNSNAME && size < sizeof(san)
-		    && any_pattern_matches(spec, san, size))
+		    && any_pattern_matches(names, count, san, size))
 			return 1;
 	}
 	if (seq > 0)
 		return 0;
-	return common_name_matches(leaf, spec);
+	return common_name_matches(leaf, names, count);
 }
 
 /* ------------------------------------------------------------------------
@@ -690,7 +691,8 @@ check_pkix(const gnutls_datum_t *ders, unsigned n, const struct tls_match_spec *
 		status_reason(result, label, status, chain, n);
 	} else if (!need_match) {
 		result->status = TLS_PEER_TRUSTED;
-	} else if (leaf_name_matches(chain[0], spec)) {
+	} else if (tls_leaf_name_matches(chain[0], spec->names,
+	    spec->name_count)) {
 		result->status = TLS_PEER_VERIFIED;
 		result->matched = 1;
 	} else {

@@ -9,6 +9,7 @@
  *
  * Interface:
  *   tls_name_match()    RFC 6125 comparison of one pattern with one DNS name
+ *   tls_leaf_name_matches()  the same over a leaf's SAN dNSNames / sole CN
  *   tls_verify_peer()   chain + key usage + profile + name / fingerprint
  */
 #ifndef TLSMTP_TLS_VERIFY_H
@@ -64,6 +65,15 @@ struct tls_verify_result {
  * Returns 1 on match, 0 otherwise.
  */
 int tls_name_match(const char *pattern, const char *name, size_t namelen);
+
+/*
+ * Does the leaf carry one of names[0..count-1]?  Its subjectAltName dNSNames
+ * are compared (at most 1024 entries examined; over-long entries skipped);
+ * the CommonName only when there is no subjectAltName at all, and only when
+ * there is exactly one readable CN.  Returns 1 on match, 0 otherwise.
+ */
+int tls_leaf_name_matches(gnutls_x509_crt_t leaf, const char *const *names,
+    size_t count);
 
 /*
  * Examine the peer of an established session.  Never fails "hard": any
