@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dns_msg.h"
 
@@ -284,5 +285,54 @@ dns_msg_rdata_mx(const struct dns_msg_iter *it, const struct dns_msg_rr *rr,
 		return -1;
 	if (off != rr->rdata + rr->rdlen)
 		return -1;
+	return 0;
+}
+
+/*
+ * One link: the target of the CNAME owned by owner, if the answer has one.
+ * Returns 1 with target filled, 0 when there is none, -1 when malformed.
+ */
+static int
+cname_target(const uint8_t *msg, size_t len, const char *owner, char *target)
+{
+	struct dns_msg_iter it;
+	struct dns_msg_header h;
+	struct dns_msg_rr rr;
+	char q[DNS_MSG_NAME_TEXT_MAX];
+	unsigned qtype, qclass;
+	size_t off;
+	int r;
+
+	if (dns_msg_begin(&it, msg, len, &h, q, &qtype, &qclass) != 0)
+		return -1;
+	while ((r = dns_msg_next(&it, &rr)) == 1) {
+		if (rr.type != DNS_TYPE_CNAME || rr.rclass != DNS_CLASS_IN
+		    || strcasecmp(rr.owner, owner) != 0)
+			continue;
+		off = rr.rdata;
+		if (dns_msg_read_name(msg, rr.rdata + rr.rdlen, &off, target,
+		    DNS_MSG_NAME_TEXT_MAX) != 0 || off != rr.rdata + rr.rdlen)
+			return -1;
+		return 1;
+	}
+	return r;
+}
+
+int
+dns_msg_follow_cnames(const uint8_t *msg, size_t len, const char *name,
+    unsigned max_links, char *owner, size_t ownerlen)
+{
+	char target[DNS_MSG_NAME_TEXT_MAX];
+	unsigned link;
+	int r;
+
+	if (snprintf(owner, ownerlen, "%s", name) >= (int)ownerlen)
+		return -1;
+	for (link = 0; link < max_links; link++) {
+		if ((r = cname_target(msg, len, owner, target)) <= 0)
+			return r;
+		if (snprintf(owner, ownerlen, "%s", target) >= (int)ownerlen)
+			return -1;
+	}
 	return 0;
 }

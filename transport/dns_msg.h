@@ -13,6 +13,7 @@
  *   dns_msg_begin()          header and question; positions at the answers
  *   dns_msg_next()           the next answer record (owner, type, rdata)
  *   dns_msg_rdata_mx()       preference and exchange of an MX record
+ *   dns_msg_follow_cnames()  the end of a CNAME chain inside one answer
  *   dns_msg_valid_hostname() is this text a host name we may use in SMTP,
  *                            SNI and logs?
  */
@@ -108,6 +109,17 @@ int dns_msg_next(struct dns_msg_iter *it, struct dns_msg_rr *rr);
  */
 int dns_msg_rdata_mx(const struct dns_msg_iter *it, const struct dns_msg_rr *rr,
     unsigned *pref, char *target);
+
+/*
+ * Follow the CNAME chain that starts at name inside the answer section of
+ * msg, at most max_links links.  Owners are compared case-insensitively and
+ * exactly otherwise (answer names carry no trailing dot).  owner receives the
+ * last name reached (name itself when there is no CNAME for it).  Returns 0,
+ * or -1 when the message or a CNAME record is malformed (its target must end
+ * exactly at the end of its RDATA) or a name does not fit in ownerlen bytes.
+ */
+int dns_msg_follow_cnames(const uint8_t *msg, size_t len, const char *name,
+    unsigned max_links, char *owner, size_t ownerlen);
 
 /*
  * 1 when name is a host name: 1..253 characters, labels of 1..63 letters,

@@ -365,42 +365,6 @@ route_limit(struct route_addr *a, size_t n, unsigned limit)
  * Reading answers.
  */
 
-/* Follow CNAMEs for the query name inside the answer; -1 if malformed. */
-static int
-answer_owner(const uint8_t *msg, size_t len, const char *qname, char *owner)
-{
-	struct dns_msg_iter it;
-	struct dns_msg_header h;
-	struct dns_msg_rr rr;
-	char q[DNS_MSG_NAME_TEXT_MAX];
-	unsigned qtype, qclass;
-	int hop, more, r;
-
-	snprintf(owner, DNS_MSG_NAME_TEXT_MAX, "%s", qname);
-	for (hop = 0; hop < ROUTE_CNAME_MAX; hop++) {
-		if (dns_msg_begin(&it, msg, len, &h, q, &qtype, &qclass) != 0)
-			return -1;
-		more = 0;
-		while ((r = dns_msg_next(&it, &rr)) == 1) {
-			size_t off = rr.rdata;
-
-			if (rr.type != DNS_TYPE_CNAME || rr.rclass != DNS_CLASS_IN ||
-			    !same_host(rr.owner, owner))
-				continue;
-			if (dns_msg_read_name(msg, rr.rdata + rr.rdlen, &off, owner,
-			    DNS_MSG_NAME_TEXT_MAX) != 0)
-				return -1;
-			more = 1;
-			break;
-		}
-		if (r < 0)
-			return -1;
-		if (!more)
-			break;
-	}
-	return 0;
-}
-
 static void
 take_mx(struct lookup *lk, const char *target, unsigned pref)
 {
@@ -490,7 +454,8 @@ lookup_parse(struct lookup *lk, const uint8_t *msg, size_t len)
 		return ROUTE_LOOKUP_NXDOMAIN;
 	if (h.rcode != DNS_RCODE_NOERROR)
 		return ROUTE_LOOKUP_TEMP;
-	if (answer_owner(msg, len, qname, owner) != 0)
+	if (dns_msg_follow_cnames(msg, len, qname, ROUTE_CNAME_MAX, owner,
+	    sizeof(owner)) != 0)
 		return ROUTE_LOOKUP_MALFORMED;
 	while ((r = dns_msg_next(&it, &rr)) == 1) {
 		if (rr.type != lk->type || rr.rclass != DNS_CLASS_IN || !same_host(rr.owner, owner))

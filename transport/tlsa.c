@@ -72,47 +72,6 @@ same_name(const char *a, const char *b)
 	return strcasecmp(a, b) == 0;
 }
 
-/*
- * Follow CNAMEs from name inside the answer (at most TLSA_CNAME_MAX hops);
- * owner receives the last name.  -1 when an answer record is unreadable.
- */
-static int
-follow_cnames(const uint8_t *msg, size_t len, const char *name, char *owner, size_t ownerlen)
-{
-	struct dns_msg_iter it;
-	struct dns_msg_header h;
-	struct dns_msg_rr rr;
-	char q[DNS_MSG_NAME_TEXT_MAX], target[DNS_MSG_NAME_TEXT_MAX];
-	unsigned qtype, qclass;
-	int more, r;
-
-	snprintf(owner, ownerlen, "%s", name);
-	for (int hop = 0; hop < TLSA_CNAME_MAX; hop++) {
-		if (dns_msg_begin(&it, msg, len, &h, q, &qtype, &qclass) != 0)
-			return -1;
-		more = 0;
-		while ((r = dns_msg_next(&it, &rr)) == 1) {
-			size_t off = rr.rdata;
-
-			if (rr.type != DNS_TYPE_CNAME || rr.rclass != DNS_CLASS_IN
-			    || !same_name(rr.owner, owner))
-				continue;
-			if (dns_msg_read_name(msg, rr.rdata + rr.rdlen, &off, target,
-			    sizeof(target)) != 0 || off != rr.rdata + rr.rdlen)
-				return -1;
-			if (snprintf(owner, ownerlen, "%s", target) >= (int)ownerlen)
-				return -1;
-			more = 1;
-			break;
-		}
-		if (r < 0)
-			return -1;
-		if (!more)
-			break;
-	}
-	return 0;
-}
-
 /* Add one record unless it is a duplicate or the set is full; -1 on ENOMEM. */
 static int
 add_record(struct tlsa_set *set, unsigned usage, unsigned selector, unsigned mtype,
@@ -183,7 +142,8 @@ tlsa_parse_answer(const uint8_t *msg, size_t len, const char *qname, int ad_trus
 		set_error(set, why);
 		return set->status;
 	}
-	if (follow_cnames(msg, len, q, set->owner, sizeof(set->owner)) != 0) {
+	if (dns_msg_follow_cnames(msg, len, q, TLSA_CNAME_MAX, set->owner,
+	    sizeof(set->owner)) != 0) {
 		set_error(set, "malformed DNS answer");
 		return set->status;
 	}
@@ -262,7 +222,8 @@ cname_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	if (dns_msg_read_header(abuf, (size_t)alen, &h) != 0 || !h.qr || h.tc
 	    || h.rcode != DNS_RCODE_NOERROR || !(cq->ad_trusted && h.ad))
 		return;
-	if (follow_cnames(abuf, (size_t)alen, cq->host, owner, sizeof(owner)) != 0)
+	if (dns_msg_follow_cnames(abuf, (size_t)alen, cq->host, TLSA_CNAME_MAX, owner,
+	    sizeof(owner)) != 0)
 		return;
 	if (!same_name(owner, cq->host) && dns_msg_valid_hostname(owner))
 		snprintf(cq->expanded, sizeof(cq->expanded), "%s", owner);
