@@ -76,20 +76,6 @@ struct session {
  * Recipient bookkeeping.
  */
 
-/* snprintf where cutting a long server text short is intended. */
-static void
-cut_text(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-cut_text(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 /* Every open recipient (PENDING or ACCEPTED) moves to state "to". */
 static void
 settle_open_rcpts(struct session *ss, enum rcpt_state to, const char *dsn, const char *text)
@@ -133,7 +119,7 @@ server_said(struct session *ss, const char *what, char *dsn, size_t dsnlen, char
 	reply_quote(&ss->reply, raw, sizeof(raw));
 	outcome_quote_text(raw, strlen(raw), quoted, sizeof(quoted));
 	reply_dsn(&ss->reply, dsn, dsnlen);
-	cut_text(text, textlen, "host %s said: %s (in reply to %s)", ss->namaddr, quoted, what);
+	text_cut(text, textlen, "host %s said: %s (in reply to %s)", ss->namaddr, quoted, what);
 }
 
 /* ------------------------------------------------------------------------
@@ -268,7 +254,7 @@ greeting(struct session *ss)
 	if (ss->reply.code / 100 == 5 && !cfg->skip_5xx_greeting) {
 		char text[sizeof(ss->out->text)];
 
-		cut_text(text, sizeof(text), "host %s refused to talk to me: %s", ss->namaddr, quoted);
+		text_cut(text, sizeof(text), "host %s refused to talk to me: %s", ss->namaddr, quoted);
 		outcome_set(ss->out, dsn, "%s", text);
 		settle_open_rcpts(ss, RCPT_HARD, dsn, text);
 		return -1;
@@ -532,7 +518,7 @@ hold_back(struct session *ss)
 	if (refused == NULL)
 		return 0;
 	snprintf(dsn, sizeof(dsn), "4%s", refused->dsn[0] != '\0' ? refused->dsn + 1 : ".0.0");
-	cut_text(text, sizeof(text), "not sent because <%s> was refused: %s", refused->addr,
+	text_cut(text, sizeof(text), "not sent because <%s> was refused: %s", refused->addr,
 	    refused->reply);
 	for (size_t i = 0; i < req->rcpt_count; i++) {
 		struct smtp_rcpt *r = &req->rcpts[i];
@@ -862,7 +848,7 @@ conclude(struct session *ss, char *summary, size_t summarylen)
 			    tls_peer_status_name(ss->tls.status));
 		else
 			snprintf(tls, sizeof(tls), ", no TLS");
-		cut_text(summary, summarylen < 100 ? summarylen : 100, "%.60s (%s%s)",
+		text_cut(summary, summarylen < 100 ? summarylen : 100, "%.60s (%s%s)",
 		    done != NULL ? done->reply : "", ss->namaddr, tls);
 	}
 	return ATTEMPT_SETTLED;

@@ -28,7 +28,6 @@
  * tls_priority_string).
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,20 +37,6 @@
 
 #define MATCH_SEPARATORS	" \t,:"
 #define DIGEST_SEPARATORS	" \t,|"
-
-/* snprintf where cutting a long text short is intended. */
-static void
-cut_text(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-cut_text(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
 
 static void
 mark_invalid(struct tls_effective *eff, const char *reason)
@@ -253,7 +238,7 @@ set_match(const struct tlsmtp_config *cfg, const struct tls_policy *p, struct tl
 		}
 		eff->match_count = kept;
 		if (kept == 0) {
-			cut_text(why, sizeof(why), "nexthop domain %s: configured at fingerprint "
+			text_cut(why, sizeof(why), "nexthop domain %s: configured at fingerprint "
 			    "security level, but with no fingerprints to match.", eff->source);
 			mark_invalid(eff, why);
 		}
@@ -327,7 +312,7 @@ tls_policy_resolve(const struct tlsmtp_config *cfg, struct policy_maps *maps,
 		merge(cfg, NULL, eff);
 		break;
 	case POLICY_FOUND:
-		cut_text(eff->source, sizeof(eff->source), "%s %s", res.map, res.key);
+		text_cut(eff->source, sizeof(eff->source), "%s %s", res.map, res.key);
 		for (size_t i = 0; i < res.policy.note_count; i++)
 			log_warn("smtp_tls_policy_maps, next-hop destination \"%s\": %s",
 			    nh->key, res.policy.notes[i]);
@@ -336,7 +321,7 @@ tls_policy_resolve(const struct tlsmtp_config *cfg, struct policy_maps *maps,
 		break;
 	case POLICY_INVALID:
 	case POLICY_LOOKUP_ERROR:
-		cut_text(eff->source, sizeof(eff->source), "%s %s", res.map,
+		text_cut(eff->source, sizeof(eff->source), "%s %s", res.map,
 		    res.key[0] != '\0' ? res.key : nh->key);
 		if (err[0] == '\0')
 			snprintf(err, sizeof(err), "policy table lookup error");

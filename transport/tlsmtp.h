@@ -11,6 +11,7 @@
  *   spool.c         stdin -> memory or unlinked temp file; wire encoding
  *   log.c           syslog (facility mail) or maillog_file, Postfix wording
  *   outcome.c       results: enhanced code, text, exit status (smtp_trouble)
+ *   text.c          formatting into fixed buffers, cut short when too long
  *   deadline.c      monotonic clock and stage deadlines
  *   smtp_connect.c  TCP connect with timeout, TCP_NODELAY
  *   stream.c        buffered socket / TLS I/O under per-reply deadlines
@@ -153,6 +154,15 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));	/* "warning: ..." */
 void log_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));	/* only with -v */
 void log_close(void);
+
+/* ------------------------------------------------------------------------
+ * text.c - vsnprintf into buf[len] where a cut-short result is acceptable
+ * (always NUL-terminated when len > 0).
+ */
+void text_cut(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void text_vcut(char *buf, size_t len, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* ------------------------------------------------------------------------
  * outcome.c - what happened, in Postfix's words (cf. smtp_trouble).
