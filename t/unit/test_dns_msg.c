@@ -243,6 +243,95 @@ hostname_validity(void **state)
 	assert_int_equal(dns_msg_valid_hostname(longname), 1);
 }
 
+/* Append a wire name for dotted text (no compression) at m[*n]. */
+static void
+put_name(uint8_t *m, size_t *n, const char *text)
+{
+	const char *p = text, *dot;
+
+	while (*p != '\0') {
+		dot = strchr(p, '.');
+		size_t l = dot != NULL ? (size_t)(dot - p) : strlen(p);
+
+		m[(*n)++] = (uint8_t)l;
+		memcpy(m + *n, p, l);
+		*n += l;
+		p += l;
+		if (*p == '.')
+			p++;
+	}
+	m[(*n)++] = 0;
+}
+
+/* Append one CNAME answer; extra bytes after the target when pad != 0. */
+static void
+put_cname(uint8_t *m, size_t *n, const char *owner, const char *target, int pad)
+{
+	size_t rdlen_at, start;
+
+	put_name(m, n, owner);
+	memcpy(m + *n, "\0\5\0\1\0\0\0\x3c", 8);
+	*n += 8;
+	rdlen_at = *n;
+	*n += 2;
+	start = *n;
+	put_name(m, n, target);
+	if (pad)
+		m[(*n)++] = 0;
+	m[rdlen_at] = (uint8_t)((*n - start) >> 8);
+	m[rdlen_at + 1] = (uint8_t)(*n - start);
+}
+
+/* A response for "a.test" type A whose answer section holds the CNAMEs given. */
+static size_t
+cname_answer(uint8_t *m, const char *const *links, size_t count, int pad_last)
+{
+	size_t n = 0;
+
+	memcpy(m, "\x12\x34\x81\x80\0\1\0\0\0\0\0\0", 12);
+	m[7] = (uint8_t)count;
+	n = 12;
+	put_name(m, &n, "a.test");
+	memcpy(m + n, "\0\1\0\1", 4);
+	n += 4;
+	for (size_t i = 0; i < count; i++)
+		put_cname(m, &n, links[2 * i], links[2 * i + 1], pad_last && i + 1 == count);
+	return n;
+}
+
+static void
+cname_chains(void **state)
+{
+	static const char *const chain[] = { "a.test", "b.test", "B.test", "c.test" };
+	static const char *const loop[] = { "a.test", "b.test", "b.test", "a.test" };
+	uint8_t m[512];
+	char owner[DNS_MSG_NAME_TEXT_MAX];
+	size_t n;
+
+	(void)state;
+	n = cname_answer(m, chain, 2, 0);
+	assert_int_equal(dns_msg_follow_cnames(m, n, "a.test", 8, owner, sizeof(owner)), 0);
+	assert_string_equal(owner, "c.test");
+	/* The link limit stops the walk where it is. */
+	assert_int_equal(dns_msg_follow_cnames(m, n, "a.test", 1, owner, sizeof(owner)), 0);
+	assert_string_equal(owner, "b.test");
+	/* No CNAME for the name: the name itself. */
+	assert_int_equal(dns_msg_follow_cnames(m, n, "x.test", 8, owner, sizeof(owner)), 0);
+	assert_string_equal(owner, "x.test");
+	/* A loop ends at the link limit instead of running forever. */
+	n = cname_answer(m, loop, 2, 0);
+	assert_int_equal(dns_msg_follow_cnames(m, n, "a.test", 8, owner, sizeof(owner)), 0);
+	/* A target that does not end where its RDATA ends is malformed. */
+	n = cname_answer(m, chain, 2, 1);
+	assert_int_equal(dns_msg_follow_cnames(m, n, "a.test", 8, owner, sizeof(owner)), -1);
+	/* A truncated message is malformed. */
+	n = cname_answer(m, chain, 2, 0);
+	assert_int_equal(dns_msg_follow_cnames(m, n - 3, "a.test", 8, owner, sizeof(owner)), -1);
+	/* An owner buffer too small is refused, never truncated. */
+	n = cname_answer(m, chain, 2, 0);
+	assert_int_equal(dns_msg_follow_cnames(m, n, "a.test", 8, owner, 4), -1);
+}
+
 int
 main(void)
 {
@@ -254,6 +343,7 @@ main(void)
 		cmocka_unit_test(unsafe_bytes_escaped),
 		cmocka_unit_test(answer_walk_and_mx),
 		cmocka_unit_test(hostname_validity),
+		cmocka_unit_test(cname_chains),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
