@@ -66,26 +66,8 @@ port=$("$DNSSERVER" resolver "$tmp/resolver" "$knotport" "$tmp/anchors" \
     secure.test bogus.test route.test) || exit 1
 S="127.0.0.1:$port"
 
-fails=0
-count=0
-
-check() {
-	label=$1
-	want=$2
-	shift 2
-	count=$((count + 1))
-	got=$("$PROBE" -s "$S" -t 8000 "$@" 2>&1)
-	if [ "$got" = "$want" ]; then
-		echo "ok $count - $label"
-	else
-		echo "not ok $count - $label"
-		echo "# expected:"
-		printf '%s\n' "$want" | sed 's/^/#   /'
-		echo "# got:"
-		printf '%s\n' "$got" | sed 's/^/#   /'
-		fails=$((fails + 1))
-	fi
-}
+PROBE_TIMEOUT_MS=8000
+. "$top_srcdir/t/dns/probe-check.sh"
 
 check "validated MX set and addresses" "mx_secure=1
 mx.secure.test ::1 10 port=25 secure=1
@@ -116,5 +98,4 @@ check "validated NXDOMAIN bounces" \
 check "validated null MX" "5.1.0 Domain nullmx.secure.test does not accept mail (nullMX)" \
     nullmx.secure.test
 
-echo "1..$count"
-[ "$fails" -eq 0 ]
+check_end

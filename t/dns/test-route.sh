@@ -114,28 +114,8 @@ printf 'this is not a zone file\n' >"$tmp/zones/broken.test.zone"
 port=$("$DNSSERVER" start "$tmp/state" "$tmp/zones") || exit 1
 S="127.0.0.1:$port"
 
-fails=0
-count=0
-
-# check NAME EXPECTED-OUTPUT PROBE-ARGS...
-check() {
-	label=$1
-	want=$2
-	shift 2
-	count=$((count + 1))
-	got=$("$PROBE" -s "$S" -t 5000 "$@" 2>&1)
-	if [ "$got" = "$want" ]; then
-		echo "ok $count - $label"
-	else
-		echo "not ok $count - $label"
-		echo "# probe $*"
-		echo "# expected:"
-		printf '%s\n' "$want" | sed 's/^/#   /'
-		echo "# got:"
-		printf '%s\n' "$got" | sed 's/^/#   /'
-		fails=$((fails + 1))
-	fi
-}
+PROBE_TIMEOUT_MS=5000
+. "$top_srcdir/t/dns/probe-check.sh"
 
 check "MX preference order" "mx10.route.test 127.0.0.10 10
 mx20.route.test 127.0.0.20 20
@@ -291,5 +271,4 @@ else
 	fails=$((fails + 1))
 fi
 
-echo "1..$count"
-[ "$fails" -eq 0 ]
+check_end
