@@ -14,17 +14,17 @@
 #    .lmdb survives byte for byte; no LMDB lock file is ever created;
 #  - a new table gets the same permissions from both programs.
 #
-# Uses $POSTMAP (default /usr/sbin/postmap) with a private config directory;
-# starts no daemon.  Skips (77) only when postmap is absent.
+# Uses $POSTMAP (default /usr/sbin/postmap) with a private config directory
+# (never /etc/postfix); starts no daemon.  Without postmap or its lmdb:
+# support it skips (77), or fails under CI or as root
+# (t/lib/prerequisite.sh).
 set -u
 
+: "${top_srcdir:?}" "${top_builddir:?}"
+. "$top_srcdir/t/lib/prerequisite.sh"
 postmap=${POSTMAP:-/usr/sbin/postmap}
 [ -n "$postmap" ] || postmap=/usr/sbin/postmap
-if [ ! -x "$postmap" ]; then
-	echo "SKIP: postmap not found ($postmap); install postfix and postfix-lmdb"
-	exit 77
-fi
-: "${top_builddir:?}"
+[ -x "$postmap" ] || prerequisite_missing "postmap not found ($postmap): install postfix and postfix-lmdb"
 tlsmap=$top_builddir/tools/tlsmap
 query=$top_builddir/t/policy-query
 
@@ -32,6 +32,11 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/interop-postmap.XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT INT TERM
 mkdir "$dir/conf"
 printf 'compatibility_level = 3.6\n' > "$dir/conf/main.cf"
+
+# postmap's lmdb: support is a separate package (postfix-lmdb).
+printf 'probe.example may\n' > "$dir/probe"
+"$postmap" -c "$dir/conf" -o "lmdb:$dir/probe" > "$dir/probe.err" 2>&1 ||
+	prerequisite_missing "postmap cannot build lmdb: tables ($(head -1 "$dir/probe.err")): install postfix-lmdb"
 
 failures=0
 checks=0

@@ -10,6 +10,9 @@ Interface:
     r.maillog_text()     # the instance's maillog since the last clear()
     r.stop()             # postfix -c DIR stop, then kill leftovers by pid
 
+    command_config_dir(workdir)  -> a config directory for postmap/postconf
+    lmdb_problem(config_dir)     -> None, or why Postfix cannot use lmdb:
+
 One instance owns one directory under workdir: etc/ (main.cf, master.cf), the
 queue and data directories, the maillog (postlogd via maillog_file) and the
 directory "delivered" where every accepted message lands as one file.
@@ -19,6 +22,9 @@ service that runs as "nobody" (pipe refuses root and mail_owner) and copies
 the message to delivered/<time>.<pid>.eml through a ".tmp" name, so a file
 that exists under its final name is complete.  The delivered directory is
 owned by nobody; the harness reads it as root.
+
+Every Postfix command runs with -c and a directory of the test's own: nothing
+reads /etc/postfix/main.cf (a fresh machine has none).
 
 No chroot, inet_interfaces = loopback-only, mynetworks = loopback, so the
 instance relays anything from loopback and nothing else.  Every started
@@ -35,6 +41,7 @@ import subprocess
 import time
 
 POSTFIX = "/usr/sbin/postfix"
+POSTMAP = "/usr/sbin/postmap"
 DELIVERY_USER = "nobody"
 
 _running = []
@@ -105,6 +112,46 @@ def port_accepts(host, port, family=socket.AF_INET):
 		return False
 	finally:
 		s.close()
+
+
+def command_config_dir(workdir):
+	"""A configuration directory for Postfix commands that start no daemon
+	(postmap, postconf): its main.cf sets only compatibility_level, so no
+	command falls back to /etc/postfix/main.cf.  Returns its path."""
+	path = os.path.join(os.path.abspath(workdir), "postfix-commands")
+	os.makedirs(path, exist_ok=True)
+	os.chmod(path, 0o755)
+	main_cf = os.path.join(path, "main.cf")
+	if not os.path.exists(main_cf):
+		with open(main_cf, "w") as f:
+			f.write("# Postfix commands of one test run (postfix_receiver.py)\n"
+				"compatibility_level = 3.6\n")
+		os.chmod(main_cf, 0o644)
+	return path
+
+
+def lmdb_problem(config_dir, postmap=None):
+	"""None when Postfix builds and reads lmdb: tables (the postfix-lmdb
+	package); otherwise the reason, for the test to report.  Builds one
+	small table in config_dir with postmap -c config_dir, the way the
+	tests use it, instead of trusting a list of map types."""
+	postmap = postmap or POSTMAP
+	if not os.access(postmap, os.X_OK):
+		return "%s not found (install postfix)" % postmap
+	table = os.path.join(config_dir, "lmdb-probe")
+	with open(table, "w") as f:
+		f.write("probe.example may\n")
+	try:
+		for args in (["lmdb:" + table], ["-q", "probe.example", "lmdb:" + table]):
+			p = subprocess.run([postmap, "-c", config_dir, "-o"] + args, stdout=subprocess.PIPE,
+					   stderr=subprocess.STDOUT, timeout=20)
+			out = p.stdout.decode("utf-8", "replace").strip()
+			if p.returncode != 0 or (args[0] == "-q" and out != "may"):
+				return "postmap cannot use lmdb: tables (install postfix-lmdb): %s" % (
+					out.splitlines()[0] if out else "exit %d" % p.returncode)
+	except (OSError, subprocess.TimeoutExpired) as e:
+		return "%s: %s" % (postmap, e)
+	return None
 
 
 MASTER_CF = """\
