@@ -210,6 +210,35 @@ shown_address(const char *arg, char *buf, size_t buflen)
 	return outcome_quote_text(arg, strnlen(arg, 200), buf, buflen);
 }
 
+/* The sender: "" for the null sender; -1 with the outcome set. */
+static int
+check_sender(const struct options *opt, struct envelope *env, struct outcome *o)
+{
+	char err[256], q[300];
+	int utf8, rc;
+
+	if (opt->sender[0] == '\0' || is_mailer_daemon(opt->sender)) {
+		/* pipe(8) without null_sender= passes MAILER-DAEMON for <>. */
+		if (opt->sender[0] != '\0')
+			log_warn("sender %s taken as the null sender; set null_sender= in master.cf",
+			    opt->sender);
+		env->sender[0] = '\0';
+		return 0;
+	}
+	rc = address_check(opt->sender, env->sender, sizeof(env->sender), &utf8, err, sizeof(err));
+	if (rc == ADDRESS_OK) {
+		env->need_smtputf8 |= utf8;
+		return 0;
+	}
+	log_warn("%s sender address <%s>: %s", rc == ADDRESS_DEFER ? "unusable" : "malformed",
+	    shown_address(opt->sender, q, sizeof(q)), err);
+	if (rc == ADDRESS_DEFER)
+		outcome_set(o, "4.1.3", "sender address not sent: %s", err);
+	else
+		outcome_set(o, "5.1.3", "bad sender address syntax: %s", err);
+	return -1;
+}
+
 /*
  * Every address is checked before anything else happens.  A malformed
  * address (one recipient, or all of them) is refused with 5.1.3; when only
@@ -221,29 +250,13 @@ static int
 check_envelope(const struct tlsmtp_config *cfg, const struct options *opt, struct envelope *env,
     struct outcome *o)
 {
-	char err[256], q[300], first_err[256] = "", *path;
+	char err[256], q[300], first_err[256] = "", *path = NULL;
 	size_t bad = 0, deferred = 0;
 	int utf8, rc;
 
 	memset(env, 0, sizeof(*env));
-	if (opt->sender[0] == '\0' || is_mailer_daemon(opt->sender)) {
-		/* pipe(8) without null_sender= passes MAILER-DAEMON for <>. */
-		if (opt->sender[0] != '\0')
-			log_warn("sender %s taken as the null sender; set null_sender= in master.cf",
-			    opt->sender);
-		env->sender[0] = '\0';
-	} else if ((rc = address_check(opt->sender, env->sender, sizeof(env->sender), &utf8, err,
-	    sizeof(err))) != ADDRESS_OK) {
-		log_warn("%s sender address <%s>: %s", rc == ADDRESS_DEFER ? "unusable" : "malformed",
-		    shown_address(opt->sender, q, sizeof(q)), err);
-		if (rc == ADDRESS_DEFER)
-			outcome_set(o, "4.1.3", "sender address not sent: %s", err);
-		else
-			outcome_set(o, "5.1.3", "bad sender address syntax: %s", err);
+	if (check_sender(opt, env, o) != 0)
 		return -1;
-	} else if (utf8) {
-		env->need_smtputf8 = 1;
-	}
 
 	env->count = opt->rcpt_count;
 	env->rcpts = calloc(env->count, sizeof(*env->rcpts));
