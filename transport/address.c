@@ -8,11 +8,19 @@
  * dot-atom when that is possible, otherwise as a quoted string with '"'
  * and '\' escaped.  Whatever could end a command or add an ESMTP parameter
  * is refused: control characters (CR, LF, TAB, NUL, ESC, DEL), '<' or '>'
- * outside a quoted local part, an already bracketed address.  Limits are
- * RFC 5321's: local part 64 octets, domain 255, path 256 (brackets
- * included).  A non-ASCII local part needs SMTPUTF8; a non-ASCII domain is
- * converted to A-labels.  Domain literals [192.0.2.1] and [IPv6:...] are
- * checked with inet_pton.
+ * outside a quoted local part, an already bracketed address.  A non-ASCII
+ * local part needs SMTPUTF8; a non-ASCII domain is converted to A-labels.
+ * Domain literals [192.0.2.1] and [IPv6:...] are checked with inet_pton.
+ *
+ * Length: the domain keeps the DNS limits (255 octets, labels of 63), but
+ * RFC 5321's 64-octet local part and 256-octet path are NOT applied.
+ * VERP, SRS and BATV make longer local parts, Postfix passes them on, and
+ * only the receiving server may refuse one (its reply then decides).  The
+ * one bound is ADDRESS_MAX octets of encoded address, twice the command
+ * line Postfix's smtpd takes by default (line_length_limit = 2048), so a
+ * server, not we, refuses any address of a realistic length; a longer one
+ * is ADDRESS_DEFER, which the caller defers and never bounces.  Buffers
+ * are sized from the input, so nothing is ever cut short.
  *
  * Interface (tlsmtp.h): address_check(), address_domain().
  */
@@ -27,16 +35,13 @@
 
 #include "tlsmtp.h"
 
-#define LOCAL_MAX	64
 #define DOMAIN_MAX	255
-#define PATH_MAX_OCTETS	256	/* "<" local "@" domain ">" */
-#define INPUT_MAX	1024	/* anything longer is refused unread */
 
 static int
 fail(char *err, size_t errlen, const char *reason)
 {
 	snprintf(err, errlen, "%s", reason);
-	return -1;
+	return ADDRESS_MALFORMED;
 }
 
 /* RFC 5322 atext, plus UTF-8 bytes (RFC 6531). */
@@ -298,14 +303,49 @@ domain_convert(const char *dom, size_t len, char *out, size_t outlen, char *err,
 	return domain_name_check(out, len, err, errlen);
 }
 
+/* Local part (decoded, then encoded) and domain, in buffers sized from len. */
+static int
+address_parts(const char *addr, size_t len, size_t at, char **local, size_t *llen,
+    char **domain, int *utf8, char *err, size_t errlen)
+{
+	char *value;
+	size_t vlen;
+
+	*local = *domain = NULL;
+	if ((value = malloc(at + 1)) == NULL || (*local = malloc(2 * at + 3)) == NULL
+	    || (*domain = malloc(len - at + DOMAIN_MAX + 1)) == NULL) {
+		free(value);
+		free(*local);
+		*local = NULL;
+		snprintf(err, errlen, "out of memory");
+		return ADDRESS_DEFER;
+	}
+	vlen = local_decode(addr, at, value);
+	if (vlen == 0) {
+		free(value);
+		return fail(err, errlen, "empty local part");
+	}
+	if (local_encode(value, vlen, *local, 2 * at + 3, llen) != 0) {
+		/* Cannot happen: quoting at most doubles the octets. */
+		free(value);
+		snprintf(err, errlen, "internal error: encoded local part does not fit");
+		return ADDRESS_DEFER;
+	}
+	for (size_t i = 0; i < vlen; i++)
+		if ((unsigned char)value[i] >= 0x80)
+			*utf8 = 1;
+	free(value);
+	return domain_convert(addr + at + 1, len - at - 1, *domain, len - at + DOMAIN_MAX + 1,
+	    err, errlen);
+}
+
 int
 address_check(const char *addr, char *out, size_t outlen, int *utf8, char *err, size_t errlen)
 {
-	char value[INPUT_MAX];
-	char local[2 * INPUT_MAX + 3];
-	char domain[INPUT_MAX];
-	size_t len, vlen, llen, dlen;
+	char *local = NULL, *domain = NULL;
+	size_t len, llen = 0, dlen;
 	long at;
+	int needs_utf8 = 0, rc;
 
 	if (utf8 != NULL)
 		*utf8 = 0;
@@ -313,9 +353,7 @@ address_check(const char *addr, char *out, size_t outlen, int *utf8, char *err, 
 		out[0] = '\0';
 	if (addr == NULL || addr[0] == '\0')
 		return fail(err, errlen, "empty address");
-	len = strnlen(addr, INPUT_MAX + 1);
-	if (len > INPUT_MAX)
-		return fail(err, errlen, "address longer than 256 octets");
+	len = strlen(addr);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)addr[i];
 
@@ -327,28 +365,30 @@ address_check(const char *addr, char *out, size_t outlen, int *utf8, char *err, 
 	if (!utf8_valid((const unsigned char *)addr, len))
 		return fail(err, errlen, "address is not valid UTF-8");
 	if ((at = find_separator(addr, len, err, errlen)) < 0)
-		return -1;
-
-	vlen = local_decode(addr, (size_t)at, value);
-	if (vlen == 0)
-		return fail(err, errlen, "empty local part");
-	if (local_encode(value, vlen, local, sizeof(local), &llen) != 0 || llen > LOCAL_MAX)
-		return fail(err, errlen, "local part longer than 64 octets");
-	if (domain_convert(addr + at + 1, len - (size_t)at - 1, domain, sizeof(domain), err, errlen) != 0)
-		return -1;
+		return ADDRESS_MALFORMED;
+	rc = address_parts(addr, len, (size_t)at, &local, &llen, &domain, &needs_utf8, err, errlen);
+	if (rc != 0)
+		goto out;
 	dlen = strlen(domain);
-	if (llen + 1 + dlen + 2 > PATH_MAX_OCTETS)
-		return fail(err, errlen, "address longer than 256 octets");
-	if (llen + 1 + dlen + 1 > outlen)
-		return fail(err, errlen, "address too long");
+	if (llen + 1 + dlen > ADDRESS_MAX) {
+		snprintf(err, errlen, "address of %zu octets is longer than %d, the most this client "
+		    "sends", llen + 1 + dlen, ADDRESS_MAX);
+		rc = ADDRESS_DEFER;
+		goto out;
+	}
+	if (llen + 1 + dlen + 1 > outlen) {
+		rc = fail(err, errlen, "address too long for the buffer");
+		goto out;
+	}
 	memcpy(out, local, llen);
 	out[llen] = '@';
 	memcpy(out + llen + 1, domain, dlen + 1);
 	if (utf8 != NULL)
-		for (size_t i = 0; i < vlen; i++)
-			if ((unsigned char)value[i] >= 0x80)
-				*utf8 = 1;
-	return 0;
+		*utf8 = needs_utf8;
+out:
+	free(local);
+	free(domain);
+	return rc;
 }
 
 const char *

@@ -114,6 +114,7 @@ static const struct param params[] = {
 	{ "dns_servers", P_STR, F(dns_servers), "", 0, 0, NULL },
 	{ "maillog_file", P_STR, F(maillog_file), "", 0, 0, NULL },
 	{ "delivery_deadline", P_TIME, F(delivery_deadline), "900s", 1, TIME_MAX, NULL },
+	{ "service_name", P_STR, F(service_name), "tlsmtp", 0, 0, NULL },
 	/* So that a shared value like lmdb:$config_directory/tls_policy works. */
 	{ "config_directory", P_REF, 0, "/etc/postfix", 0, 0, NULL },
 };
@@ -611,6 +612,18 @@ convert(struct tlsmtp_config *cfg, size_t i, char *value, const char *origin, ch
 	return fail(err, errlen, "%s: internal error", p->name);
 }
 
+/* What a main.cf parameter name prefix can be: "tlsmtp", "relay-out". */
+static int
+is_service_name(const char *s)
+{
+	if (s == NULL || s[0] == '\0' || strlen(s) > 100)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+			return 0;
+	return 1;
+}
+
 static int
 finish(struct tlsmtp_config *cfg, struct raw_config *raw, char *err, size_t errlen)
 {
@@ -631,6 +644,9 @@ finish(struct tlsmtp_config *cfg, struct raw_config *raw, char *err, size_t errl
 	free(x);
 	if (rc == 0 && (cfg->helo_name == NULL || cfg->helo_name[0] == '\0'))
 		rc = fail(err, errlen, "smtp_helo_name is empty");
+	if (rc == 0 && !is_service_name(cfg->service_name))
+		rc = fail(err, errlen, "bad service_name \"%.100s\": a master.cf service name "
+		    "(letters, digits, '-', '_', '.')", cfg->service_name);
 	return rc;
 }
 

@@ -27,7 +27,7 @@
 
 #include "tlsmtp.h"
 
-#define LOG_LINE_MAX	2048
+#define LOG_LINE_MAX	8192	/* an ADDRESS_MAX address and a reply fit */
 #define LOG_IDENT	"tlsmtp"
 
 static int log_fd = -1;

@@ -10,11 +10,14 @@
  * Sizes are capped (REPLY_LINE_MAX, REPLY_LINES_MAX, REPLY_TEXT_MAX) so a
  * hostile server cannot make us grow without bound.
  *
- * reply_ehlo_features() scans the keywords of a complete EHLO reply.
+ * reply_ehlo_features() scans the keywords of a complete EHLO reply;
+ * reply_names_host() reads the server's name from a greeting or an EHLO
+ * reply (the mail loop check).
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "session.h"
 
@@ -268,4 +271,21 @@ reply_ehlo_features(const struct smtp_reply *r, struct ehlo_features *f)
 		lineno++;
 		p = nl + 1;
 	}
+}
+
+/*
+ * The first word of the first line after the code: the name a server gives
+ * itself in its greeting ("220 mx.example.com ESMTP") and its EHLO reply
+ * ("250-mx.example.com").  Words end at white space or '=', as Postfix
+ * reads them.
+ */
+int
+reply_names_host(const struct smtp_reply *r, const char *name)
+{
+	const char *p = r->text;
+	size_t len, namelen = strlen(name);
+
+	p += strspn(p, " \t");
+	len = strcspn(p, " \t\n=");
+	return namelen > 0 && len == namelen && strncasecmp(p, name, len) == 0;
 }

@@ -71,6 +71,8 @@ struct ehlo_features {
 
 /* Scan EHLO reply lines after the first; unknown or bad lines are ignored. */
 void reply_ehlo_features(const struct smtp_reply *r, struct ehlo_features *f);
+/* Whether the reply's first word, the server's own name, is name (any case). */
+int reply_names_host(const struct smtp_reply *r, const char *name);
 
 /* ------------------------------------------------------------------------
  * stream.c - a non-blocking connection, plain or TLS, with a read buffer.

@@ -81,6 +81,10 @@ struct smtp_request {
 	struct dns_ctx *dns;
 	const struct dane_session *dane;
 	int mx_secure;			/* route_list.mx_secure of this next-hop */
+	int best_pref;			/* the route's best preference (its first address) */
+	/* Set by smtp_attempt when a refused recipient held the whole batch
+	 * back (no DATA); the advice about it has then been logged once. */
+	int held_back;
 };
 
 enum attempt_status {

@@ -20,6 +20,14 @@
  *  - after a failed verification nothing but the connection close follows
  *    (QUIT inside TLS at most).
  *
+ * Mail loops, as Postfix's smtp(8) finds them: on port 25 only, a server
+ * whose EHLO reply names it after our myhostname is this host (or its
+ * twin) and the mail would come straight back: 5.4.6 "mail for NEXTHOP
+ * loops back to myself" from a best-preference address, else 4.4.6 so
+ * that a better MX may still be tried.  A greeting with our name is only
+ * logged.  Other ports are left alone: a content filter or relay on this
+ * host often greets with this host's name.
+ *
  * Results: each recipient gets a state, a DSN and a Postfix-style text
  * ("host H[A] said: 550 5.1.1 ... (in reply to RCPT TO command)");
  * the attempt's outcome follows from the recipients: delivered when all
@@ -42,7 +50,8 @@
 #define BODY_CHUNK		65536	/* bytes per body write: large TLS records */
 #define QUIT_WAIT_S		2	/* QUIT after a failure: do not linger */
 #define EARLY_REPLY_WAIT_S	2	/* a reply sent while we wrote the body */
-#define CMD_MAX			2048
+#define CMD_MAX			(ADDRESS_MAX + 256)	/* MAIL FROM:<address> and parameters */
+#define SMTP_PORT		25	/* the only port with a mail loop check */
 
 #define STAGE_GREETING	"receiving the initial server greeting"
 #define STAGE_EHLO	"performing the EHLO handshake"
@@ -239,6 +248,36 @@ send_quit(struct session *ss)
  */
 
 static int
+loop_check_applies(const struct session *ss)
+{
+	const char *me = ss->req->cfg->myhostname;
+
+	return route_addr_port(ss->addr) == SMTP_PORT && me != NULL && me[0] != '\0';
+}
+
+/* An EHLO reply that names this host: the loop is the attempt's outcome. */
+static int
+ehlo_loop(struct session *ss)
+{
+	const char *me = ss->req->cfg->myhostname;
+	char text[512];
+
+	if (!loop_check_applies(ss) || !reply_names_host(&ss->reply, me))
+		return 0;
+	log_warn("host %s:%u replied to HELO/EHLO with my own hostname %s", ss->namaddr,
+	    route_addr_port(ss->addr), me);
+	send_quit(ss);
+	text_cut(text, sizeof(text), "mail for %s loops back to myself", ss->req->nexthop->key);
+	if (ss->addr->pref == ss->req->best_pref) {
+		outcome_set(ss->out, "5.4.6", "%s", text);
+		settle_open_rcpts(ss, RCPT_HARD, "5.4.6", text);
+	} else {
+		fail_soft(ss, "4.4.6", "%s", text);
+	}
+	return 1;
+}
+
+static int
 greeting(struct session *ss)
 {
 	char dsn[16], raw[512], quoted[512];
@@ -246,8 +285,12 @@ greeting(struct session *ss)
 
 	if (read_reply(ss, cfg->helo_timeout, STAGE_GREETING) != 0)
 		return -1;
-	if (ss->reply.code == 220)
+	if (ss->reply.code == 220) {
+		if (loop_check_applies(ss) && reply_names_host(&ss->reply, cfg->myhostname))
+			log_warn("host %s:%u greeted me with my own hostname %s", ss->namaddr,
+			    route_addr_port(ss->addr), cfg->myhostname);
 		return 0;
+	}
 	reply_quote(&ss->reply, raw, sizeof(raw));
 	outcome_quote_text(raw, strlen(raw), quoted, sizeof(quoted));
 	reply_dsn(&ss->reply, dsn, sizeof(dsn));
@@ -284,6 +327,8 @@ hello(struct session *ss)
 		return -1;
 	/* Only 250 accepts EHLO; 220, 221 and the like are protocol errors. */
 	if (ss->reply.code == 250) {
+		if (ehlo_loop(ss))
+			return -1;
 		reply_ehlo_features(&ss->reply, &ss->feat);
 		return 0;
 	}
@@ -435,11 +480,15 @@ static int
 mail_params(struct session *ss, char *params, size_t paramslen)
 {
 	struct smtp_request *req = ss->req;
-	size_t size = spool_size(req->msg);
-	size_t o = 0;
+	size_t size, o = 0;
 	char text[512];
 
 	params[0] = '\0';
+	if (spool_size(req->msg, req->cfg->line_length_limit, &size) != 0) {
+		fail_soft(ss, "4.3.0", "error reading the queued message while %s", STAGE_MAIL);
+		return -1;
+	}
+	/* RFC 1870 6.1: over the limit is refused; exactly the limit is not. */
 	if (ss->feat.size && ss->feat.size_limit > 0 && (uint64_t)size > ss->feat.size_limit) {
 		snprintf(text, sizeof(text), "message size %zu exceeds size limit %" PRIu64
 		    " of server %s", size, ss->feat.size_limit, ss->namaddr);
@@ -530,9 +579,15 @@ hold_back(struct session *ss)
 		snprintf(r->reply, sizeof(r->reply), "%s", text);
 	}
 	ss->held_back = refused;
-	log_info("%s: message not sent to any recipient: <%s> was refused and pipe(8) "
-	    "reports one status per batch (set the transport's destination_recipient_limit = 1)",
-	    ss->namaddr, refused->addr);
+	if (!req->held_back) {
+		/* Said once, here; the output line and per-recipient lines do not repeat it. */
+		log_info("%s: recipient <%s> was refused, so the message was sent to none of the %zu "
+		    "recipients of this batch and all are deferred, because pipe(8) has one status "
+		    "for a whole batch: set %s_destination_recipient_limit = 1 in main.cf for "
+		    "per-recipient results", ss->namaddr, refused->addr, req->rcpt_count,
+		    req->cfg->service_name);
+	}
+	req->held_back = 1;
 	return 1;
 }
 
@@ -624,8 +679,10 @@ static void
 body_and_dot(struct session *ss)
 {
 	char dsn[16], text[512], raw[512], quoted[512];
+	size_t size = 0;
 
-	log_verbose("> %s: (message body, about %zu bytes)", ss->namaddr, spool_size(ss->req->msg));
+	(void)spool_size(ss->req->msg, ss->req->cfg->line_length_limit, &size);
+	log_verbose("> %s: (message body, %zu octets)", ss->namaddr, size);
 	/* Until the dot's reply, a QUIT would only become part of the body. */
 	ss->in_data = 1;
 	if (send_body(ss) != 0)
@@ -815,8 +872,9 @@ conclude(struct session *ss, char *summary, size_t summarylen)
 	}
 	if (ss->held_back != NULL) {
 		outcome_set(ss->out, soft->dsn, "recipient <%s> refused, so the message was sent to "
-		    "nobody and the batch is deferred (set the transport's destination_recipient_limit "
-		    "= 1 for per-recipient results): %s", ss->held_back->addr, ss->held_back->reply);
+		    "nobody and the batch is deferred (set %s_destination_recipient_limit = 1 for "
+		    "per-recipient results): %s", ss->held_back->addr, req->cfg->service_name,
+		    ss->held_back->reply);
 		return ATTEMPT_SETTLED;
 	}
 	if (soft != NULL) {

@@ -20,6 +20,12 @@
  * The encoder is a byte state machine that fills the caller's buffer as far
  * as it can, so the session can send the body in large TLS records.
  *
+ * Size (for SIZE= and the comparison with the server's limit): RFC 1870's
+ * message size, the octets of the message as sent with CRLF line ends,
+ * without the dots added for stuffing and without the final ".CRLF".  It
+ * is counted by running the encoder once without sending (and cached), so
+ * it is exactly what the server receives, folds included.
+ *
  * Interface (tlsmtp.h): spool_read(), spool_free(), spool_size(),
  * spool_has_8bit(), spool_encoder_new(), spool_encoder_next(),
  * spool_encoder_free().
@@ -48,11 +54,9 @@ struct spool {
 	size_t mem_len;
 	int fd;			/* unlinked temporary file, or -1 */
 	size_t total;		/* input octets */
-	size_t line_breaks;	/* LF and CR octets, for the size estimate */
-	size_t dots;		/* '.' octets, worst case for stuffing */
-	size_t folds;		/* folds at the default limit */
-	size_t line_len;	/* octets on the current input line */
 	int has_8bit;
+	int sized_limit;	/* line limit of the cached size, 0: none yet */
+	size_t size;		/* RFC 1870 size at that limit */
 };
 
 struct spool_encoder {
@@ -65,6 +69,7 @@ struct spool_encoder {
 	int pending_cr;		/* a CR seen, not yet known to be CRLF */
 	int finished;		/* input exhausted, final line closed */
 	int done;		/* ".\r\n" queued */
+	size_t stuffed;		/* dots added for dot-stuffing so far */
 	char q[16];		/* output that did not fit the caller's buffer */
 	size_t q_len, q_off;
 };
@@ -120,23 +125,9 @@ temp_file(void)
 static void
 account(struct spool *s, const char *buf, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)buf[i];
-
-		if (c == '\n' || c == '\r') {
-			s->line_breaks++;
-			s->line_len = 0;
-			continue;
-		}
-		if (c == '.')
-			s->dots++;
-		else if (c >= 0x80)
+	for (size_t i = 0; i < len && !s->has_8bit; i++)
+		if ((unsigned char)buf[i] >= 0x80)
 			s->has_8bit = 1;
-		if (++s->line_len > WIRE_LINE_MAX - 2) {
-			s->folds++;
-			s->line_len = 1;
-		}
-	}
 	s->total += len;
 }
 
@@ -237,15 +228,37 @@ spool_free(struct spool *s)
 	free(s);
 }
 
-/*
- * An upper estimate of the wire size at the default line limit, for SIZE=:
- * input octets, a CR per line break, a dot per possible stuffing, CRLF
- * SPACE per fold, and the final CRLF ".\r\n".
- */
-size_t
-spool_size(const struct spool *s)
+int
+spool_size(struct spool *s, int line_length_limit, size_t *size)
 {
-	return s->total + s->line_breaks + s->dots + 3 * s->folds + 5;
+	struct spool_encoder *e;
+	char *buf;
+	size_t wire = 0;
+	ssize_t n;
+
+	if ((e = spool_encoder_new(s, line_length_limit)) == NULL)
+		return -1;
+	if (s->sized_limit == e->limit) {
+		spool_encoder_free(e);
+		*size = s->size;
+		return 0;
+	}
+	if ((buf = malloc(ENCODER_IN_CHUNK)) == NULL) {
+		spool_encoder_free(e);
+		return -1;
+	}
+	while ((n = spool_encoder_next(e, buf, ENCODER_IN_CHUNK)) > 0)
+		wire += (size_t)n;
+	free(buf);
+	if (n < 0 || wire < e->stuffed + 3) {
+		spool_encoder_free(e);
+		return -1;
+	}
+	s->size = wire - e->stuffed - 3;
+	s->sized_limit = e->limit;
+	spool_encoder_free(e);
+	*size = s->size;
+	return 0;
 }
 
 int
@@ -322,6 +335,7 @@ put_text(struct sink *k, char c)
 	}
 	if (e->col == 0 && c == '.') {
 		put(k, '.');
+		e->stuffed++;
 		e->col++;
 		if (e->col >= (size_t)e->limit) {
 			put_break(k);

@@ -190,9 +190,9 @@ twice:
  * Envelope.
  */
 struct envelope {
-	char sender[300];
+	char sender[ADDRESS_MAX + 1];
 	struct smtp_rcpt *rcpts;
-	char (*paths)[300];
+	char **paths;		/* each malloc'ed, the checked recipients */
 	size_t count;
 	int need_smtputf8;
 };
@@ -203,76 +203,109 @@ is_mailer_daemon(const char *s)
 	return strcasecmp(s, "MAILER-DAEMON") == 0;
 }
 
-/*
- * Every address is checked before anything else happens.  A malformed
- * address (one recipient, or all of them) is refused with 5.1.3; when only
- * some recipients of a batch are malformed, the batch is deferred rather
- * than bouncing the good ones with them.
- */
-static int
-check_envelope(const struct options *opt, struct envelope *env, struct outcome *o)
+/* An argument for a warning: printable, and short (it may be garbage). */
+static const char *
+shown_address(const char *arg, char *buf, size_t buflen)
 {
-	char err[256];
-	size_t bad = 0;
-	int utf8;
-	char first_err[256] = "";
+	return outcome_quote_text(arg, strnlen(arg, 200), buf, buflen);
+}
 
-	memset(env, 0, sizeof(*env));
+/* The sender: "" for the null sender; -1 with the outcome set. */
+static int
+check_sender(const struct options *opt, struct envelope *env, struct outcome *o)
+{
+	char err[256], q[300];
+	int utf8, rc;
+
 	if (opt->sender[0] == '\0' || is_mailer_daemon(opt->sender)) {
 		/* pipe(8) without null_sender= passes MAILER-DAEMON for <>. */
 		if (opt->sender[0] != '\0')
 			log_warn("sender %s taken as the null sender; set null_sender= in master.cf",
 			    opt->sender);
 		env->sender[0] = '\0';
-	} else if (address_check(opt->sender, env->sender, sizeof(env->sender), &utf8, err,
-	    sizeof(err)) != 0) {
-		char q[300];
-
-		outcome_quote_text(opt->sender, strnlen(opt->sender, 200), q, sizeof(q));
-		log_warn("malformed sender address <%s>: %s", q, err);
-		outcome_set(o, "5.1.3", "bad sender address syntax: %s", err);
-		return -1;
-	} else if (utf8) {
-		env->need_smtputf8 = 1;
+		return 0;
 	}
+	rc = address_check(opt->sender, env->sender, sizeof(env->sender), &utf8, err, sizeof(err));
+	if (rc == ADDRESS_OK) {
+		env->need_smtputf8 |= utf8;
+		return 0;
+	}
+	log_warn("%s sender address <%s>: %s", rc == ADDRESS_DEFER ? "unusable" : "malformed",
+	    shown_address(opt->sender, q, sizeof(q)), err);
+	if (rc == ADDRESS_DEFER)
+		outcome_set(o, "4.1.3", "sender address not sent: %s", err);
+	else
+		outcome_set(o, "5.1.3", "bad sender address syntax: %s", err);
+	return -1;
+}
+
+/*
+ * Every address is checked before anything else happens.  A malformed
+ * address (one recipient, or all of them) is refused with 5.1.3; when only
+ * some recipients of a batch are malformed, the batch is deferred rather
+ * than bouncing the good ones with them.  An address longer than
+ * ADDRESS_MAX defers (4.1.3): no local length limit ever bounces mail.
+ */
+static int
+check_envelope(const struct tlsmtp_config *cfg, const struct options *opt, struct envelope *env,
+    struct outcome *o)
+{
+	char err[256], q[300], first_err[256] = "", *path = NULL;
+	size_t bad = 0, deferred = 0;
+	int utf8, rc;
+
+	memset(env, 0, sizeof(*env));
+	if (check_sender(opt, env, o) != 0)
+		return -1;
 
 	env->count = opt->rcpt_count;
 	env->rcpts = calloc(env->count, sizeof(*env->rcpts));
 	env->paths = calloc(env->count, sizeof(*env->paths));
-	if (env->rcpts == NULL || env->paths == NULL) {
+	if (env->rcpts == NULL || env->paths == NULL || (path = malloc(ADDRESS_MAX + 1)) == NULL) {
 		outcome_set(o, "4.3.0", "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < env->count; i++) {
-		env->rcpts[i].addr = env->paths[i];
 		env->rcpts[i].state = RCPT_PENDING;
-		if (address_check(opt->rcpts[i], env->paths[i], sizeof(env->paths[i]), &utf8, err,
-		    sizeof(err)) != 0) {
-			char q[300];
-
-			outcome_quote_text(opt->rcpts[i], strnlen(opt->rcpts[i], 200), q, sizeof(q));
-			log_warn("malformed recipient address <%s>: %s", q, err);
-			if (bad++ == 0)
+		rc = address_check(opt->rcpts[i], path, ADDRESS_MAX + 1, &utf8, err, sizeof(err));
+		if (rc != ADDRESS_OK) {
+			log_warn("%s recipient address <%s>: %s", rc == ADDRESS_DEFER ? "unusable"
+			    : "malformed", shown_address(opt->rcpts[i], q, sizeof(q)), err);
+			if (rc == ADDRESS_DEFER && deferred++ == 0)
+				outcome_set(o, "4.1.3", "recipient address not sent: %s", err);
+			if (rc == ADDRESS_MALFORMED && bad++ == 0)
 				snprintf(first_err, sizeof(first_err), "%s", err);
+			env->rcpts[i].addr = "";
 			continue;
 		}
+		if ((env->paths[i] = strdup(path)) == NULL) {
+			free(path);
+			outcome_set(o, "4.3.0", "out of memory");
+			return -1;
+		}
+		env->rcpts[i].addr = env->paths[i];
 		if (utf8)
 			env->need_smtputf8 = 1;
 	}
-	if (bad == 0)
+	free(path);
+	if (bad == 0 && deferred == 0)
 		return 0;
 	if (bad == env->count) {
 		outcome_set(o, "5.1.3", "bad recipient address syntax: %s", first_err);
 		return -1;
 	}
+	if (deferred > 0)
+		return -1;
 	outcome_set(o, "4.3.5", "bad recipient address syntax (%s) in a batch of %zu recipients; "
-	    "set the transport's destination_recipient_limit = 1", first_err, env->count);
+	    "set %s_destination_recipient_limit = 1", first_err, env->count, cfg->service_name);
 	return -1;
 }
 
 static void
 envelope_free(struct envelope *env)
 {
+	for (size_t i = 0; env->paths != NULL && i < env->count; i++)
+		free(env->paths[i]);
 	free(env->rcpts);
 	free(env->paths);
 }
@@ -377,8 +410,8 @@ log_delivery(const struct smtp_rcpt *r, const char *relay, const struct timing *
  * failure is permanent; otherwise defer (Postfix then tries all again).
  */
 static void
-decide(struct envelope *env, const struct outcome *attempt, const char *summary,
-    struct outcome *final)
+decide(const struct tlsmtp_config *cfg, struct envelope *env, const struct outcome *attempt,
+    const char *summary, struct outcome *final)
 {
 	size_t done = 0, hard = 0, other = 0;
 	const struct smtp_rcpt *first_fail = NULL;
@@ -420,14 +453,18 @@ decide(struct envelope *env, const struct outcome *attempt, const char *summary,
 		return;
 	}
 	outcome_set(final, "4.3.0", "delivered to %zu of %zu recipients, not to <%s>: %s; the batch is "
-	    "deferred and the delivered recipients will receive it again (set the transport's "
-	    "destination_recipient_limit = 1)", done, env->count, first_fail->addr,
-	    first_fail->reply[0] != '\0' ? first_fail->reply : attempt->text);
+	    "deferred and the delivered recipients will receive it again (set "
+	    "%s_destination_recipient_limit = 1)", done, env->count, first_fail->addr,
+	    first_fail->reply[0] != '\0' ? first_fail->reply : attempt->text, cfg->service_name);
 }
 
+/*
+ * One line per recipient.  When a refusal held the batch back, each line
+ * gives that recipient's own reason (the advice was logged once already).
+ */
 static void
 log_results(const struct envelope *env, const struct outcome *final, const char *relay,
-    const struct timing *t, const char *summary)
+    const struct timing *t, const char *summary, int held_back)
 {
 	const char *status = final->exit_code == 0 ? "sent"
 	    : final->exit_code == TLSMTP_EX_TEMPFAIL ? "deferred" : "bounced";
@@ -444,6 +481,8 @@ log_results(const struct envelope *env, const struct outcome *final, const char 
 		} else if (final->exit_code != TLSMTP_EX_TEMPFAIL && r->state == RCPT_HARD
 		    && r->dsn[0] == '5') {
 			log_delivery(r, relay, t, r->dsn, status, r->reply[0] ? r->reply : final->text);
+		} else if (held_back && r->reply[0] != '\0') {
+			log_delivery(r, relay, t, final->dsn, status, r->reply);
 		} else {
 			log_delivery(r, relay, t, final->dsn, status, final->text);
 		}
@@ -534,7 +573,7 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	struct smtp_request req;
 	char err[512], summary[SUMMARY_MAX] = "", relay[400] = "none";
 	unsigned port;
-	int have_eff = 0;
+	int have_eff = 0, held_back = 0;
 
 	if (choose_nexthop(opt, env, &nh, &o) != 0)
 		goto out;
@@ -595,15 +634,17 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	req.verbose = opt->verbose;
 	req.dns = dns;
 	req.mx_secure = route.mx_secure;
+	req.best_pref = route.addrs[0].pref;
 	try_addresses(&req, &route, &attempt, summary, sizeof(summary), relay, sizeof(relay));
-	decide(env, &attempt, summary, &o);
+	decide(cfg, env, &attempt, summary, &o);
+	held_back = req.held_back;
 out:
 	if (t->input_done == 0)
 		t->input_done = now_ms();
 	if (t->route_done == 0)
 		t->route_done = t->input_done;
 	t->end = now_ms();
-	log_results(env, &o, relay, t, summary);
+	log_results(env, &o, relay, t, summary, held_back);
 	route_list_free(&route);
 	if (dns != NULL)
 		dns_close(dns);
@@ -648,16 +689,16 @@ main(int argc, char **argv)
 	arm_last_resort(cfg.delivery_deadline);
 	log_open(cfg.maillog_file, opt.queue_id, opt.verbose);
 
-	if (check_envelope(&opt, &env, &o) != 0) {
+	if (check_envelope(&cfg, &opt, &env, &o) != 0) {
 		t.end = t.input_done = t.route_done = now_ms();
 		for (size_t i = 0; i < opt.rcpt_count; i++) {
 			struct smtp_rcpt shown;
 			char q[300];
 
-			/* As given (made printable): nothing was checked or sent. */
+			/* Checked, or as given (made printable): nothing was sent. */
 			memset(&shown, 0, sizeof(shown));
-			shown.addr = outcome_quote_text(opt.rcpts[i], strnlen(opt.rcpts[i], 256), q,
-			    sizeof(q));
+			shown.addr = env.paths != NULL && env.paths[i] != NULL ? env.paths[i]
+			    : outcome_quote_text(opt.rcpts[i], strnlen(opt.rcpts[i], 256), q, sizeof(q));
 			log_delivery(&shown, "none", &t, o.dsn,
 			    o.exit_code == TLSMTP_EX_TEMPFAIL ? "deferred" : "bounced", o.text);
 		}

@@ -94,6 +94,7 @@ struct tlsmtp_config {
 	char *dns_servers;		/* ours: "" = system resolver */
 	char *maillog_file;		/* ours: "" = syslog facility mail */
 	int delivery_deadline;		/* ours: overall limit, default 900s (< pipe's 1000s) */
+	char *service_name;		/* ours: master.cf service name, for advice in logs */
 };
 
 /*
@@ -112,11 +113,26 @@ int config_parse_time(const char *text, int *seconds);
  * address.c
  */
 /*
+ * The most octets of an encoded address (the path between the angle
+ * brackets) this client sends: twice the 2048-octet command line of
+ * Postfix's smtpd, so that a server, not we, refuses long addresses.
+ */
+#define ADDRESS_MAX		4096
+
+enum address_result {
+	ADDRESS_OK = 0,
+	ADDRESS_MALFORMED = -1,	/* syntax: a 5.1.3 refusal */
+	ADDRESS_DEFER = -2	/* longer than ADDRESS_MAX, or out of memory: defer */
+};
+
+/*
  * Check one envelope address from argv.  Refuses CR, LF, NUL, other control
- * characters, '<' or '>' outside a quoted local part, over-long parts.
- * Writes the RFC 5321 path content (without angle brackets) to out.
- * Sets *utf8 when the address needs SMTPUTF8 (non-ASCII local part).
- * Returns 0, or -1 with a reason for a 5.1.3 refusal.
+ * characters, '<' or '>' outside a quoted local part, a malformed domain.
+ * There is no RFC 5321 local-part or path limit (see address.c).  Writes
+ * the RFC 5321 path content (without angle brackets) to out, which should
+ * hold ADDRESS_MAX + 1 octets.  Sets *utf8 when the address needs SMTPUTF8
+ * (non-ASCII local part).  Returns an address_result, with a reason in err
+ * unless ADDRESS_OK.
  */
 int address_check(const char *addr, char *out, size_t outlen, int *utf8, char *err, size_t errlen);
 /* The domain part of a checked address, or "" when there is none. */
@@ -130,7 +146,12 @@ struct spool;
  * unlinked temporary file.  Returns 0 or -1 (I/O error: defer). */
 int spool_read(int fd, struct spool **out, char *err, size_t errlen);
 void spool_free(struct spool *s);
-size_t spool_size(const struct spool *s);	/* estimate of the wire size */
+/*
+ * RFC 1870 size at this line limit: octets with CRLF line ends as the
+ * encoder sends them, less dot-stuffing and the final ".CRLF".  Counted
+ * once per limit (a pass over the message) and cached.  -1: read error.
+ */
+int spool_size(struct spool *s, int line_length_limit, size_t *size);
 int spool_has_8bit(const struct spool *s);
 
 /*

@@ -5,7 +5,8 @@
 the "oversized argument" case can pass.)
 
 Usage and configuration mistakes defer with 4.3.5 and exit 75; malformed
-addresses are refused with 5.1.3 before any connection.  A loopback TCP
+addresses are refused with 5.1.3 before any connection (an address over
+4096 octets is deferred with 4.1.3 instead).  A loopback TCP
 listener (the next-hop) and a loopback UDP socket (the only DNS server)
 record any network activity, which must not happen in those cases.  Every
 run must print exactly one line that starts with its status code, and
@@ -169,10 +170,15 @@ def main():
                            ("NOTIFY injection", "a@b.test> NOTIFY=NEVER"),
                            ("SMTPUTF8 injection", "a@b.test> SMTPUTF8"),
                            ("bracketed", "<a@b.test>"),
-                           ("no domain", "postmaster"),
-                           ("128 KiB argument", "x" * 131000 + "@ex.test")]:
+                           ("no domain", "postmaster")]:
             expect("recipient: " + name, net, base + ["-f", "s@x.test"] + nexthop + [rcpt],
                    "5.1.3", 65, message=big)
+        # Well formed but longer than any server takes (ADDRESS_MAX, 4096):
+        # deferred before any connection, never bounced by the agent.
+        expect("recipient: 128 KiB argument", net, base + ["-f", "s@x.test"] + nexthop
+               + ["x" * 131000 + "@ex.test"], "4.1.3", 75, message=big)
+        expect("sender: 128 KiB argument", net, base + ["-f", "x" * 131000 + "@x.test"] + nexthop
+               + ["r@ex.test"], "4.1.3", 75, message=big)
         expect("sender injection", net, base + ["-f", "s@x.test> RET=FULL"] + nexthop
                + ["r@ex.test"], "5.1.3", 65)
         # "--" ends options: "-f" after it is a (malformed) recipient.

@@ -7,7 +7,9 @@
  * limit (so never more than 1,000 octets with CRLF), no line that is a lone
  * "." except the final one, and exactly one final ".\r\n".  Every input
  * octet other than CR and LF reaches the wire (NUL as a space): only
- * stuffing dots and folding spaces are added.
+ * stuffing dots and folding spaces are added.  spool_size() is the RFC
+ * 1870 size of exactly that stream: every octet but the final ".\r\n" and
+ * the stuffing dot at the start of a line.
  */
 #include "config.h"
 
@@ -45,6 +47,17 @@ count_input(const uint8_t *data, size_t size)
 			c.other++;
 	}
 	return c;
+}
+
+static size_t
+rfc1870_size(const char *w, size_t len)
+{
+	size_t stuffed = 0;
+
+	for (size_t i = 0; i + 3 < len; i++)
+		if (w[i] == '.' && (i == 0 || w[i - 1] == '\n'))
+			stuffed++;
+	return len - 3 - stuffed;
 }
 
 static void
@@ -95,6 +108,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[256], *wire = NULL, *chunk;
 	size_t limit, cap, len = 0, alloc = 0;
 	ssize_t n;
+	size_t msg_size;
 
 	if (size < 2)
 		return 0;
@@ -127,6 +141,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (n != 0)
 		abort();
 	check_wire(wire, len, limit, count_input(data, size));
+	if (spool_size(s, (int)limit, &msg_size) != 0 || msg_size != rfc1870_size(wire, len))
+		abort();
 	free(wire);
 	free(chunk);
 	spool_encoder_free(e);

@@ -104,6 +104,30 @@ test_defaults(void **state)
 	assert_string_equal(cfg.maillog_file, "");
 	assert_int_equal(cfg.delivery_deadline, 900);
 	assert_true(cfg.delivery_deadline < 1000);
+	assert_string_equal(cfg.service_name, "tlsmtp");
+	config_free(&cfg);
+}
+
+/* myhostname as Postfix makes it: gethostname(), ".localdomain" when bare. */
+static void
+test_default_myhostname(void **state)
+{
+	struct tlsmtp_config cfg;
+	char err[512], want[300];
+
+	(void)state;
+	assert_int_equal(gethostname(want, 256), 0);
+	want[255] = '\0';
+	if (strchr(want, '.') == NULL)
+		strcat(want, ".localdomain");
+	assert_int_equal(load_text(&cfg, "", NULL, 0, err, sizeof(err)), 0);
+	assert_string_equal(cfg.myhostname, want);
+	config_free(&cfg);
+	assert_int_equal(load_text(&cfg, "myhostname = mx.example.test\nservice_name = relay-out\n",
+	    NULL, 0, err, sizeof(err)), 0);
+	assert_string_equal(cfg.myhostname, "mx.example.test");
+	assert_string_equal(cfg.helo_name, "mx.example.test");
+	assert_string_equal(cfg.service_name, "relay-out");
 	config_free(&cfg);
 }
 
@@ -289,6 +313,9 @@ test_bad_values(void **state)
 	refused("smtp_line_length_limit = 5\n", NULL, "smtp_line_length_limit");
 	refused("smtp_line_length_limit = 2000\n", NULL, "smtp_line_length_limit");
 	refused("smtp_helo_name =\n", NULL, "smtp_helo_name");
+	refused("service_name =\n", NULL, "bad service_name");
+	refused("", "service_name=two words", "bad service_name");
+	refused("", "service_name=a/b", "bad service_name");
 }
 
 static void
@@ -344,6 +371,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expansion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overrides, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_default_myhostname, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_support_levels, setup, teardown),
 		cmocka_unit_test(test_parse_time),
 	};

@@ -43,14 +43,16 @@ teardown(void **state)
 	return 0;
 }
 
+#define READ_LINE_MAX	20000
+
 static size_t
-read_lines(char lines[][4096], size_t max)
+read_lines(char lines[][READ_LINE_MAX], size_t max)
 {
 	FILE *fp = fopen(path, "r");
 	size_t n = 0;
 
 	assert_non_null(fp);
-	while (n < max && fgets(lines[n], 4096, fp) != NULL)
+	while (n < max && fgets(lines[n], READ_LINE_MAX, fp) != NULL)
 		n++;
 	fclose(fp);
 	return n;
@@ -70,7 +72,7 @@ assert_matches(const char *text, const char *pattern)
 static void
 test_file_lines(void **state)
 {
-	static char lines[8][4096];
+	static char lines[8][READ_LINE_MAX];
 
 	(void)state;
 	log_open(path, "4AbC123", 0);
@@ -97,21 +99,26 @@ test_file_lines(void **state)
 static void
 test_long_line_stays_one_line(void **state)
 {
-	static char lines[4][4096];
-	char *big = malloc(10000);
+	static char lines[4][READ_LINE_MAX];
+	char *big = malloc(20000);
 
 	(void)state;
 	assert_non_null(big);
-	memset(big, 'q', 9999);
-	big[9999] = '\0';
+	memset(big, 'q', 19999);
+	big[19999] = '\0';
 	log_open(path, "Q1", 0);
 	log_info("%s", big);
 	log_info("after");
+	/* The longest address the agent sends is logged whole. */
+	big[ADDRESS_MAX] = '\0';
+	log_info("to=<%s>, relay=none, status=deferred (%.500s)", big, big);
 	log_close();
 	free(big);
-	assert_int_equal(read_lines(lines, 4), 2);
+	assert_int_equal(read_lines(lines, 4), 3);
 	assert_non_null(strchr(lines[0], '\n'));
+	assert_true(strlen(lines[0]) < 9000);
 	assert_matches(lines[1], "Q1: after\n$");
+	assert_matches(lines[2], "Q1: to=<q{4096}>, relay=none, status=deferred \\(q{500}\\)\n$");
 }
 
 static void

@@ -1,7 +1,8 @@
 /*
  * test_reply.c - the SMTP reply parser (reply.c): every reply form of the
  * client security catalogue section 4 (#44-#49), enhanced status codes,
- * quoting, and the EHLO keyword scanner (SIZE overflow, garbage).
+ * quoting, the EHLO keyword scanner (SIZE overflow, garbage), and the
+ * server's own name for the mail loop check.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -255,6 +256,34 @@ test_ehlo_size(void **state)
 	assert_false(f.size);
 }
 
+/* The first word after the code, as Postfix's loop check reads it. */
+static void
+test_names_host(void **state)
+{
+	(void)state;
+	feed_lines("220 mx.example.test ESMTP Postfix");
+	assert_true(reply_names_host(&reply, "mx.example.test"));
+	assert_true(reply_names_host(&reply, "MX.Example.TEST"));
+	assert_false(reply_names_host(&reply, "mx.example"));
+	assert_false(reply_names_host(&reply, "mx.example.test.evil"));
+	assert_false(reply_names_host(&reply, "ESMTP"));
+	assert_false(reply_names_host(&reply, ""));
+	feed_lines("250-mx.example.test\n250-PIPELINING\n250 SIZE 10240000");
+	assert_true(reply_names_host(&reply, "mx.example.test"));
+	assert_false(reply_names_host(&reply, "PIPELINING"));
+	feed_lines("250-mx.example.test=x\n250 8BITMIME");
+	assert_true(reply_names_host(&reply, "mx.example.test"));
+	feed_lines("220  \tmx.example.test");
+	assert_true(reply_names_host(&reply, "mx.example.test"));
+	/* Only the first line counts. */
+	feed_lines("250-other.test\n250 mx.example.test");
+	assert_false(reply_names_host(&reply, "mx.example.test"));
+	feed_lines("250-\n250 mx.example.test");
+	assert_false(reply_names_host(&reply, "mx.example.test"));
+	feed_lines("220");
+	assert_false(reply_names_host(&reply, "mx.example.test"));
+}
+
 int
 main(void)
 {
@@ -269,6 +298,7 @@ main(void)
 		cmocka_unit_test(test_quote),
 		cmocka_unit_test(test_ehlo_features),
 		cmocka_unit_test(test_ehlo_size),
+		cmocka_unit_test(test_names_host),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

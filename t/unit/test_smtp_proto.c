@@ -41,6 +41,7 @@ struct step {
 /* mkdtemp template: six trailing X characters */
 static char tmpdir[] = "/tmp/test_smtp_proto." "XX" "XX" "XX";
 static char wire_path[300], cf_path[300], msg_path[300], log_path[300];
+static const char *test_sender = "sender@example.org";
 
 /* ------------------------------------------------------------------------
  * The scripted peer.
@@ -184,6 +185,39 @@ wire_bytes(void)
 	return wire;
 }
 
+/* The agent's log since the last log_reset(). */
+static char logtext[1 << 16];
+
+static void
+log_reset(void)
+{
+	assert_int_equal(truncate(log_path, 0), 0);
+}
+
+static const char *
+log_text(void)
+{
+	FILE *fp = fopen(log_path, "rb");
+	size_t n = 0;
+
+	if (fp != NULL) {
+		n = fread(logtext, 1, sizeof(logtext) - 1, fp);
+		fclose(fp);
+	}
+	logtext[n] = '\0';
+	return logtext;
+}
+
+static size_t
+count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
 /* ------------------------------------------------------------------------
  * The client side: one smtp_attempt with a given level and overrides.
  */
@@ -246,7 +280,7 @@ attempt(const struct step *script, const char *const *overrides, size_t noverrid
 	req.cfg = &cfg;
 	req.nexthop = &nh;
 	req.queue_id = "TESTQ";
-	req.sender = "sender@example.org";
+	req.sender = test_sender;
 	req.rcpts = r->rcpts;
 	req.rcpt_count = r->rcpt_count;
 	req.msg = msg;
@@ -479,6 +513,7 @@ test_rcpt_mixed(void **state)
 	struct run r;
 
 	(void)state;
+	log_reset();
 	attempt(script, level_none, 1, rcpts, NULL, &r);
 	assert_int_equal(r.rcpts[0].state, RCPT_SOFT);
 	assert_string_equal(r.rcpts[0].dsn, "4.1.1");
@@ -496,6 +531,20 @@ test_rcpt_mixed(void **state)
 	assert_non_null(strstr(r.out.text, "recipient <b@example.test> refused, so the message "
 	    "was sent to nobody"));
 	assert_null(strstr(wire_bytes(), "DATA"));
+	/* The fix is named with the service name: once in the log, once in the output. */
+	assert_non_null(strstr(r.out.text, "(set tlsmtp_destination_recipient_limit = 1 for "
+	    "per-recipient results)"));
+	assert_int_equal(count_of(log_text(), "destination_recipient_limit"), 1);
+	assert_non_null(strstr(log_text(), "recipient <b@example.test> was refused, so the message "
+	    "was sent to none of the 3 recipients of this batch and all are deferred"));
+	assert_null(strstr(r.rcpts[0].reply, "destination_recipient_limit"));
+	/* service_name names the master.cf entry. */
+	log_reset();
+	attempt(script, (const char *const[]){ "smtp_tls_security_level=none",
+	    "service_name=relay-out" }, 2, rcpts, NULL, &r);
+	assert_non_null(strstr(r.out.text, "set relay-out_destination_recipient_limit = 1"));
+	assert_non_null(strstr(log_text(), "set relay-out_destination_recipient_limit = 1 in "
+	    "main.cf"));
 }
 
 static void
@@ -722,6 +771,110 @@ test_dane_fails_closed(void **state)
 	assert_string_equal(wire_bytes(), "");
 }
 
+/*
+ * RFC 1870: SIZE= is the message with CRLF line ends, without stuffing
+ * dots ("Subject: test", "", "hello", ".leading dot": 30 + 4 * 2 = 38).
+ * A limit equal to the size is sent; one octet less bounces as Postfix.
+ */
+static void
+test_size_exact(void **state)
+{
+	static const struct step fits[] = {
+		GREETING,
+		{ "EHLO ", "250-mx\r\n250 SIZE 38\r\n", 0 },
+		{ "MAIL FROM:<sender@example.org> SIZE=38\r\n", "250 2.1.0 Ok\r\n", 0 },
+		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", F_BODY },
+		{ NULL, "250 2.0.0 Ok\r\n", 0 },
+		END
+	};
+	static const struct step over[] = {
+		GREETING,
+		{ "EHLO ", "250-mx\r\n250 SIZE 37\r\n", 0 },
+		{ "QUIT", "221 bye\r\n", 0 },
+		END
+	};
+	struct run r;
+
+	(void)state;
+	attempt(fits, level_none, 1, one_rcpt, NULL, &r);
+	assert_string_equal(r.out.dsn, "2.0.0");
+	assert_non_null(strstr(wire_bytes(), "MAIL FROM:<sender@example.org> SIZE=38\r\n"));
+	attempt(over, level_none, 1, one_rcpt, NULL, &r);
+	assert_int_equal(r.status, ATTEMPT_SETTLED);
+	assert_string_equal(r.out.dsn, "5.3.4");
+	assert_string_equal(r.out.text, "message size 38 exceeds size limit 37 of server "
+	    "mx.example.test[127.0.0.1]");
+	assert_null(strstr(wire_bytes(), "MAIL"));
+}
+
+/* Issue 9: 69- and 900-octet local parts go out whole, in both forms. */
+static void
+test_long_addresses(void **state)
+{
+	static const struct step lockstep[] = {
+		GREETING, EHLO_PLAIN,
+		{ "MAIL FROM:<", "250 2.1.0 Ok\r\n", 0 },
+		{ "RCPT TO:<", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", F_BODY },
+		{ NULL, "250 2.0.0 Ok\r\n", 0 },
+		END
+	};
+	static const struct step pipelined[] = {
+		GREETING,
+		{ "EHLO ", "250-mx\r\n250 PIPELINING\r\n", 0 },
+		{ "MAIL FROM:<", "250 2.1.0 Ok\r\n", 0 },
+		{ "RCPT TO:<", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", F_BODY },
+		{ NULL, "250 2.0.0 Ok\r\n", 0 },
+		END
+	};
+	char sender[100], rcpt[1000], want[1200];
+	const char *rcpts[] = { rcpt, NULL };
+	struct run r;
+
+	(void)state;
+	memset(sender, 's', 69);
+	strcpy(sender + 69, "@example.org");
+	memset(rcpt, 'r', 900);
+	strcpy(rcpt + 900, "@example.test");
+	test_sender = sender;
+	snprintf(want, sizeof(want), "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n", sender, rcpt);
+	attempt(lockstep, level_none, 1, rcpts, NULL, &r);
+	assert_string_equal(r.out.dsn, "2.0.0");
+	assert_non_null(strstr(wire_bytes(), want));
+	attempt(pipelined, level_none, 1, rcpts, NULL, &r);
+	assert_string_equal(r.out.dsn, "2.0.0");
+	assert_non_null(strstr(wire_bytes(), want));
+	test_sender = "sender@example.org";
+}
+
+/*
+ * The loop check is Postfix's: port 25 only.  On any other port a server
+ * with our own name (a content filter on this host) is delivered to.
+ */
+static void
+test_own_name_other_port(void **state)
+{
+	static const struct step script[] = {
+		GREETING, EHLO_PLAIN,
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
+		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", F_BODY },
+		{ NULL, "250 2.0.0 Ok\r\n", 0 },
+		END
+	};
+	static const char *const same_name[] = { "smtp_tls_security_level=none",
+	    "myhostname=MX.example.test" };
+	struct run r;
+
+	(void)state;
+	log_reset();
+	attempt(script, same_name, 2, one_rcpt, NULL, &r);
+	assert_string_equal(r.out.dsn, "2.0.0");
+	assert_null(strstr(log_text(), "my own hostname"));
+}
+
 static int
 setup(void **state)
 {
@@ -777,6 +930,9 @@ main(void)
 		cmocka_unit_test(test_greeting_5xx_is_soft),
 		cmocka_unit_test(test_malformed_replies_defer),
 		cmocka_unit_test(test_size_limit),
+		cmocka_unit_test(test_size_exact),
+		cmocka_unit_test(test_long_addresses),
+		cmocka_unit_test(test_own_name_other_port),
 		cmocka_unit_test(test_pipelining),
 		cmocka_unit_test(test_surplus_reply_lockstep),
 		cmocka_unit_test(test_dripping_greeting_times_out),

@@ -1,8 +1,8 @@
 """scripted_server.py - a fault-injecting SMTP server driven by a script.
 
 Interface:
-    srv = ScriptedServer(scripts, tls=TlsSettings(...), host="127.0.0.1")
-    srv.start()          # listens on a free loopback port: srv.port
+    srv = ScriptedServer(scripts, tls=TlsSettings(...), host="127.0.0.1", port=0)
+    srv.start()          # listens on port (0: a free loopback port): srv.port
     ...run the client...
     srv.finish(timeout)  # wait for the scripts to end, then close everything
     srv.connections      # one Connection record per accepted TCP connection
@@ -369,10 +369,11 @@ class Connection:
 
 
 class ScriptedServer:
-	def __init__(self, scripts, tls=None, host="127.0.0.1", step_timeout=10.0):
+	def __init__(self, scripts, tls=None, host="127.0.0.1", step_timeout=10.0, port=0):
 		self.scripts = scripts
 		self.tls = tls or TlsSettings()
 		self.host = host
+		self.fixed_port = port		# 0: a free port
 		self.step_timeout = step_timeout
 		self.connections = []
 		self.errors = []
@@ -387,7 +388,7 @@ class ScriptedServer:
 		fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
 		s = socket.socket(fam, socket.SOCK_STREAM)
 		s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-		s.bind((self.host, 0))
+		s.bind((self.host, self.fixed_port))
 		s.listen(16)
 		self.port = s.getsockname()[1]
 		self._listener = s
