@@ -25,7 +25,7 @@
 
 #include <gnutls/gnutls.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 
 #define LOCAL_MAX	64
 #define DOMAIN_MAX	255

@@ -32,7 +32,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"

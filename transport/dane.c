@@ -43,7 +43,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/dane.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 #include "dane.h"
 
 #define DANE_CHAIN_MAX		10	/* leaf + smtp_tls_scert_verifydepth (9) */

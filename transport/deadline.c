@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 
 int64_t
 now_ms(void)

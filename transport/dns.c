@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 #include "dns.h"
 #include "dns_msg.h"
 

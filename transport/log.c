@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 
 #define LOG_LINE_MAX	2048
 #define LOG_IDENT	"tlsmtp"

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 
 #define OUTCOME_LINE_MAX	1000	/* well below pipe(8)'s 4096-byte read */
 #define OUTCOME_SUCCESS_MAX	99	/* pipe(8) logs the first 100 characters */

@@ -9,7 +9,7 @@
 #ifndef TLSMTP_SMTP_H
 #define TLSMTP_SMTP_H
 
-#include "tlsmtp.h"
+#include "core.h"
 #include "route.h"
 
 struct dane_session;

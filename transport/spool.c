@@ -35,7 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 
 #define SPOOL_MEM_MAX		(1024 * 1024)	/* larger messages go to a file */
 #define SPOOL_READ_CHUNK	(64 * 1024)

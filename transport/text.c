@@ -9,7 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 
 void
 text_vcut(char *buf, size_t len, const char *fmt, va_list ap)

@@ -30,7 +30,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 #include "smtp.h"
 #include "route.h"
 #include "dns.h"

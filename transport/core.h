@@ -1,5 +1,5 @@
 /*
- * tlsmtp.h - types and interfaces shared by the delivery agent's modules.
+ * core.h - types and interfaces shared by the delivery agent's modules.
  *
  * The agent is one process per message (Postfix pipe(8)).  Flow:
  *   tlsmtp.c        main: options, configuration, envelope checks, read the
@@ -22,8 +22,8 @@
  *   tls_verify.c    certificate checks            (tls_verify.h)
  *   dns.c route.c   c-ares channel and routing      (dns.h, route.h)
  */
-#ifndef TLSMTP_TLSMTP_H
-#define TLSMTP_TLSMTP_H
+#ifndef TLSMTP_CORE_H
+#define TLSMTP_CORE_H
 
 #include <stdarg.h>
 #include <stddef.h>
