@@ -25,6 +25,7 @@
 
 #include <gnutls/gnutls.h>
 
+/* core */
 #include "core.h"
 
 #define LOCAL_MAX	64

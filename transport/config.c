@@ -32,6 +32,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+/* core */
 #include "core.h"
 
 #ifndef SYSCONFDIR

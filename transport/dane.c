@@ -43,8 +43,13 @@
 #include <gnutls/crypto.h>
 #include <gnutls/dane.h>
 
+/* core */
 #include "core.h"
+/* dns */
+#include "tlsa.h"
+/* tls */
 #include "dane.h"
+#include "tls_verify.h"
 
 #define DANE_CHAIN_MAX		10	/* leaf + smtp_tls_scert_verifydepth (9) */
 

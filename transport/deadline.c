@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <time.h>
 
+/* core */
 #include "core.h"
 
 int64_t

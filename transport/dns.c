@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* core */
 #include "core.h"
+/* dns */
 #include "dns.h"
 #include "dns_msg.h"
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+/* dns */
 #include "dns_msg.h"
 
 #define DNS_MSG_MAX_POINTERS	127	/* more than any honest name needs */

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+/* core */
 #include "core.h"
 
 #define LOG_LINE_MAX	2048

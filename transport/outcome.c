@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+/* core */
 #include "core.h"
 
 #define OUTCOME_LINE_MAX	1000	/* well below pipe(8)'s 4096-byte read */

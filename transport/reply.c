@@ -12,11 +12,14 @@
  *
  * reply_ehlo_features() scans the keywords of a complete EHLO reply.
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "session.h"
+/* net */
+#include "reply.h"
 
 void
 reply_init(struct smtp_reply *r)

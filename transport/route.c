@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+/* dns */
 #include "dns_msg.h"
 #include "route.h"
 

@@ -10,6 +10,8 @@
  *
  * Interface: session.h (smtp_connect, route_addr_port).
  */
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +23,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "session.h"
+/* core */
+#include "core.h"
+/* dns */
+#include "route.h"
+/* net */
+#include "smtp_connect.h"
 
 /* With smtp_connect_timeout = 0 the kernel decides; we still stop at the deadline. */
 #define CONNECT_OS_LIMIT_S	3600

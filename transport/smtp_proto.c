@@ -28,6 +28,8 @@
  *
  * Interface: smtp.h (smtp_attempt).
  */
+#include "config.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,8 +38,22 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "session.h"
+/* core */
+#include "core.h"
+/* dns */
+#include "route.h"
+#include "tlsa.h"
+/* net */
+#include "reply.h"
+#include "smtp_connect.h"
+#include "stream.h"
+/* tls */
 #include "dane.h"
+#include "tls_policy.h"
+#include "tls_session.h"
+#include "tls_verify.h"
+/* smtp */
+#include "smtp.h"
 
 #define BODY_CHUNK		65536	/* bytes per body write: large TLS records */
 #define QUIT_WAIT_S		2	/* QUIT after a failure: do not linger */

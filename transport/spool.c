@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* core */
 #include "core.h"
 
 #define SPOOL_MEM_MAX		(1024 * 1024)	/* larger messages go to a file */

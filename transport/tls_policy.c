@@ -27,13 +27,18 @@
  * (tls_policy_match_names: strategies -> patterns for one server;
  * tls_priority_string).
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <gnutls/x509.h>
 
-#include "session.h"
+/* core */
+#include "core.h"
+/* tls */
+#include "tls_policy.h"
 
 #define MATCH_SEPARATORS	" \t,:"
 #define DIGEST_SEPARATORS	" \t,|"

@@ -21,14 +21,28 @@
  *
  * Interface: session.h (tls_session_start).
  */
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <gnutls/x509.h>
 
-#include "session.h"
+/* core */
+#include "core.h"
+/* dns */
+#include "route.h"
+/* net */
+#include "smtp_connect.h"
+#include "stream.h"
+/* tls */
 #include "dane.h"
+#include "tls_policy.h"
+#include "tls_session.h"
+#include "tls_verify.h"
+/* smtp: the one include that runs up (docs/architecture.md, "Exceptions") */
+#include "smtp.h"
 
 #define MATCH_NAMES_MAX		TLS_POLICY_MAX_LIST
 

@@ -38,7 +38,7 @@
  *   - result->reason is filled whenever a check fails, also at may and
  *     encrypt; the caller decides whether the level makes it worth logging.
  */
-#include <config.h>
+#include "config.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +47,7 @@
 #include <gnutls/x509.h>
 #include <gnutls/crypto.h>
 
+/* tls */
 #include "tls_verify.h"
 
 /* Postfix smtp_tls_scert_verifydepth: issuers above the leaf. */

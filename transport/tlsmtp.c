@@ -30,10 +30,15 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+/* core */
 #include "core.h"
-#include "smtp.h"
-#include "route.h"
+/* dns */
 #include "dns.h"
+#include "route.h"
+/* tls */
+#include "tls_policy.h"
+/* smtp */
+#include "smtp.h"
 
 #define RECIPIENT_MAX		10000
 #define SUMMARY_MAX		256

@@ -3,6 +3,8 @@
  * client security catalogue section 4 (#44-#49), enhanced status codes,
  * quoting, and the EHLO keyword scanner (SIZE overflow, garbage).
  */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,7 +13,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "session.h"
+/* net */
+#include "reply.h"
 
 static struct smtp_reply reply;
 

@@ -9,6 +9,8 @@
  * results for invalid entries, missing tables and unreadable tafiles (with
  * Postfix's warning wording in the log), and strategy expansion per host.
  */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,8 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <gnutls/gnutls.h>
 
-#include "session.h"
+/* core */
+#include "core.h"
+/* tls */
+#include "tls_policy.h"
 
 /* mkdtemp template: six trailing X characters */
 static char tmpdir[] = "/tmp/test_tls_policy." "XX" "XX" "XX";
