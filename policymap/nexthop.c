@@ -18,6 +18,8 @@
  * dotted quad is refused: Postfix would look up MX records for it, which is
  * never what an administrator meant.
  */
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdarg.h>
@@ -27,6 +29,7 @@
 
 #include <gnutls/gnutls.h>
 
+/* policymap */
 #include "policymap.h"
 
 #define DNS_NAME_MAX		253

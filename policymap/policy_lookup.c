@@ -33,6 +33,7 @@
 
 #include <gnutls/gnutls.h>
 
+/* policymap */
 #include "policymap.h"
 
 #define POLICY_MAPS_MAX		32

@@ -34,6 +34,8 @@
  * and "nexthop" pass the same test and are kept exactly as written, since
  * Postfix compares them case-sensitively.
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +43,7 @@
 #include <string.h>
 #include <strings.h>
 
+/* policymap */
 #include "policymap.h"
 
 #define POLICY_SEPARATORS	", \t\r\n"	/* Postfix CHARS_COMMA_SP */

@@ -17,6 +17,8 @@
  * here, and we also reject an expression that leaves no protocol at all,
  * because such a policy could never deliver.
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 
+/* policymap */
 #include "policymap.h"
 
 struct proto_name {

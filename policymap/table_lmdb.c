@@ -39,6 +39,7 @@
 
 #include <lmdb.h>
 
+/* policymap */
 #include "policymap.h"
 
 #define LMDB_MAP_SIZE_START	((size_t) 16 * 1024 * 1024)	/* Postfix's lmdb_map_size */

@@ -30,6 +30,7 @@
 
 #include <gnutls/gnutls.h>
 
+/* policymap */
 #include "policymap.h"
 
 #define TABLE_SOURCE_LINE_MAX	65536	/* bytes per logical line; see line_problem() */

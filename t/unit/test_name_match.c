@@ -7,6 +7,8 @@
  * Presented names are passed with explicit lengths, as they come out of a
  * certificate.
  */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+/* tls */
 #include "tls_verify.h"
 
 struct name_case {

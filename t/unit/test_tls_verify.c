@@ -13,7 +13,7 @@
  * Every server child is bounded by alarm() and reaped before any assertion;
  * the group teardown kills a child left behind by a failed test.
  */
-#include <config.h>
+#include "config.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,6 +37,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/abstract.h>
 
+/* tls */
 #include "tls_verify.h"
 
 #define PEER_LABEL	"mx.example.test[127.0.0.1]:25"
