@@ -628,15 +628,15 @@ tls_leaf_name_matches(gnutls_x509_crt_t leaf, const char *const *names, size_t c
  * Chain verification.
  */
 
-static void
-free_chain(gnutls_x509_crt_t *chain, unsigned n)
+void
+tls_chain_free(gnutls_x509_crt_t *chain, unsigned n)
 {
 	while (n-- > 0)
 		gnutls_x509_crt_deinit(chain[n]);
 }
 
-static int
-import_chain(const gnutls_datum_t *ders, unsigned n, gnutls_x509_crt_t *chain)
+int
+tls_chain_import(const gnutls_datum_t *ders, unsigned n, gnutls_x509_crt_t *chain)
 {
 	unsigned i;
 
@@ -650,7 +650,7 @@ import_chain(const gnutls_datum_t *ders, unsigned n, gnutls_x509_crt_t *chain)
 	}
 	if (i == n)
 		return 0;
-	free_chain(chain, i);
+	tls_chain_free(chain, i);
 	return -1;
 }
 
@@ -674,7 +674,7 @@ check_pkix(const gnutls_datum_t *ders, unsigned n, const struct tls_match_spec *
 		fail(result, "", label, detail);
 		return;
 	}
-	if (import_chain(ders, n, chain) < 0) {
+	if (tls_chain_import(ders, n, chain) < 0) {
 		fail(result, "server ", label, "cannot decode the certificate chain");
 		return;
 	}
@@ -701,7 +701,7 @@ check_pkix(const gnutls_datum_t *ders, unsigned n, const struct tls_match_spec *
 		result->status = TLS_PEER_TRUSTED;
 		num_reason(result, label, X509_ERR_HOSTNAME_MISMATCH, "hostname mismatch");
 	}
-	free_chain(chain, n);
+	tls_chain_free(chain, n);
 }
 
 void
