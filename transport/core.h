@@ -167,9 +167,20 @@ void text_vcut(char *buf, size_t len, const char *fmt, va_list ap)
 /* ------------------------------------------------------------------------
  * outcome.c - what happened, in Postfix's words (cf. smtp_trouble).
  */
+/*
+ * Sizes used wherever a DSN or a reason is built or copied, in every layer:
+ * OUTCOME_DSN_MAX   an enhanced status code "C.SSS.DDD" (RFC 3463: at most
+ *                   9 characters) and its NUL, with room to spare;
+ * OUTCOME_TEXT_MAX  a reason in one line: as long as RFC 5321 allows a reply
+ *                   line to be (4.5.3.1.5: 512 octets), so that one line of
+ *                   server text fits; longer texts are cut short.
+ */
+#define OUTCOME_DSN_MAX		16
+#define OUTCOME_TEXT_MAX	512
+
 struct outcome {
-	char dsn[16];		/* "2.0.0", "4.7.5", "5.1.1" */
-	char text[512];		/* reason, sanitised, without the code */
+	char dsn[OUTCOME_DSN_MAX];	/* "2.0.0", "4.7.5", "5.1.1" */
+	char text[OUTCOME_TEXT_MAX];	/* reason, sanitised, without the code */
 	int exit_code;		/* 0, 75, or a permanent sysexits code */
 };
 /* Set an outcome from our own code; exit code follows the class. */

@@ -25,7 +25,7 @@
 
 struct smtp_reply {
 	int code;			/* 200..599 once complete */
-	char dsn[16];			/* enhanced code of the first line, or "" */
+	char dsn[OUTCOME_DSN_MAX];	/* enhanced code of the first line, or "" */
 	/* text of all lines without "NNN-"/"NNN ", joined by '\n'; NUL bytes
 	 * from the wire are replaced by '?' so this is a C string */
 	char text[REPLY_TEXT_MAX];

@@ -32,8 +32,8 @@ enum rcpt_state {
 struct smtp_rcpt {
 	const char *addr;	/* checked path content, no angle brackets */
 	enum rcpt_state state;
-	char dsn[16];
-	char reply[512];	/* sanitised server reply for the log */
+	char dsn[OUTCOME_DSN_MAX];
+	char reply[OUTCOME_TEXT_MAX];	/* sanitised server reply for the log */
 };
 
 struct smtp_request {

@@ -75,7 +75,7 @@ struct session {
 	const struct route_addr *addr;
 	struct stream *stream;
 	enum tls_level level;		/* effective for this attempt */
-	char namaddr[330];		/* "host[addr]" */
+	char namaddr[ROUTE_NAMADDR_MAX];	/* "host[addr]" */
 	struct ehlo_features feat;
 	int tls_active;
 	struct tls_info tls;
@@ -130,7 +130,7 @@ static void
 server_said(struct session *ss, const char *what, char *dsn, size_t dsnlen, char *text,
     size_t textlen)
 {
-	char raw[512], quoted[512];
+	char raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
 
 	reply_quote(&ss->reply, raw, sizeof(raw));
 	outcome_quote_text(raw, strlen(raw), quoted, sizeof(quoted));
@@ -257,7 +257,7 @@ send_quit(struct session *ss)
 static int
 greeting(struct session *ss)
 {
-	char dsn[16], raw[512], quoted[512];
+	char dsn[OUTCOME_DSN_MAX], raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
 	const struct tlsmtp_config *cfg = ss->req->cfg;
 
 	if (read_reply(ss, cfg->helo_timeout, STAGE_GREETING) != 0)
@@ -290,7 +290,7 @@ static int
 hello(struct session *ss)
 {
 	const struct tlsmtp_config *cfg = ss->req->cfg;
-	char dsn[16], text[512];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
 	const char *helo = cfg->helo_name != NULL && *cfg->helo_name != '\0' ? cfg->helo_name
 	    : cfg->myhostname;
 
@@ -332,7 +332,7 @@ starttls(struct session *ss, int *retry_plain)
 {
 	const struct tlsmtp_config *cfg = ss->req->cfg;
 	int may = ss->level == TLS_LEVEL_MAY;
-	char raw[512], quoted[512], dsn[16], text[512];
+	char raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX], dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
 
 	if (command(ss, cfg->starttls_timeout, STAGE_STARTTLS, "STARTTLS") != 0)
 		return TLS_STEP_FAILED;
@@ -432,7 +432,7 @@ open_session(struct session *ss, int *retry_plain)
 static void
 refused(struct session *ss, const char *what)
 {
-	char dsn[16], text[512];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
 	int cls = ss->reply.code / 100;
 
 	server_said(ss, what, dsn, sizeof(dsn), text, sizeof(text));
@@ -453,7 +453,7 @@ mail_params(struct session *ss, char *params, size_t paramslen)
 	struct smtp_request *req = ss->req;
 	size_t size = spool_size(req->msg);
 	size_t o = 0;
-	char text[512];
+	char text[OUTCOME_TEXT_MAX];
 
 	params[0] = '\0';
 	if (ss->feat.size && ss->feat.size_limit > 0 && (uint64_t)size > ss->feat.size_limit) {
@@ -495,7 +495,7 @@ mail_reply(struct session *ss)
 static int
 rcpt_reply(struct session *ss, struct smtp_rcpt *r)
 {
-	char dsn[16], text[512];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
 	int cls = ss->reply.code / 100;
 
 	if (cls == 2) {
@@ -526,7 +526,7 @@ hold_back(struct session *ss)
 {
 	struct smtp_request *req = ss->req;
 	const struct smtp_rcpt *refused = NULL;
-	char dsn[16], text[512];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
 
 	for (size_t i = 0; i < req->rcpt_count && refused == NULL; i++)
 		if (req->rcpts[i].state == RCPT_SOFT || req->rcpts[i].state == RCPT_HARD)
@@ -556,7 +556,7 @@ hold_back(struct session *ss)
 static int
 data_reply(struct session *ss)
 {
-	char dsn[16], text[512];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
 
 	if (ss->reply.code == 354)
 		return 0;
@@ -639,7 +639,7 @@ send_body(struct session *ss)
 static void
 body_and_dot(struct session *ss)
 {
-	char dsn[16], text[512], raw[512], quoted[512];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX], raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
 
 	log_verbose("> %s: (message body, about %zu bytes)", ss->namaddr, spool_size(ss->req->msg));
 	/* Until the dot's reply, a QUIT would only become part of the body. */
@@ -847,7 +847,7 @@ conclude(struct session *ss, char *summary, size_t summarylen)
 		return ATTEMPT_SETTLED;
 	}
 	if (hard != NULL) {
-		char dsn[16];
+		char dsn[OUTCOME_DSN_MAX];
 
 		snprintf(dsn, sizeof(dsn), "4%s", hard->dsn + 1);
 		outcome_set(ss->out, dsn, "some recipients were refused, the others delivered: %s",
@@ -906,7 +906,7 @@ dane_begin(struct session *ss, int tls_off)
 	struct dane_session *ds;
 	unsigned port = route_addr_port(a);
 	int secure = a->dnssec_secure && req->dns != NULL;
-	char dsn[16], reason[512], label[400];
+	char dsn[OUTCOME_DSN_MAX], reason[OUTCOME_TEXT_MAX], label[ROUTE_LABEL_MAX];
 
 	if (ss->level != TLS_LEVEL_DANE && ss->level != TLS_LEVEL_DANE_ONLY)
 		return 0;

@@ -17,6 +17,13 @@
 /* core */
 #include "core.h"
 
+/*
+ * "MAP KEY" of the entry that decided, for log lines: a map name (a path,
+ * up to 1023 bytes in struct policy_result) and the key that matched; a
+ * longer text is cut short, which only shortens a log line.
+ */
+#define TLS_POLICY_SOURCE_MAX	1100
+
 struct tls_effective {
 	enum tls_level level;		/* TLS_LEVEL_INVALID: fail closed (4.7.5) */
 	unsigned protocol_mask;		/* from protocols= or smtp_tls_[mandatory_]protocols */
@@ -29,8 +36,8 @@ struct tls_effective {
 	char **tafile;
 	size_t tafile_count;
 	char *servername;		/* NULL: the host name; "hostname"/"nexthop"/a name */
-	char source[1100];		/* "lmdb:/x key" or "smtp_tls_security_level" */
-	char invalid_reason[512];	/* why level is TLS_LEVEL_INVALID */
+	char source[TLS_POLICY_SOURCE_MAX];	/* "lmdb:/x key" or "smtp_tls_security_level" */
+	char invalid_reason[OUTCOME_TEXT_MAX];	/* why level is TLS_LEVEL_INVALID */
 };
 
 /*

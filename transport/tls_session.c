@@ -305,7 +305,7 @@ tls_session_start(struct stream *s, const struct smtp_request *req, const struct
 	const struct tlsmtp_config *cfg = req->cfg;
 	gnutls_session_t sess;
 	gnutls_priority_t prio;
-	char why[512], prios[1024], sni[256], label[400];
+	char why[OUTCOME_TEXT_MAX], prios[1024], sni[256], label[ROUTE_LABEL_MAX];
 	const char *errpos = NULL;
 	int rc;
 

@@ -36,7 +36,7 @@ struct tls_info {
 	char cipher[128];
 	unsigned usebits;
 	unsigned algbits;
-	char detail[512];		/* handshake error or verification reason */
+	char detail[OUTCOME_TEXT_MAX];	/* handshake error or verification reason */
 };
 
 /*

@@ -20,7 +20,11 @@
 #include <stddef.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+
+/* policymap */
 #include "policymap.h"
+/* core */
+#include "core.h"
 
 enum tls_peer_status {
 	TLS_PEER_ANONYMOUS = 0,	/* no certificate */
@@ -56,7 +60,7 @@ struct tls_verify_result {
 	 * untrusted issuer /CN=..." or "server certificate verification failed
 	 * for H[A]:25: num=62:hostname mismatch".
 	 */
-	char reason[512];
+	char reason[OUTCOME_TEXT_MAX];
 };
 
 /*

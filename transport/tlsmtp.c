@@ -537,7 +537,7 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	struct route_error rerr;
 	struct route_options ro;
 	struct smtp_request req;
-	char err[512], summary[SUMMARY_MAX] = "", relay[400] = "none";
+	char err[OUTCOME_TEXT_MAX], summary[SUMMARY_MAX] = "", relay[ROUTE_LABEL_MAX] = "none";
 	unsigned port;
 	int have_eff = 0;
 
