@@ -14,7 +14,7 @@
  * converted to A-labels.  Domain literals [192.0.2.1] and [IPv6:...] are
  * checked with inet_pton.
  *
- * Interface (tlsmtp.h): address_check(), address_domain().
+ * Interface: core.h (section address.c).
  */
 #include "config.h"
 

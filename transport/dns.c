@@ -6,7 +6,8 @@
  * dns_wait() runs the event loop with poll(2) until nothing is pending or
  * the deadline passes (then every pending query is cancelled, so its
  * callback runs with ARES_ECANCELLED before dns_wait() returns).
- * See dns.h.
+ *
+ * Interface: dns.h.
  */
 #include "config.h"
 

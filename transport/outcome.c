@@ -14,7 +14,7 @@
  * A malformed code is our own fault and becomes 4.3.0 / 75: we never
  * bounce mail because of a mistake of ours.
  *
- * Interface (tlsmtp.h): outcome_set(), outcome_quote_text(), outcome_print().
+ * Interface: core.h (section outcome.c).
  */
 #include "config.h"
 

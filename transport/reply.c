@@ -11,6 +11,8 @@
  * hostile server cannot make us grow without bound.
  *
  * reply_ehlo_features() scans the keywords of a complete EHLO reply.
+ *
+ * Interface: reply.h.
  */
 #include "config.h"
 

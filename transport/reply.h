@@ -3,12 +3,9 @@
  * and the scanner of EHLO keywords.  No I/O and no TLS, so the parser, its
  * unit test and its fuzz target build without GnuTLS.
  *
- * The caller reads lines (line ends removed) and feeds them to
- * reply_feed() until it returns something other than REPLY_MORE.  A reply
- * code is three digits, the first 2..5, the second 0..5, followed by the
- * end of the line, a space (last line) or '-' (more lines follow); every
- * line of one reply carries the same code.  Anything else is a protocol
- * error.  The caps below bound what a hostile server can make us store.
+ * Feed the lines of one reply (line ends removed) to reply_feed() until it
+ * returns something other than REPLY_MORE.  The caps below bound what a
+ * hostile server can make us store.
  */
 #ifndef TLSMTP_REPLY_H
 #define TLSMTP_REPLY_H

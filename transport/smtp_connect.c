@@ -8,7 +8,10 @@
  * exchange by about 40 ms.  Failures read as Postfix's:
  * "connect to H[A]:P: Connection refused" with DSN 4.4.1.
  *
- * Interface: session.h (smtp_connect, route_addr_port).
+ * route_addr_port() lives here for now because this is where an address
+ * first needs its port; tls_session.c and smtp_proto.c use it too.
+ *
+ * Interface: smtp_connect.h.
  */
 #include "config.h"
 

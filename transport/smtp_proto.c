@@ -9,7 +9,7 @@
  * the replies are counted exactly (RFC 2920); otherwise one command at a
  * time, and a reply followed by unsolicited data is a protocol error.
  *
- * Security rules enforced here (see the client security catalogue):
+ * Security rules enforced here (docs/security-cases.md, sections 1 and 6):
  *  - level none never sends STARTTLS; may continues in plaintext only after
  *    a clean 4xx/5xx refusal on the same connection, and after a failed
  *    handshake asks the caller for a NEW plaintext connection
@@ -26,7 +26,7 @@
  * are done, permanent when all were refused permanently, otherwise a
  * deferral (a recipient still soft makes the caller try the next address).
  *
- * Interface: smtp.h (smtp_attempt).
+ * Interface: smtp.h.
  */
 #include "config.h"
 

@@ -20,9 +20,7 @@
  * The encoder is a byte state machine that fills the caller's buffer as far
  * as it can, so the session can send the body in large TLS records.
  *
- * Interface (tlsmtp.h): spool_read(), spool_free(), spool_size(),
- * spool_has_8bit(), spool_encoder_new(), spool_encoder_next(),
- * spool_encoder_free().
+ * Interface: core.h (section spool.c).
  */
 #include "config.h"
 

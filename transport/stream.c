@@ -10,7 +10,7 @@
  * stream_pending()/stream_unread_input() let the STARTTLS code refuse any
  * byte that arrived behind the 220 reply (response injection).
  *
- * Interface: session.h.
+ * Interface: stream.h.
  */
 #include "config.h"
 

@@ -2,10 +2,7 @@
  * stream.h - one non-blocking connection, plaintext or GnuTLS, with a read
  * buffer, under absolute deadlines.
  *
- * Reads hand out one line at a time; every wait is a poll() bounded by a
- * CLOCK_MONOTONIC deadline that the caller computes once per reply, so a
- * peer that drips its bytes cannot stretch it.  Writes are bounded by "no
- * progress for N seconds" and by the overall deadline.
+ * Deadlines are absolute CLOCK_MONOTONIC milliseconds (core.h, now_ms).
  */
 #ifndef TLSMTP_STREAM_H
 #define TLSMTP_STREAM_H

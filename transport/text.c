@@ -2,7 +2,7 @@
  * text.c - formatting into a caller's fixed buffer where cutting a long
  * text short is the intended result (server replies, reasons, log sources).
  *
- * Interface (tlsmtp.h): text_cut(), text_vcut().
+ * Interface: core.h (section text.c).
  */
 #include "config.h"
 

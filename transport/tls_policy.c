@@ -23,9 +23,7 @@
  * never offered, and the exclude list maps common OpenSSL cipher words to
  * GnuTLS removals (unknown words are logged and ignored).
  *
- * Interface: smtp.h (tls_policy_resolve, tls_effective_free) and session.h
- * (tls_policy_match_names: strategies -> patterns for one server;
- * tls_priority_string).
+ * Interface: tls_policy.h.
  */
 #include "config.h"
 

@@ -2,12 +2,6 @@
  * tls_policy.h - the effective TLS policy of one next-hop, and what the
  * handshake derives from it (match patterns for one server, the GnuTLS
  * priority string).
- *
- * Postfix's smtp_tls_policy rules: the next-hop's entry in
- * smtp_tls_policy_maps, else smtp_tls_security_level; attributes the entry
- * leaves out come from the smtp_tls_* / smtp_tls_mandatory_* parameters.
- * Never fails open: whatever cannot be read or understood makes the level
- * TLS_LEVEL_INVALID, which defers with 4.7.5 before any connection.
  */
 #ifndef TLSMTP_TLS_POLICY_H
 #define TLSMTP_TLS_POLICY_H

@@ -19,7 +19,7 @@
  * SNI: the server's host name by default (never an address literal);
  * servername=hostname|nexthop|NAME as in Postfix.
  *
- * Interface: session.h (tls_session_start).
+ * Interface: tls_session.h.
  */
 #include "config.h"
 

@@ -1,12 +1,7 @@
 /*
- * tls_verify.c - server certificate checks after a GnuTLS handshake.
- *
- * Interface (tls_verify.h):
- *   tls_name_match()       RFC 6125 comparison of one pattern with one
- *                          presented DNS name
- *   tls_verify_peer()      Anonymous / Untrusted / Trusted / Verified for one
- *                          session, with a Postfix-worded reason on failure
- *   tls_peer_status_name() the summary word for the log line
+ * tls_verify.c - server certificate checks after a GnuTLS handshake:
+ * Anonymous / Untrusted / Trusted / Verified for one session, with a
+ * Postfix-worded reason on failure.
  *
  * Choices this module makes, each pinned by a test:
  *   - A "*" matches exactly one label (RFC 6125 section 6.4.3), unlike
@@ -37,6 +32,8 @@
  *     sets "matched": TLSA matching belongs to the DANE code.
  *   - result->reason is filled whenever a check fails, also at may and
  *     encrypt; the caller decides whether the level makes it worth logging.
+ *
+ * Interface: tls_verify.h.
  */
 #include "config.h"
 

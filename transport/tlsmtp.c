@@ -17,6 +17,9 @@
  * passed down as an absolute monotonic time that every wait honours; a
  * SIGALRM a little after it is the last resort should anything still
  * block, so that pipe(8)'s own time limit (which bounces) is never hit.
+ *
+ * The top of the stack, with no header of its own; the layers below are
+ * described in docs/architecture.md.
  */
 #include "config.h"
 
