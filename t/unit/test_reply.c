@@ -1,6 +1,6 @@
 /*
- * test_reply.c - the SMTP reply parser (reply.c): every reply form of the
- * client security catalogue section 4 (#44-#49), enhanced status codes,
+ * test_reply.c - the SMTP reply parser (reply.c): every reply form of
+ * docs/security-cases.md section 4 (#44-#49), enhanced status codes,
  * quoting, and the EHLO keyword scanner (SIZE overflow, garbage).
  */
 #include "config.h"

@@ -1,6 +1,6 @@
 /*
- * test_tls_policy.c - effective TLS policy (tls_policy.c) and the GnuTLS
- * priority string (tls_session.c).
+ * test_tls_policy.c - effective TLS policy and the GnuTLS priority string
+ * (tls_policy.c).
  *
  * A real lmdb table is built in a temporary directory with the policymap
  * builder; lookups go through policy_maps_open/policy_lookup exactly as the

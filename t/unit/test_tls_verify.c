@@ -5,7 +5,7 @@
  * each case forks a TLS server on one end of a socketpair that presents the
  * chosen certificate chain, completes the handshake as a client on the
  * other end and calls tls_verify_peer() on the client session.  Covers
- * client-security-cases.md section 2 cases 14-27 as far as they concern
+ * docs/security-cases.md section 2, cases 14-27, as far as they concern
  * certificate checks: names, wildcards, CN vs SAN, IDN, dates, trust,
  * basic and name constraints, EKU, weak keys and signatures, pathological
  * certificates, fingerprints, and the may/encrypt Trusted/Untrusted report.
