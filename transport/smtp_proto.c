@@ -332,7 +332,8 @@ starttls(struct session *ss, int *retry_plain)
 {
 	const struct tlsmtp_config *cfg = ss->req->cfg;
 	int may = ss->level == TLS_LEVEL_MAY;
-	char raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX], dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
+	char raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
 
 	if (command(ss, cfg->starttls_timeout, STAGE_STARTTLS, "STARTTLS") != 0)
 		return TLS_STEP_FAILED;
@@ -639,7 +640,8 @@ send_body(struct session *ss)
 static void
 body_and_dot(struct session *ss)
 {
-	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX], raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
+	char raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
 
 	log_verbose("> %s: (message body, about %zu bytes)", ss->namaddr, spool_size(ss->req->msg));
 	/* Until the dot's reply, a QUIT would only become part of the body. */
