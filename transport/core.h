@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+/* policymap */
 #include "policymap.h"
 
 /* sysexits codes we use; only 0, 75 and permanent refusals ever leave us. */
