@@ -1,10 +1,7 @@
 /*
- * nexthop.c - Postfix next-hop syntax and the policy lookup keys.
- *
- * Interface (policymap.h):
- *   nexthop_parse()        "example.com", "[mx.example.com]:587",
- *                          "[192.0.2.1]", "[ipv6:2001:db8::1]" -> struct nexthop
- *   nexthop_lookup_keys()  the smtp_tls_policy_maps keys to try, in order
+ * nexthop.c - Postfix next-hop syntax ("example.com", "[mx.example.com]:587",
+ * "[192.0.2.1]", "[ipv6:2001:db8::1]") and the smtp_tls_policy_maps keys to
+ * try for a next-hop, in order.
  *
  * The policy key is the next-hop as written (Postfix does not turn ":smtp"
  * into ":25" or drop it), folded to lower case, with a domain's trailing dot
@@ -17,7 +14,11 @@
  * '_', labels of at most 63 characters, at most 253 in all.  An unbracketed
  * dotted quad is refused: Postfix would look up MX records for it, which is
  * never what an administrator meant.
+ *
+ * Interface: policymap.h.
  */
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 
 #include <gnutls/gnutls.h>
 
+/* policymap */
 #include "policymap.h"
 
 #define DNS_NAME_MAX		253

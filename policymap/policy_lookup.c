@@ -1,11 +1,6 @@
 /*
  * policy_lookup.c - find the TLS policy for a next-hop across several maps.
  *
- * Interface (policymap.h): policy_maps_open() parses an
- * smtp_tls_policy_maps-style list ("lmdb:/a, lmdb:/b"); policy_lookup()
- * returns not found, found (with the parsed policy), an invalid entry, or a
- * lookup error; policy_result_free() releases a result.
- *
  * Order, as Postfix's smtp client: each key from nexthop_lookup_keys()
  * (the next-hop verbatim, then dotted parents for a bare domain), and for
  * each key every map in order; the first hit wins.  A map that cannot be
@@ -23,6 +18,8 @@
  *
  * Maps are opened on first use and kept open; a map that failed to open is
  * tried again at the next lookup.
+ *
+ * Interface: policymap.h.
  */
 #include "config.h"
 
@@ -33,6 +30,7 @@
 
 #include <gnutls/gnutls.h>
 
+/* policymap */
 #include "policymap.h"
 
 #define POLICY_MAPS_MAX		32

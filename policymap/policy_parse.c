@@ -1,11 +1,6 @@
 /*
  * policy_parse.c - one smtp_tls_policy_maps value -> struct tls_policy.
  *
- * Interface (policymap.h):
- *   tls_level_from_name(), tls_level_name()
- *   tls_policy_init(), tls_policy_free()
- *   tls_policy_parse()
- *
  * The rules are Postfix 3.7's (smtp_tls_policy.c): tokens are separated by
  * whitespace and/or commas, the first is the security level, the rest are
  * name=value attributes with case-insensitive names.  The first error ends
@@ -33,7 +28,11 @@
  * IPv4 address), at most 253 characters.  The special values "hostname"
  * and "nexthop" pass the same test and are kept exactly as written, since
  * Postfix compares them case-sensitively.
+ *
+ * Interface: policymap.h.
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +40,7 @@
 #include <string.h>
 #include <strings.h>
 
+/* policymap */
 #include "policymap.h"
 
 #define POLICY_SEPARATORS	", \t\r\n"	/* Postfix CHARS_COMMA_SP */

@@ -1,10 +1,6 @@
 /*
  * policy_proto.c - TLS protocol expressions and cipher grade names.
  *
- * Interface (policymap.h):
- *   tls_protocols_parse()         ">=TLSv1.2", "!SSLv2:!SSLv3", ... -> mask
- *   tls_cipher_grade_from_name()  "high" -> TLS_GRADE_HIGH
- *
  * The protocol grammar follows Postfix 3.7 (tls_proto_mask_lims()): terms
  * are separated by ':', ',' or whitespace; a term is a lower bound ">=V",
  * an upper bound "<=V", an exclusion "!NAME" or an inclusion "NAME".  V is
@@ -16,7 +12,11 @@
  * Postfix finds a bad list only when a TLS session starts; we reject it
  * here, and we also reject an expression that leaves no protocol at all,
  * because such a policy could never deliver.
+ *
+ * Interface: policymap.h.
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
+/* policymap */
 #include "policymap.h"
 
 struct proto_name {

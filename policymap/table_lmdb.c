@@ -1,10 +1,6 @@
 /*
  * table_lmdb.c - Postfix's lmdb: table format, read side and build side.
  *
- * Interface (policymap.h): lmdb_table_open/get/walk/close read a table;
- * lmdb_table_delete removes one key in place; lmdb_builder_begin/put/
- * commit/abort build a whole new table and swap it in atomically.
- *
  * Format, as Postfix writes it: one file (MDB_NOSUBDIR), the unnamed
  * default database, keys and values stored with one trailing NUL (or
  * without it, "postmap -n" style, with LMDB_BUILD_NO_NUL).
@@ -24,6 +20,8 @@
  * in the middle of its transaction.  Entries are collected in memory,
  * sorted, and written with MDB_APPEND in one transaction, which is much
  * faster than random-order inserts.
+ *
+ * Interface: policymap.h.
  */
 #include "config.h"
 
@@ -39,6 +37,7 @@
 
 #include <lmdb.h>
 
+/* policymap */
 #include "policymap.h"
 
 #define LMDB_MAP_SIZE_START	((size_t) 16 * 1024 * 1024)	/* Postfix's lmdb_map_size */

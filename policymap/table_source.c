@@ -1,11 +1,6 @@
 /*
  * table_source.c - read a postmap(1)-style source table.
  *
- * Interface (policymap.h): table_source_read() walks a source file and
- * hands each "key whitespace value" entry to a callback, and each problem
- * to a diagnostic callback; table_source_fold_key() folds one key exactly
- * as the reader does (used for queries).
- *
  * Logical lines follow postmap: blank lines and lines whose first
  * non-blank character is '#' are dropped wherever they appear; a line that
  * starts with whitespace continues the previous logical line (the newline
@@ -20,6 +15,8 @@
  * TABLE_SOURCE_LINE_MAX are refused instead of growing without bound, a
  * NUL byte is refused, and a non-ASCII domain key is converted to its
  * IDNA A-label form (lower case) instead of being UTF-8 case-folded.
+ *
+ * Interface: policymap.h.
  */
 #include "config.h"
 
@@ -30,6 +27,7 @@
 
 #include <gnutls/gnutls.h>
 
+/* policymap */
 #include "policymap.h"
 
 #define TABLE_SOURCE_LINE_MAX	65536	/* bytes per logical line; see line_problem() */

@@ -11,8 +11,11 @@
  * Exit 0 when a line was printed, 1 on a bad next-hop or map list, 2 on
  * usage.  Used by t/interop-postmap.sh.
  */
+#include "config.h"
+
 #include <stdio.h>
 
+/* policymap */
 #include "policymap.h"
 
 int

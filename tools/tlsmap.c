@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* policymap */
 #include "policymap.h"
 
 #define EXIT_USAGE	2

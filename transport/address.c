@@ -22,7 +22,7 @@
  * is ADDRESS_DEFER, which the caller defers and never bounces.  Buffers
  * are sized from the input, so nothing is ever cut short.
  *
- * Interface (tlsmtp.h): address_check(), address_domain().
+ * Interface: core.h (section address.c).
  */
 #include "config.h"
 
@@ -33,7 +33,8 @@
 
 #include <gnutls/gnutls.h>
 
-#include "tlsmtp.h"
+/* core */
+#include "core.h"
 
 #define DOMAIN_MAX	255
 

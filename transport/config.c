@@ -15,7 +15,7 @@
  * grade or port is an error, which the agent turns into a 4.3.5 deferral
  * (our own mistakes never bounce mail).
  *
- * Interface (tlsmtp.h): config_load(), config_free(), config_parse_time().
+ * Interface: core.h (section config.c).
  */
 #include "config.h"
 
@@ -32,7 +32,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "tlsmtp.h"
+/* core */
+#include "core.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"

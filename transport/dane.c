@@ -43,8 +43,13 @@
 #include <gnutls/crypto.h>
 #include <gnutls/dane.h>
 
-#include "tlsmtp.h"
+/* core */
+#include "core.h"
+/* dns */
+#include "tlsa.h"
+/* tls */
 #include "dane.h"
+#include "tls_verify.h"
 
 #define DANE_CHAIN_MAX		10	/* leaf + smtp_tls_scert_verifydepth (9) */
 
@@ -327,7 +332,6 @@ dane_verify_chain(const gnutls_datum_t *ders, unsigned n, const struct tlsa_set 
 {
 	gnutls_x509_crt_t chain[DANE_CHAIN_MAX];
 	const char *label = peer_label != NULL ? peer_label : "unknown";
-	unsigned i;
 
 	memset(result, 0, sizeof(*result));
 	result->status = TLS_PEER_ANONYMOUS;
@@ -345,17 +349,7 @@ dane_verify_chain(const gnutls_datum_t *ders, unsigned n, const struct tlsa_set 
 		fail(result, "", label, "certificate chain longer than limit(9)");
 		return;
 	}
-	for (i = 0; i < n; i++) {
-		if (gnutls_x509_crt_init(&chain[i]) < 0)
-			break;
-		if (gnutls_x509_crt_import(chain[i], &ders[i], GNUTLS_X509_FMT_DER) < 0) {
-			gnutls_x509_crt_deinit(chain[i]);
-			break;
-		}
-	}
-	if (i < n) {
-		while (i-- > 0)
-			gnutls_x509_crt_deinit(chain[i]);
+	if (tls_chain_import(ders, n, chain) < 0) {
 		fail(result, "server ", label, "cannot decode the certificate chain");
 		return;
 	}
@@ -366,8 +360,7 @@ dane_verify_chain(const gnutls_datum_t *ders, unsigned n, const struct tlsa_set 
 	} else if (result->reason[0] == 0) {
 		fail(result, "", label, "not trusted by local or TLSA policy");
 	}
-	while (n-- > 0)
-		gnutls_x509_crt_deinit(chain[n]);
+	tls_chain_free(chain, n);
 }
 
 void

@@ -19,9 +19,12 @@
 
 #include <stddef.h>
 #include <gnutls/gnutls.h>
+/* policymap */
 #include "policymap.h"
-#include "tls_verify.h"
+/* dns */
 #include "tlsa.h"
+/* tls */
+#include "tls_verify.h"
 
 /* The DANE state of one attempt (one address). */
 struct dane_session {

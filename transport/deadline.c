@@ -7,18 +7,15 @@
  * timeout, but never more than what is left of the overall
  * delivery_deadline.
  *
- * Interface (tlsmtp.h):
- *   now_ms()          milliseconds on CLOCK_MONOTONIC
- *   stage_deadline()  min(now + timeout, overall); a timeout <= 0 means "no
- *                     stage limit" (Postfix: 0 = the system's own limit),
- *                     an overall deadline <= 0 means "none"
+ * Interface: core.h (section deadline.c).
  */
 #include "config.h"
 
 #include <stdint.h>
 #include <time.h>
 
-#include "tlsmtp.h"
+/* core */
+#include "core.h"
 
 int64_t
 now_ms(void)

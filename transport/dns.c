@@ -6,7 +6,8 @@
  * dns_wait() runs the event loop with poll(2) until nothing is pending or
  * the deadline passes (then every pending query is cancelled, so its
  * callback runs with ARES_ECANCELLED before dns_wait() returns).
- * See dns.h.
+ *
+ * Interface: dns.h.
  */
 #include "config.h"
 
@@ -18,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tlsmtp.h"
+/* core */
+#include "core.h"
+/* dns */
 #include "dns.h"
 #include "dns_msg.h"
 

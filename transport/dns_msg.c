@@ -3,7 +3,9 @@
  *
  * Every read checks the remaining length first; names are decoded with a
  * hop limit and backwards-only compression pointers, so a hostile answer
- * can cost at most a linear walk over its own bytes.  See dns_msg.h.
+ * can cost at most a linear walk over its own bytes.
+ *
+ * Interface: dns_msg.h.
  */
 #include "config.h"
 
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+/* dns */
 #include "dns_msg.h"
 
 #define DNS_MSG_MAX_POINTERS	127	/* more than any honest name needs */

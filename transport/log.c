@@ -11,8 +11,7 @@
  * line).  Nothing is ever written to stderr: pipe(8) mixes it into the
  * output line it parses.  Message content is never logged.
  *
- * Interface (tlsmtp.h): log_open(), log_info(), log_warn(),
- * log_verbose(), log_close().
+ * Interface: core.h (section log.c).
  */
 #include "config.h"
 
@@ -25,7 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tlsmtp.h"
+/* core */
+#include "core.h"
 
 #define LOG_LINE_MAX	8192	/* an ADDRESS_MAX address and a reply fit */
 #define LOG_IDENT	"tlsmtp"

@@ -14,7 +14,7 @@
  * A malformed code is our own fault and becomes 4.3.0 / 75: we never
  * bounce mail because of a mistake of ours.
  *
- * Interface (tlsmtp.h): outcome_set(), outcome_quote_text(), outcome_print().
+ * Interface: core.h (section outcome.c).
  */
 #include "config.h"
 
@@ -25,7 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tlsmtp.h"
+/* core */
+#include "core.h"
 
 #define OUTCOME_LINE_MAX	1000	/* well below pipe(8)'s 4096-byte read */
 #define OUTCOME_SUCCESS_MAX	99	/* pipe(8) logs the first 100 characters */

@@ -13,13 +13,18 @@
  * reply_ehlo_features() scans the keywords of a complete EHLO reply;
  * reply_names_host() reads the server's name from a greeting or an EHLO
  * reply (the mail loop check).
+ *
+ * Interface: reply.h.
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "session.h"
+/* net */
+#include "reply.h"
 
 void
 reply_init(struct smtp_reply *r)

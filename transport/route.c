@@ -10,7 +10,8 @@
  * cut to smtp_mx_address_limit.  [host] skips the MX step; [addr] skips
  * DNS.  Answers are read with dns_msg.c only; a name that is not a valid
  * host name never leaves this file except escaped in a warning.
- * See route.h.
+ *
+ * Interface: route.h.
  */
 #include "config.h"
 
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
+/* dns */
 #include "dns_msg.h"
 #include "route.h"
 

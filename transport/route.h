@@ -20,8 +20,22 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+
+/* policymap */
 #include "policymap.h"
+/* core */
+#include "core.h"
+/* dns */
 #include "dns.h"
+
+/*
+ * Printable names of one address (struct route_addr), for reasons and logs:
+ * ROUTE_NAMADDR_MAX  "host[addr]": a host name of 255 and an address of 63
+ *                    characters, brackets and NUL make 321;
+ * ROUTE_LABEL_MAX    "host[addr]:port": 6 more for ":65535", rounded up.
+ */
+#define ROUTE_NAMADDR_MAX	330
+#define ROUTE_LABEL_MAX		400
 
 enum route_pref { ROUTE_PREF_ANY, ROUTE_PREF_IPV4, ROUTE_PREF_IPV6 };
 
@@ -50,9 +64,9 @@ struct route_list {
 };
 
 struct route_error {
-	char dsn[16];			/* "5.4.4", "4.4.3", "5.1.0" ... */
-	char text[512];			/* Postfix's wording, ready for the output line */
-	char warning[512];		/* for the log, without "warning: "; "" if none */
+	char dsn[OUTCOME_DSN_MAX];	/* "5.4.4", "4.4.3", "5.1.0" ... */
+	char text[OUTCOME_TEXT_MAX];	/* Postfix's wording, ready for the output line */
+	char warning[OUTCOME_TEXT_MAX];	/* for the log, without "warning: "; "" if none */
 };
 
 /* Returns 0 with a non-empty list, or -1 with *e filled in. */

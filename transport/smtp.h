@@ -1,50 +1,26 @@
 /*
- * smtp.h - one delivery attempt to one address, and the TLS policy it obeys.
+ * smtp.h - one SMTP session with one address: smtp_attempt().
  *
  * tlsmtp.c builds a smtp_request once per message, resolves the effective
- * TLS policy once per next-hop (tls_policy_resolve), then calls
- * smtp_attempt() for each address of the route until an attempt settles the
- * delivery.  smtp_proto.c owns the dialogue; tls_session.c the handshake.
+ * TLS policy once per next-hop (tls_policy.h), then calls smtp_attempt()
+ * for each address of the route until an attempt settles the delivery.
  */
 #ifndef TLSMTP_SMTP_H
 #define TLSMTP_SMTP_H
 
-#include "tlsmtp.h"
+#include <stddef.h>
+#include <stdint.h>
+
+/* core */
+#include "core.h"
+/* dns */
+#include "dns.h"
 #include "route.h"
+/* tls */
+#include "tls_policy.h"
 
-struct dane_session;
+struct dane_session;		/* dane.h */
 
-/* ------------------------------------------------------------------------
- * tls_policy.c - what the table and main.cf say for this next-hop.
- */
-struct tls_effective {
-	enum tls_level level;		/* TLS_LEVEL_INVALID: fail closed (4.7.5) */
-	unsigned protocol_mask;		/* from protocols= or smtp_tls_[mandatory_]protocols */
-	enum tls_cipher_grade grade;	/* from ciphers= or smtp_tls_[mandatory_]ciphers */
-	char *exclude;			/* colon-separated, or NULL */
-	/* verify/secure: strategies and patterns as written (expanded per host
-	 * by tls_policy_match_names); fingerprint: normalised digests */
-	char **match;
-	size_t match_count;
-	char **tafile;
-	size_t tafile_count;
-	char *servername;		/* NULL: the host name; "hostname"/"nexthop"/a name */
-	char source[1100];		/* "lmdb:/x key" or "smtp_tls_security_level" for logs */
-	char invalid_reason[512];	/* why level is TLS_LEVEL_INVALID */
-};
-
-/*
- * Look up the policy for nh in maps (may be NULL) and merge with cfg.
- * Never fails open: a lookup error or an invalid entry yields
- * level TLS_LEVEL_INVALID with the warning already logged in Postfix's words.
- */
-void tls_policy_resolve(const struct tlsmtp_config *cfg, struct policy_maps *maps,
-    const struct nexthop *nh, struct tls_effective *eff);
-void tls_effective_free(struct tls_effective *eff);
-
-/* ------------------------------------------------------------------------
- * smtp_proto.c
- */
 enum rcpt_state {
 	RCPT_PENDING = 0,
 	RCPT_ACCEPTED,		/* 2xx to RCPT in the current transaction */
@@ -56,8 +32,8 @@ enum rcpt_state {
 struct smtp_rcpt {
 	const char *addr;	/* checked path content, no angle brackets */
 	enum rcpt_state state;
-	char dsn[16];
-	char reply[512];	/* sanitised server reply for the log */
+	char dsn[OUTCOME_DSN_MAX];
+	char reply[OUTCOME_TEXT_MAX];	/* sanitised server reply for the log */
 };
 
 struct smtp_request {

@@ -8,8 +8,13 @@
  * exchange by about 40 ms.  Failures read as Postfix's:
  * "connect to H[A]:P: Connection refused" with DSN 4.4.1.
  *
- * Interface: session.h (smtp_connect, route_addr_port).
+ * route_addr_port() lives here for now because this is where an address
+ * first needs its port; tls_session.c and smtp_proto.c use it too.
+ *
+ * Interface: smtp_connect.h.
  */
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +26,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "session.h"
+/* core */
+#include "core.h"
+/* dns */
+#include "route.h"
+/* net */
+#include "smtp_connect.h"
 
 /* With smtp_connect_timeout = 0 the kernel decides; we still stop at the deadline. */
 #define CONNECT_OS_LIMIT_S	3600

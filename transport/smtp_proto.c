@@ -9,7 +9,7 @@
  * the replies are counted exactly (RFC 2920); otherwise one command at a
  * time, and a reply followed by unsolicited data is a protocol error.
  *
- * Security rules enforced here (see the client security catalogue):
+ * Security rules enforced here (docs/security-cases.md, sections 1 and 6):
  *  - level none never sends STARTTLS; may continues in plaintext only after
  *    a clean 4xx/5xx refusal on the same connection, and after a failed
  *    handshake asks the caller for a NEW plaintext connection
@@ -34,8 +34,10 @@
  * are done, permanent when all were refused permanently, otherwise a
  * deferral (a recipient still soft makes the caller try the next address).
  *
- * Interface: smtp.h (smtp_attempt).
+ * Interface: smtp.h.
  */
+#include "config.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,8 +46,22 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "session.h"
+/* core */
+#include "core.h"
+/* dns */
+#include "route.h"
+#include "tlsa.h"
+/* net */
+#include "reply.h"
+#include "smtp_connect.h"
+#include "stream.h"
+/* tls */
 #include "dane.h"
+#include "tls_policy.h"
+#include "tls_session.h"
+#include "tls_verify.h"
+/* smtp */
+#include "smtp.h"
 
 #define BODY_CHUNK		65536	/* bytes per body write: large TLS records */
 #define QUIT_WAIT_S		2	/* QUIT after a failure: do not linger */
@@ -68,7 +84,7 @@ struct session {
 	const struct route_addr *addr;
 	struct stream *stream;
 	enum tls_level level;		/* effective for this attempt */
-	char namaddr[330];		/* "host[addr]" */
+	char namaddr[ROUTE_NAMADDR_MAX];	/* "host[addr]" */
 	struct ehlo_features feat;
 	int tls_active;
 	struct tls_info tls;
@@ -123,7 +139,7 @@ static void
 server_said(struct session *ss, const char *what, char *dsn, size_t dsnlen, char *text,
     size_t textlen)
 {
-	char raw[512], quoted[512];
+	char raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
 
 	reply_quote(&ss->reply, raw, sizeof(raw));
 	outcome_quote_text(raw, strlen(raw), quoted, sizeof(quoted));
@@ -280,7 +296,7 @@ ehlo_loop(struct session *ss)
 static int
 greeting(struct session *ss)
 {
-	char dsn[16], raw[512], quoted[512];
+	char dsn[OUTCOME_DSN_MAX], raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
 	const struct tlsmtp_config *cfg = ss->req->cfg;
 
 	if (read_reply(ss, cfg->helo_timeout, STAGE_GREETING) != 0)
@@ -317,7 +333,7 @@ static int
 hello(struct session *ss)
 {
 	const struct tlsmtp_config *cfg = ss->req->cfg;
-	char dsn[16], text[512];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
 	const char *helo = cfg->helo_name != NULL && *cfg->helo_name != '\0' ? cfg->helo_name
 	    : cfg->myhostname;
 
@@ -361,7 +377,8 @@ starttls(struct session *ss, int *retry_plain)
 {
 	const struct tlsmtp_config *cfg = ss->req->cfg;
 	int may = ss->level == TLS_LEVEL_MAY;
-	char raw[512], quoted[512], dsn[16], text[512];
+	char raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
 
 	if (command(ss, cfg->starttls_timeout, STAGE_STARTTLS, "STARTTLS") != 0)
 		return TLS_STEP_FAILED;
@@ -461,7 +478,7 @@ open_session(struct session *ss, int *retry_plain)
 static void
 refused(struct session *ss, const char *what)
 {
-	char dsn[16], text[512];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
 	int cls = ss->reply.code / 100;
 
 	server_said(ss, what, dsn, sizeof(dsn), text, sizeof(text));
@@ -481,7 +498,7 @@ mail_params(struct session *ss, char *params, size_t paramslen)
 {
 	struct smtp_request *req = ss->req;
 	size_t size, o = 0;
-	char text[512];
+	char text[OUTCOME_TEXT_MAX];
 
 	params[0] = '\0';
 	if (spool_size(req->msg, req->cfg->line_length_limit, &size) != 0) {
@@ -528,7 +545,7 @@ mail_reply(struct session *ss)
 static int
 rcpt_reply(struct session *ss, struct smtp_rcpt *r)
 {
-	char dsn[16], text[512];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
 	int cls = ss->reply.code / 100;
 
 	if (cls == 2) {
@@ -559,7 +576,7 @@ hold_back(struct session *ss)
 {
 	struct smtp_request *req = ss->req;
 	const struct smtp_rcpt *refused = NULL;
-	char dsn[16], text[512];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
 
 	for (size_t i = 0; i < req->rcpt_count && refused == NULL; i++)
 		if (req->rcpts[i].state == RCPT_SOFT || req->rcpts[i].state == RCPT_HARD)
@@ -595,7 +612,7 @@ hold_back(struct session *ss)
 static int
 data_reply(struct session *ss)
 {
-	char dsn[16], text[512];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
 
 	if (ss->reply.code == 354)
 		return 0;
@@ -678,7 +695,8 @@ send_body(struct session *ss)
 static void
 body_and_dot(struct session *ss)
 {
-	char dsn[16], text[512], raw[512], quoted[512];
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
+	char raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
 	size_t size = 0;
 
 	(void)spool_size(ss->req->msg, ss->req->cfg->line_length_limit, &size);
@@ -889,7 +907,7 @@ conclude(struct session *ss, char *summary, size_t summarylen)
 		return ATTEMPT_SETTLED;
 	}
 	if (hard != NULL) {
-		char dsn[16];
+		char dsn[OUTCOME_DSN_MAX];
 
 		snprintf(dsn, sizeof(dsn), "4%s", hard->dsn + 1);
 		outcome_set(ss->out, dsn, "some recipients were refused, the others delivered: %s",
@@ -948,7 +966,7 @@ dane_begin(struct session *ss, int tls_off)
 	struct dane_session *ds;
 	unsigned port = route_addr_port(a);
 	int secure = a->dnssec_secure && req->dns != NULL;
-	char dsn[16], reason[512], label[400];
+	char dsn[OUTCOME_DSN_MAX], reason[OUTCOME_TEXT_MAX], label[ROUTE_LABEL_MAX];
 
 	if (ss->level != TLS_LEVEL_DANE && ss->level != TLS_LEVEL_DANE_ONLY)
 		return 0;

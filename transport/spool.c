@@ -26,9 +26,7 @@
  * is counted by running the encoder once without sending (and cached), so
  * it is exactly what the server receives, folds included.
  *
- * Interface (tlsmtp.h): spool_read(), spool_free(), spool_size(),
- * spool_has_8bit(), spool_encoder_new(), spool_encoder_next(),
- * spool_encoder_free().
+ * Interface: core.h (section spool.c).
  */
 #include "config.h"
 
@@ -41,7 +39,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tlsmtp.h"
+/* core */
+#include "core.h"
 
 #define SPOOL_MEM_MAX		(1024 * 1024)	/* larger messages go to a file */
 #define SPOOL_READ_CHUNK	(64 * 1024)

@@ -10,8 +10,10 @@
  * stream_pending()/stream_unread_input() let the STARTTLS code refuse any
  * byte that arrived behind the 220 reply (response injection).
  *
- * Interface: session.h.
+ * Interface: stream.h.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -22,7 +24,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "session.h"
+/* core */
+#include "core.h"
+/* net */
+#include "reply.h"
+#include "stream.h"
 
 #define STREAM_BUF	16384		/* read buffer; a line is at most REPLY_LINE_MAX */
 #define TLS_RECORD_MAX	16384		/* plaintext bytes per TLS record */

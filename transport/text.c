@@ -2,14 +2,15 @@
  * text.c - formatting into a caller's fixed buffer where cutting a long
  * text short is the intended result (server replies, reasons, log sources).
  *
- * Interface (tlsmtp.h): text_cut(), text_vcut().
+ * Interface: core.h (section text.c).
  */
 #include "config.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "tlsmtp.h"
+/* core */
+#include "core.h"
 
 void
 text_vcut(char *buf, size_t len, const char *fmt, va_list ap)

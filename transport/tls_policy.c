@@ -23,17 +23,20 @@
  * never offered, and the exclude list maps common OpenSSL cipher words to
  * GnuTLS removals (unknown words are logged and ignored).
  *
- * Interface: smtp.h (tls_policy_resolve, tls_effective_free) and session.h
- * (tls_policy_match_names: strategies -> patterns for one server;
- * tls_priority_string).
+ * Interface: tls_policy.h.
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <gnutls/x509.h>
 
-#include "session.h"
+/* core */
+#include "core.h"
+/* tls */
+#include "tls_policy.h"
 
 #define MATCH_SEPARATORS	" \t,:"
 #define DIGEST_SEPARATORS	" \t,|"
@@ -174,7 +177,7 @@ set_ciphers_and_protocols(const struct tlsmtp_config *cfg, const struct tls_poli
 	const char *grade = mandatory ? cfg->tls_mandatory_ciphers : cfg->tls_ciphers;
 	const char *pname = mandatory ? "smtp_tls_mandatory_protocols" : "smtp_tls_protocols";
 	const char *gname = mandatory ? "smtp_tls_mandatory_ciphers" : "smtp_tls_ciphers";
-	char err[256], why[512];
+	char err[256], why[OUTCOME_TEXT_MAX];
 
 	if (p != NULL && p->protocols != NULL)
 		eff->protocol_mask = p->protocol_mask;
@@ -205,7 +208,7 @@ static void
 set_match(const struct tlsmtp_config *cfg, const struct tls_policy *p, struct tls_effective *eff)
 {
 	const char *dflt;
-	char why[512];
+	char why[OUTCOME_TEXT_MAX];
 
 	if (!TLS_LEVEL_MUST_MATCH(eff->level) || eff->level == TLS_LEVEL_DANE
 	    || eff->level == TLS_LEVEL_DANE_ONLY || eff->level == TLS_LEVEL_HALF_DANE)
@@ -253,7 +256,7 @@ nomem:
 static void
 set_tafiles(const struct tls_policy *p, struct tls_effective *eff)
 {
-	char why[512];
+	char why[OUTCOME_TEXT_MAX];
 
 	for (size_t i = 0; i < p->tafile_count; i++) {
 		if (check_tafile(p->tafile[i], why, sizeof(why)) != 0) {
@@ -295,7 +298,7 @@ tls_policy_resolve(const struct tlsmtp_config *cfg, struct policy_maps *maps,
 {
 	struct policy_result res;
 	enum policy_lookup_status st = POLICY_NOT_FOUND;
-	char err[512];
+	char err[OUTCOME_TEXT_MAX];
 
 	memset(eff, 0, sizeof(*eff));
 	memset(&res, 0, sizeof(res));

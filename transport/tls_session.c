@@ -19,16 +19,30 @@
  * SNI: the server's host name by default (never an address literal);
  * servername=hostname|nexthop|NAME as in Postfix.
  *
- * Interface: session.h (tls_session_start).
+ * Interface: tls_session.h.
  */
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <gnutls/x509.h>
 
-#include "session.h"
+/* core */
+#include "core.h"
+/* dns */
+#include "route.h"
+/* net */
+#include "smtp_connect.h"
+#include "stream.h"
+/* tls */
 #include "dane.h"
+#include "tls_policy.h"
+#include "tls_session.h"
+#include "tls_verify.h"
+/* smtp: the one include that runs up (docs/architecture.md, "Exceptions") */
+#include "smtp.h"
 
 #define MATCH_NAMES_MAX		TLS_POLICY_MAX_LIST
 
@@ -291,7 +305,7 @@ tls_session_start(struct stream *s, const struct smtp_request *req, const struct
 	const struct tlsmtp_config *cfg = req->cfg;
 	gnutls_session_t sess;
 	gnutls_priority_t prio;
-	char why[512], prios[1024], sni[256], label[400];
+	char why[OUTCOME_TEXT_MAX], prios[1024], sni[256], label[ROUTE_LABEL_MAX];
 	const char *errpos = NULL;
 	int rc;
 

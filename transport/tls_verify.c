@@ -1,12 +1,7 @@
 /*
- * tls_verify.c - server certificate checks after a GnuTLS handshake.
- *
- * Interface (tls_verify.h):
- *   tls_name_match()       RFC 6125 comparison of one pattern with one
- *                          presented DNS name
- *   tls_verify_peer()      Anonymous / Untrusted / Trusted / Verified for one
- *                          session, with a Postfix-worded reason on failure
- *   tls_peer_status_name() the summary word for the log line
+ * tls_verify.c - server certificate checks after a GnuTLS handshake:
+ * Anonymous / Untrusted / Trusted / Verified for one session, with a
+ * Postfix-worded reason on failure.
  *
  * Choices this module makes, each pinned by a test:
  *   - A "*" matches exactly one label (RFC 6125 section 6.4.3), unlike
@@ -37,8 +32,10 @@
  *     sets "matched": TLSA matching belongs to the DANE code.
  *   - result->reason is filled whenever a check fails, also at may and
  *     encrypt; the caller decides whether the level makes it worth logging.
+ *
+ * Interface: tls_verify.h.
  */
-#include <config.h>
+#include "config.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +44,7 @@
 #include <gnutls/x509.h>
 #include <gnutls/crypto.h>
 
+/* tls */
 #include "tls_verify.h"
 
 /* Postfix smtp_tls_scert_verifydepth: issuers above the leaf. */
@@ -627,15 +625,15 @@ tls_leaf_name_matches(gnutls_x509_crt_t leaf, const char *const *names, size_t c
  * Chain verification.
  */
 
-static void
-free_chain(gnutls_x509_crt_t *chain, unsigned n)
+void
+tls_chain_free(gnutls_x509_crt_t *chain, unsigned n)
 {
 	while (n-- > 0)
 		gnutls_x509_crt_deinit(chain[n]);
 }
 
-static int
-import_chain(const gnutls_datum_t *ders, unsigned n, gnutls_x509_crt_t *chain)
+int
+tls_chain_import(const gnutls_datum_t *ders, unsigned n, gnutls_x509_crt_t *chain)
 {
 	unsigned i;
 
@@ -649,7 +647,7 @@ import_chain(const gnutls_datum_t *ders, unsigned n, gnutls_x509_crt_t *chain)
 	}
 	if (i == n)
 		return 0;
-	free_chain(chain, i);
+	tls_chain_free(chain, i);
 	return -1;
 }
 
@@ -673,7 +671,7 @@ check_pkix(const gnutls_datum_t *ders, unsigned n, const struct tls_match_spec *
 		fail(result, "", label, detail);
 		return;
 	}
-	if (import_chain(ders, n, chain) < 0) {
+	if (tls_chain_import(ders, n, chain) < 0) {
 		fail(result, "server ", label, "cannot decode the certificate chain");
 		return;
 	}
@@ -700,7 +698,7 @@ check_pkix(const gnutls_datum_t *ders, unsigned n, const struct tls_match_spec *
 		result->status = TLS_PEER_TRUSTED;
 		num_reason(result, label, X509_ERR_HOSTNAME_MISMATCH, "hostname mismatch");
 	}
-	free_chain(chain, n);
+	tls_chain_free(chain, n);
 }
 
 void

@@ -11,6 +11,8 @@
  *   tls_name_match()    RFC 6125 comparison of one pattern with one DNS name
  *   tls_leaf_name_matches()  the same over a leaf's SAN dNSNames / sole CN
  *   tls_verify_peer()   chain + key usage + profile + name / fingerprint
+ *   tls_peer_status_name()  the summary word for the log line
+ *   tls_chain_import()  DER chain -> GnuTLS certificates (shared with dane.c)
  */
 #ifndef TLSMTP_TLS_VERIFY_H
 #define TLSMTP_TLS_VERIFY_H
@@ -18,7 +20,11 @@
 #include <stddef.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+
+/* policymap */
 #include "policymap.h"
+/* core */
+#include "core.h"
 
 enum tls_peer_status {
 	TLS_PEER_ANONYMOUS = 0,	/* no certificate */
@@ -54,7 +60,7 @@ struct tls_verify_result {
 	 * untrusted issuer /CN=..." or "server certificate verification failed
 	 * for H[A]:25: num=62:hostname mismatch".
 	 */
-	char reason[512];
+	char reason[OUTCOME_TEXT_MAX];
 };
 
 /*
@@ -81,6 +87,15 @@ int tls_leaf_name_matches(gnutls_x509_crt_t leaf, const char *const *names,
  */
 void tls_verify_peer(gnutls_session_t session, const struct tls_match_spec *spec,
     struct tls_verify_result *result);
+
+/*
+ * Decode n DER certificates (leaf first, as GnuTLS hands them out) into
+ * chain[0..n-1], which must have room for n.  Returns 0, or -1 when one of
+ * them cannot be decoded, with nothing left to free.  The PKIX checks here
+ * and the DANE-TA checks of dane.c share it.
+ */
+int tls_chain_import(const gnutls_datum_t *ders, unsigned n, gnutls_x509_crt_t *chain);
+void tls_chain_free(gnutls_x509_crt_t *chain, unsigned n);
 
 /* "Verified" / "Trusted" / "Untrusted" / "Anonymous" */
 const char *tls_peer_status_name(enum tls_peer_status status);

@@ -27,8 +27,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tlsa.h"
+/* dns */
 #include "dns_msg.h"
+#include "tlsa.h"
 
 int
 tlsa_usable(unsigned usage, unsigned selector, unsigned mtype, size_t len)

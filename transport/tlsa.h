@@ -22,6 +22,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* dns */
 #include "dns.h"
 
 #define TLSA_RECORDS_MAX	100	/* records kept from one answer */

@@ -17,6 +17,9 @@
  * passed down as an absolute monotonic time that every wait honours; a
  * SIGALRM a little after it is the last resort should anything still
  * block, so that pipe(8)'s own time limit (which bounces) is never hit.
+ *
+ * The top of the stack, with no header of its own; the layers below are
+ * described in docs/architecture.md.
  */
 #include "config.h"
 
@@ -30,10 +33,15 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "tlsmtp.h"
-#include "smtp.h"
-#include "route.h"
+/* core */
+#include "core.h"
+/* dns */
 #include "dns.h"
+#include "route.h"
+/* tls */
+#include "tls_policy.h"
+/* smtp */
+#include "smtp.h"
 
 #define RECIPIENT_MAX		10000
 #define SUMMARY_MAX		256
@@ -571,7 +579,7 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	struct route_error rerr;
 	struct route_options ro;
 	struct smtp_request req;
-	char err[512], summary[SUMMARY_MAX] = "", relay[400] = "none";
+	char err[OUTCOME_TEXT_MAX], summary[SUMMARY_MAX] = "", relay[ROUTE_LABEL_MAX] = "none";
 	unsigned port;
 	int have_eff = 0, held_back = 0;
 

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,6 +7,8 @@
  * lookup keys that start with the key and continue with the dotted
  * parents of a bare domain only.
  */
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdint.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* policymap */
 #include "policymap.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -7,12 +7,15 @@
  * a usable protocol mask, and a canonical re-serialisation that parses
  * back to the same policy.  Memory errors are left to ASan/libFuzzer.
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* policymap */
 #include "policymap.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

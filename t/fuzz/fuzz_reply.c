@@ -6,11 +6,14 @@
  * through the EHLO scanner, the DSN picker and the quoting.  Checks the
  * parser's own promises: bounded text, a C string, a valid code.
  */
+#include "config.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "session.h"
+/* net */
+#include "reply.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

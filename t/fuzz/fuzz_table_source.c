@@ -7,11 +7,14 @@
  * both ends; with folding, keys hold no upper-case ASCII; line numbers
  * never go backwards; every diagnostic is a non-empty single line.
  */
+#include "config.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* policymap */
 #include "policymap.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -6,6 +6,8 @@
  * to it) through the same entry point the fuzzer uses.  Arguments are files
  * or directories; a directory is replayed file by file.
  */
+#include "config.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdint.h>

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 
 static void
 accepts(const char *in, const char *want, int want_utf8)

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 
 static char conf_path[64];
 

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 
 static char path[64];
 

@@ -2,11 +2,13 @@
  * test_name_match.c - cmocka tests of tls_name_match(), the RFC 6125
  * comparison of one reference pattern with one presented DNS name.
  *
- * Covers client-security-cases.md section 2 cases 16-19 (wildcards, NUL
+ * Covers docs/security-cases.md section 2, cases 16-19 (wildcards, NUL
  * bytes, IDN) plus trailing dots, case, suffix patterns and malformed input.
  * Presented names are passed with explicit lengths, as they come out of a
  * certificate.
  */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+/* tls */
 #include "tls_verify.h"
 
 struct name_case {

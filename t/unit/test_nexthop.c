@@ -3,6 +3,8 @@
  * folding, trailing dots, IDN (U-label -> A-label), rejections, and the
  * order of policy lookup keys.
  */
+#include "config.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 
 #include <cmocka.h>
 
+/* policymap */
 #include "policymap.h"
 
 static void

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 
 static void
 maps(const char *dsn, int want_exit, const char *want_dsn)

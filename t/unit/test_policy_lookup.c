@@ -5,6 +5,8 @@
  * errors that never read as "not found", invalid entries, both storage
  * styles, and the U-label fallback for tables built by postmap.
  */
+#include "config.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,7 @@
 
 #include <cmocka.h>
 
+/* policymap */
 #include "policymap.h"
 
 static char tmpdir[256];

@@ -4,6 +4,8 @@
  * single-use vs repeatable attributes, match= parsing for each level,
  * separators, case rules and the examples from Postfix's documentation.
  */
+#include "config.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 
 #include <cmocka.h>
 
+/* policymap */
 #include "policymap.h"
 
 static const char *const all_levels[] = {

@@ -2,6 +2,8 @@
  * test_policy_proto.c - unit tests for policy_proto.c: protocol
  * expressions (Postfix 3.7 forms) and cipher grade names.
  */
+#include "config.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,7 @@
 
 #include <cmocka.h>
 
+/* policymap */
 #include "policymap.h"
 
 #define P_SSL2	TLS_PROTO_SSLv2

@@ -1,9 +1,11 @@
 /*
- * test_reply.c - the SMTP reply parser (reply.c): every reply form of the
- * client security catalogue section 4 (#44-#49), enhanced status codes,
+ * test_reply.c - the SMTP reply parser (reply.c): every reply form of
+ * docs/security-cases.md section 4 (#44-#49), enhanced status codes,
  * quoting, the EHLO keyword scanner (SIZE overflow, garbage), and the
  * server's own name for the mail loop check.
  */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,7 +14,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "session.h"
+/* net */
+#include "reply.h"
 
 static struct smtp_reply reply;
 

@@ -9,6 +9,8 @@
  * requires TLS, no body after a 250 to DATA, exact pipelined replies...).
  * TLS handshakes themselves are covered by the integration scenarios.
  */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -26,7 +28,14 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "session.h"
+/* core */
+#include "core.h"
+/* dns */
+#include "route.h"
+/* tls */
+#include "tls_policy.h"
+/* smtp */
+#include "smtp.h"
 
 #define F_BODY	1	/* after the reply, read a message body up to CRLF.CRLF */
 #define F_CLOSE	2	/* close the connection after the reply */

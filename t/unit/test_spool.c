@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "tlsmtp.h"
+#include "core.h"
 
 struct buf {
 	char *data;

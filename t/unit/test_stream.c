@@ -7,6 +7,8 @@
  * byte check used against STARTTLS response injection, and the write
  * timeout against a peer that never reads.
  */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,7 +21,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "session.h"
+/* core */
+#include "core.h"
+/* net */
+#include "reply.h"
+#include "stream.h"
 
 struct peer {
 	struct stream *s;

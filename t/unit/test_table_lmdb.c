@@ -4,6 +4,8 @@
  * (abort keeps the old table, readers of the old file keep it), file
  * modes, in-place delete, no LMDB lock file, and fcntl read locking.
  */
+#include "config.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +24,7 @@
 #include <cmocka.h>
 #include <lmdb.h>
 
+/* policymap */
 #include "policymap.h"
 
 struct fixture {

@@ -3,6 +3,8 @@
  * source syntax rule (comments, blank lines, continuation, CRLF, trimming,
  * quoted keys, folding, IDN keys) and every diagnostic path.
  */
+#include "config.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 
 #include <cmocka.h>
 
+/* policymap */
 #include "policymap.h"
 
 #define MAX_ITEMS	16

@@ -1,6 +1,6 @@
 /*
- * test_tls_policy.c - effective TLS policy (tls_policy.c) and the GnuTLS
- * priority string (tls_session.c).
+ * test_tls_policy.c - effective TLS policy and the GnuTLS priority string
+ * (tls_policy.c).
  *
  * A real lmdb table is built in a temporary directory with the policymap
  * builder; lookups go through policy_maps_open/policy_lookup exactly as the
@@ -9,6 +9,8 @@
  * results for invalid entries, missing tables and unreadable tafiles (with
  * Postfix's warning wording in the log), and strategy expansion per host.
  */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,8 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <gnutls/gnutls.h>
 
-#include "session.h"
+/* core */
+#include "core.h"
+/* tls */
+#include "tls_policy.h"
 
 /* mkdtemp template: six trailing X characters */
 static char tmpdir[] = "/tmp/test_tls_policy." "XX" "XX" "XX";

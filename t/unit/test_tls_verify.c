@@ -5,7 +5,7 @@
  * each case forks a TLS server on one end of a socketpair that presents the
  * chosen certificate chain, completes the handshake as a client on the
  * other end and calls tls_verify_peer() on the client session.  Covers
- * client-security-cases.md section 2 cases 14-27 as far as they concern
+ * docs/security-cases.md section 2, cases 14-27, as far as they concern
  * certificate checks: names, wildcards, CN vs SAN, IDN, dates, trust,
  * basic and name constraints, EKU, weak keys and signatures, pathological
  * certificates, fingerprints, and the may/encrypt Trusted/Untrusted report.
@@ -13,7 +13,7 @@
  * Every server child is bounded by alarm() and reaped before any assertion;
  * the group teardown kills a child left behind by a failed test.
  */
-#include <config.h>
+#include "config.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,6 +37,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/abstract.h>
 
+/* tls */
 #include "tls_verify.h"
 
 #define PEER_LABEL	"mx.example.test[127.0.0.1]:25"

@@ -1,34 +1,24 @@
 /*
- * tlsmtp.h - types and interfaces shared by the delivery agent's modules.
+ * core.h - the core layer of the delivery agent: the modules that depend on
+ * nothing else in transport/ (only on policymap/ and the C library).
  *
- * The agent is one process per message (Postfix pipe(8)).  Flow:
- *   tlsmtp.c        main: options, configuration, envelope checks, read the
- *                   message, look up the policy, resolve the route, try each
- *                   address until one settles the delivery, print one line,
- *                   exit with a sysexits code.
- *   config.c        main.cf-syntax configuration file and -o overrides
- *   address.c       envelope address validation and quoting
- *   spool.c         stdin -> memory or unlinked temp file; wire encoding
- *   log.c           syslog (facility mail) or maillog_file, Postfix wording
- *   outcome.c       results: enhanced code, text, exit status (smtp_trouble)
- *   text.c          formatting into fixed buffers, cut short when too long
- *   deadline.c      monotonic clock and stage deadlines
- *   smtp_connect.c  TCP connect with timeout, TCP_NODELAY
- *   stream.c        buffered socket / TLS I/O under per-reply deadlines
- *   reply.c         SMTP reply parser (pure)
- *   smtp_proto.c    the SMTP dialogue including STARTTLS
- *   tls_session.c   GnuTLS client setup, priorities, SNI, summary line
- *   tls_policy.c    effective TLS policy of one session (smtp_tls_policy)
- *   tls_verify.c    certificate checks            (tls_verify.h)
- *   dns.c route.c   c-ares channel and routing      (dns.h, route.h)
+ *   deadline.c  config.c  address.c  spool.c  log.c  outcome.c  text.c
+ *
+ * One umbrella header for the seven, on purpose: they are small, nearly
+ * every other file needs several of them, and none of them pulls in a
+ * network or TLS library.  Every other module of transport/ has a header of
+ * its own, named after it.  The layers and the one-line map of every file
+ * are in docs/architecture.md.
  */
-#ifndef TLSMTP_TLSMTP_H
-#define TLSMTP_TLSMTP_H
+#ifndef TLSMTP_CORE_H
+#define TLSMTP_CORE_H
 
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+/* policymap */
 #include "policymap.h"
 
 /* sysexits codes we use; only 0, 75 and permanent refusals ever leave us. */
@@ -40,10 +30,15 @@
 #define TLSMTP_EX_TEMPFAIL	75	/* every temporary condition */
 
 /* ------------------------------------------------------------------------
- * deadline.c
+ * deadline.c - every wait is bounded by an absolute CLOCK_MONOTONIC time
+ * in milliseconds.
  */
 int64_t now_ms(void);				/* CLOCK_MONOTONIC, milliseconds */
-/* The earlier of now+timeout_s*1000 and the overall delivery deadline. */
+/*
+ * The earlier of now+timeout_s*1000 and the overall delivery deadline.  A
+ * timeout <= 0 means "no stage limit" (Postfix: 0 = the system's own
+ * limit); an overall deadline <= 0 means "none".
+ */
 int64_t stage_deadline(int timeout_s, int64_t overall_ms);
 
 /* ------------------------------------------------------------------------
@@ -188,9 +183,20 @@ void text_vcut(char *buf, size_t len, const char *fmt, va_list ap)
 /* ------------------------------------------------------------------------
  * outcome.c - what happened, in Postfix's words (cf. smtp_trouble).
  */
+/*
+ * Sizes used wherever a DSN or a reason is built or copied, in every layer:
+ * OUTCOME_DSN_MAX   an enhanced status code "C.SSS.DDD" (RFC 3463: at most
+ *                   9 characters) and its NUL, with room to spare;
+ * OUTCOME_TEXT_MAX  a reason in one line: as long as RFC 5321 allows a reply
+ *                   line to be (4.5.3.1.5: 512 octets), so that one line of
+ *                   server text fits; longer texts are cut short.
+ */
+#define OUTCOME_DSN_MAX		16
+#define OUTCOME_TEXT_MAX	512
+
 struct outcome {
-	char dsn[16];		/* "2.0.0", "4.7.5", "5.1.1" */
-	char text[512];		/* reason, sanitised, without the code */
+	char dsn[OUTCOME_DSN_MAX];	/* "2.0.0", "4.7.5", "5.1.1" */
+	char text[OUTCOME_TEXT_MAX];	/* reason, sanitised, without the code */
 	int exit_code;		/* 0, 75, or a permanent sysexits code */
 };
 /* Set an outcome from our own code; exit code follows the class. */
