@@ -4,7 +4,18 @@
  * Interface (policymap.h):
  *   nexthop_parse()        "example.com", "[mx.example.com]:587",
  *                          "[192.0.2.1]", "[ipv6:2001:db8::1]" -> struct nexthop
+ *   nexthop_list_parse()   "[a.example]:587, [b.example]:587" -> one struct
+ *                          nexthop per destination, in order
  *   nexthop_lookup_keys()  the smtp_tls_policy_maps keys to try, in order
+ *
+ * Lists: since Postfix 3.5 a relayhost or transport next-hop may name
+ * several destinations, separated by commas and/or white space, which
+ * smtp(8) tries in order.  Empty elements are skipped ("a,,b" is two), as
+ * Postfix's argv_split() does; each element is one destination with its
+ * own policy key.  Every element is checked before any is used: Postfix
+ * stops with a fatal error when it reaches an element it cannot parse,
+ * and we refuse the whole list up front instead of finding out only on
+ * the day the earlier destinations are down.
  *
  * The policy key is the next-hop as written (Postfix does not turn ":smtp"
  * into ":25" or drop it), folded to lower case, with a domain's trailing dot
@@ -307,6 +318,50 @@ nexthop_parse(const char *text, struct nexthop *nh, char *err, size_t errlen)
 		    NEXTHOP_KEY_MAX - 1);
 	}
 	return 0;
+}
+
+/* Postfix's CHARS_COMMA_SP: the separators of a destination list. */
+#define LIST_SEPARATORS		", \t\r\n"
+
+int
+nexthop_list_parse(const char *text, struct nexthop *out, size_t max, char *err, size_t errlen)
+{
+	char one[NEXTHOP_KEY_MAX], why[256];
+	size_t count = 0, total = 0, len;
+	const char *p;
+
+	if (errlen > 0)
+		err[0] = 0;
+	if (text == NULL)
+		return 0;
+	/* Count first, so that an error can say whether there was a list. */
+	for (p = text + strspn(text, LIST_SEPARATORS); *p != 0;
+	    p += len, p += strspn(p, LIST_SEPARATORS)) {
+		len = strcspn(p, LIST_SEPARATORS);
+		total++;
+	}
+	if (total > max)
+		return fail(err, errlen, "more than %zu next-hop destinations", max);
+	for (p = text + strspn(text, LIST_SEPARATORS); *p != 0;
+	    p += len, p += strspn(p, LIST_SEPARATORS)) {
+		len = strcspn(p, LIST_SEPARATORS);
+		if (len >= sizeof(one)) {
+			snprintf(why, sizeof(why), "next-hop destination longer than %d characters",
+			    NEXTHOP_KEY_MAX - 1);
+		} else {
+			memcpy(one, p, len);
+			one[len] = 0;
+			if (nexthop_parse(one, &out[count], why, sizeof(why)) == 0) {
+				count++;
+				continue;
+			}
+		}
+		if (total == 1)
+			return fail(err, errlen, "%s", why);
+		return fail(err, errlen, "destination %zu of %zu in the list \"%.*s\": %s",
+		    count + 1, total, (int)(len < 80 ? len : 80), p, why);
+	}
+	return (int)count;
 }
 
 size_t
