@@ -91,6 +91,7 @@ static const struct param params[] = {
 	{ "smtp_helo_name", P_STR, F(helo_name), "$myhostname", 0, 0, NULL },
 	{ "myhostname", P_STR, F(myhostname), NULL, 0, 0, NULL },
 	{ "smtp_tcp_port", P_PORT, F(tcp_port), "smtp", 0, 0, NULL },
+	{ "smtp_fallback_relay", P_STR, F(fallback_relay), "", 0, 0, NULL },
 	{ "smtp_bind_address", P_PATH, F(bind_address), "", 0, 0, NULL },
 	{ "smtp_bind_address6", P_PATH, F(bind_address6), "", 0, 0, NULL },
 	{ "smtp_line_length_limit", P_LINELEN, F(line_length_limit), "998", 0, 0, NULL },

@@ -72,6 +72,7 @@ struct tlsmtp_config {
 	char *helo_name;		/* smtp_helo_name, default myhostname */
 	char *myhostname;		/* default: gethostname() FQDN */
 	char *tcp_port;			/* smtp_tcp_port, default 25 */
+	char *fallback_relay;		/* smtp_fallback_relay: destinations tried last, "" = none */
 	char *bind_address;
 	char *bind_address6;
 	int line_length_limit;		/* 998 */
