@@ -75,6 +75,7 @@ static const struct param params[] = {
 	{ "smtp_tls_policy_maps", P_STR, F(tls_policy_maps), "", 0, 0, NULL },
 	{ "smtp_tls_CAfile", P_PATH, F(tls_CAfile), "", 0, 0, NULL },
 	{ "smtp_tls_CApath", P_PATH, F(tls_CApath), "", 0, 0, NULL },
+	{ "tls_append_default_CA", P_BOOL, F(tls_append_default_CA), "no", 0, 0, NULL },
 	{ "smtp_tls_cert_file", P_PATH, F(tls_cert_file), "", 0, 0, NULL },
 	{ "smtp_tls_key_file", P_PATH, F(tls_key_file), "$smtp_tls_cert_file", 0, 0, NULL },
 	{ "smtp_tls_fingerprint_digest", P_DIGEST, F(tls_fingerprint_digest), "sha256", 0, 0, NULL },

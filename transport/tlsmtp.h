@@ -56,6 +56,7 @@ struct tlsmtp_config {
 	char *tls_policy_maps;		/* smtp_tls_policy_maps, "" = none */
 	char *tls_CAfile;
 	char *tls_CApath;
+	int tls_append_default_CA;	/* tls_append_default_CA: the system store as well, default no */
 	char *tls_cert_file;
 	char *tls_key_file;
 	char *tls_fingerprint_digest;	/* sha256 */
