@@ -83,6 +83,19 @@ has_non_ascii(const char *s, size_t len)
 	return 0;
 }
 
+/* An ASCII byte that no host name may hold (letters, digits, '-', '_', '.'). */
+static int
+bad_ascii_in_name(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch < 0x80 && !isalnum(ch) && ch != '-' && ch != '_' && ch != '.')
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * Postfix's valid_hostname(), with DNS's 253-character limit.  Returns
  * NULL if the name is acceptable, else why not.
@@ -143,6 +156,10 @@ normalise_hostname(const char *text, size_t len, char *out, size_t outlen,
 	if (len == 0)
 		return fail(err, errlen, "empty host name");
 	if (has_non_ascii(text, len)) {
+		/* The mapping drops some ASCII punctuation: refuse it first. */
+		if (bad_ascii_in_name(text, len))
+			return fail(err, errlen, "invalid character in host name: \"%.*s\"",
+			    (int)len, text);
 		if ((rc = gnutls_idna_map(text, (unsigned)len, &mapped, 0)) < 0)
 			return fail(err, errlen, "invalid internationalized domain name \"%.*s\": %s",
 			    (int)len, text, gnutls_strerror(rc));

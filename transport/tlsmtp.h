@@ -3,9 +3,10 @@
  *
  * The agent is one process per message (Postfix pipe(8)).  Flow:
  *   tlsmtp.c        main: options, configuration, envelope checks, read the
- *                   message, look up the policy, resolve the route, try each
- *                   address until one settles the delivery, print one line,
- *                   exit with a sysexits code.
+ *                   message; for each destination of the next-hop (list)
+ *                   look up the policy, resolve the route, try each address
+ *                   until one settles the delivery; print one line, exit
+ *                   with a sysexits code.
  *   config.c        main.cf-syntax configuration file and -o overrides
  *   address.c       envelope address validation and quoting
  *   spool.c         stdin -> memory or unlinked temp file; wire encoding

@@ -174,6 +174,10 @@ test_errors(void **state)
 	check_error("ex@mple.com", "invalid character");
 	check_error("ex/mple.com", "invalid character");
 	check_error("*.example.com", "invalid character");
+	/* ASCII punctuation next to U-labels is refused, not dropped by the mapping. */
+	check_error("a\xd6\x9axal#m,example", "invalid character");
+	check_error("b\xc3\xbc" "cher,x.example", "invalid character");
+	check_error("b\xc3\xbc" "cher#x.example", "invalid character");
 }
 
 static void
