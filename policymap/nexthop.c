@@ -3,6 +3,15 @@
  * "[192.0.2.1]", "[ipv6:2001:db8::1]") and the smtp_tls_policy_maps keys to
  * try for a next-hop, in order.
  *
+ * Lists: since Postfix 3.5 a relayhost or transport next-hop may name
+ * several destinations, separated by commas and/or white space, which
+ * smtp(8) tries in order.  Empty elements are skipped ("a,,b" is two), as
+ * Postfix's argv_split() does; each element is one destination with its
+ * own policy key.  Every element is checked before any is used: Postfix
+ * stops with a fatal error when it reaches an element it cannot parse,
+ * and we refuse the whole list up front instead of finding out only on
+ * the day the earlier destinations are down.
+ *
  * The policy key is the next-hop as written (Postfix does not turn ":smtp"
  * into ":25" or drop it), folded to lower case, with a domain's trailing dot
  * removed and any UTF-8 labels converted to A-labels, so that it matches
@@ -74,6 +83,19 @@ has_non_ascii(const char *s, size_t len)
 	return 0;
 }
 
+/* An ASCII byte that no host name may hold (letters, digits, '-', '_', '.'). */
+static int
+bad_ascii_in_name(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch < 0x80 && !isalnum(ch) && ch != '-' && ch != '_' && ch != '.')
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * Postfix's valid_hostname(), with DNS's 253-character limit.  Returns
  * NULL if the name is acceptable, else why not.
@@ -134,6 +156,10 @@ normalise_hostname(const char *text, size_t len, char *out, size_t outlen,
 	if (len == 0)
 		return fail(err, errlen, "empty host name");
 	if (has_non_ascii(text, len)) {
+		/* The mapping drops some ASCII punctuation: refuse it first. */
+		if (bad_ascii_in_name(text, len))
+			return fail(err, errlen, "invalid character in host name: \"%.*s\"",
+			    (int)len, text);
 		if ((rc = gnutls_idna_map(text, (unsigned)len, &mapped, 0)) < 0)
 			return fail(err, errlen, "invalid internationalized domain name \"%.*s\": %s",
 			    (int)len, text, gnutls_strerror(rc));
@@ -309,6 +335,50 @@ nexthop_parse(const char *text, struct nexthop *nh, char *err, size_t errlen)
 		    NEXTHOP_KEY_MAX - 1);
 	}
 	return 0;
+}
+
+/* Postfix's CHARS_COMMA_SP: the separators of a destination list. */
+#define LIST_SEPARATORS		", \t\r\n"
+
+int
+nexthop_list_parse(const char *text, struct nexthop *out, size_t max, char *err, size_t errlen)
+{
+	char one[NEXTHOP_KEY_MAX], why[256];
+	size_t count = 0, total = 0, len;
+	const char *p;
+
+	if (errlen > 0)
+		err[0] = 0;
+	if (text == NULL)
+		return 0;
+	/* Count first, so that an error can say whether there was a list. */
+	for (p = text + strspn(text, LIST_SEPARATORS); *p != 0;
+	    p += len, p += strspn(p, LIST_SEPARATORS)) {
+		len = strcspn(p, LIST_SEPARATORS);
+		total++;
+	}
+	if (total > max)
+		return fail(err, errlen, "more than %zu next-hop destinations", max);
+	for (p = text + strspn(text, LIST_SEPARATORS); *p != 0;
+	    p += len, p += strspn(p, LIST_SEPARATORS)) {
+		len = strcspn(p, LIST_SEPARATORS);
+		if (len >= sizeof(one)) {
+			snprintf(why, sizeof(why), "next-hop destination longer than %d characters",
+			    NEXTHOP_KEY_MAX - 1);
+		} else {
+			memcpy(one, p, len);
+			one[len] = 0;
+			if (nexthop_parse(one, &out[count], why, sizeof(why)) == 0) {
+				count++;
+				continue;
+			}
+		}
+		if (total == 1)
+			return fail(err, errlen, "%s", why);
+		return fail(err, errlen, "destination %zu of %zu in the list \"%.*s\": %s",
+		    count + 1, total, (int)(len < 80 ? len : 80), p, why);
+	}
+	return (int)count;
 }
 
 size_t

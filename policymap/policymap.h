@@ -157,6 +157,16 @@ struct nexthop {
 int nexthop_parse(const char *text, struct nexthop *nh, char *err, size_t errlen);
 
 /*
+ * A destination list (Postfix >= 3.5): elements separated by commas and/or
+ * white space, empty ones skipped, each parsed as above into out[0..max).
+ * Returns the number of destinations (0 for a list of separators only), or
+ * -1 with a reason naming the first bad element, or when there are more
+ * than max.  Nothing is used unless every element parses.
+ */
+int nexthop_list_parse(const char *text, struct nexthop *out, size_t max, char *err,
+    size_t errlen);
+
+/*
  * The keys to try, in order: the verbatim key, then for a bare domain (no
  * brackets, no port) each dotted parent ".b.example.com", ".example.com",
  * ".com".  Returns the number of keys stored (at most max).

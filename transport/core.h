@@ -51,6 +51,7 @@ struct tlsmtp_config {
 	char *tls_policy_maps;		/* smtp_tls_policy_maps, "" = none */
 	char *tls_CAfile;
 	char *tls_CApath;
+	int tls_append_default_CA;	/* tls_append_default_CA: the system store as well, default no */
 	char *tls_cert_file;
 	char *tls_key_file;
 	char *tls_fingerprint_digest;	/* sha256 */
@@ -67,6 +68,7 @@ struct tlsmtp_config {
 	char *helo_name;		/* smtp_helo_name, default myhostname */
 	char *myhostname;		/* default: gethostname() FQDN */
 	char *tcp_port;			/* smtp_tcp_port, default 25 */
+	char *fallback_relay;		/* smtp_fallback_relay: destinations tried last, "" = none */
 	char *bind_address;
 	char *bind_address6;
 	int line_length_limit;		/* 998 */

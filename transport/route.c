@@ -715,9 +715,10 @@ route_mx(struct dns_ctx *dns, const char *domain, unsigned port, const struct ro
 	case ROUTE_LOOKUP_NXDOMAIN:
 	case ROUTE_LOOKUP_NODATA:
 		/* No MX: the domain is its own mail exchanger (RFC 5321 5.1). */
-		if (opt->myhostname != NULL && same_host(domain, opt->myhostname))
+		if (opt->myhostname != NULL && same_host(domain, opt->myhostname)) {
 			route_fail(e, "5.4.6", "mail for %s loops back to myself", domain);
-		else
+			e->self = 1;
+		} else
 			rc = route_host(dns, domain, port, opt, out, e);
 		goto done;
 	case ROUTE_LOOKUP_INVALID:
@@ -732,8 +733,10 @@ route_mx(struct dns_ctx *dns, const char *domain, unsigned port, const struct ro
 	out->mx_secure = mxl->ad;
 	n = route_mx_prepare(mxl->mx, mxl->nmx, opt->myhostname,
 	    opt->randomize ? route_random : NULL, NULL, &self);
+	out->self = e->self = self;
 	if (n == 0) {
 		route_fail(e, "5.4.6", "mail for %s loops back to myself", domain);
+		e->self = 1;
 		goto done;
 	}
 	if ((hosts = calloc(n, sizeof(*hosts))) == NULL || (st = calloc(n, sizeof(*st))) == NULL) {

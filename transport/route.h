@@ -10,7 +10,10 @@
  *
  * Interface:
  *   route_resolve()  fills a route_list or a route_error with Postfix's code
- *                    and text; never blocks past the deadline.
+ *                    and text; never blocks past the deadline.  "self" in
+ *                    either says that myhostname is a mail exchanger of the
+ *                    destination: as in smtp(8), no further destination of
+ *                    a next-hop list (nor a fallback relay) may be tried.
  *   route_list_free()
  */
 #ifndef TLSMTP_ROUTE_H
@@ -61,12 +64,15 @@ struct route_list {
 	struct route_addr *addrs;
 	size_t count;
 	int mx_secure;			/* the MX answer itself was DNSSEC-validated */
+	int self;			/* myhostname is an MX host (the loop rule cut the list) */
 };
 
 struct route_error {
 	char dsn[OUTCOME_DSN_MAX];	/* "5.4.4", "4.4.3", "5.1.0" ... */
 	char text[OUTCOME_TEXT_MAX];	/* Postfix's wording, ready for the output line */
 	char warning[OUTCOME_TEXT_MAX];	/* for the log, without "warning: "; "" if none */
+	int self;			/* the failure is the loop rule's: mail for the
+					 * destination would come back to myhostname */
 };
 
 /* Returns 0 with a non-empty list, or -1 with *e filled in. */

@@ -61,6 +61,10 @@ struct smtp_request {
 	/* Set by smtp_attempt when a refused recipient held the whole batch
 	 * back (no DATA); the advice about it has then been logged once. */
 	int held_back;
+	/* A next-hop list: the destination being tried, for the success
+	 * summary, when the server's name does not show it (an MX host of a
+	 * domain); NULL otherwise. */
+	const char *via;
 };
 
 enum attempt_status {
@@ -74,7 +78,11 @@ enum attempt_status {
  * outcome (for logging and, if it is the last, for the exit status) and
  * *retry_plain is set when a "may" handshake failed and a new plaintext
  * connection to the same address is allowed.  On success, summary holds a
- * short line for pipe(8) (server's 250 text, TLS protocol and status).
+ * short line for pipe(8), under 100 characters: the server's 250 text
+ * (cut short first when space is tight), the server as "host[addr]:port",
+ * " via " and the destination when req->via is set, and the TLS protocol
+ * and peer status word (never cut), e.g.
+ *   250 2.0.0 Ok: queued as 4ABC (mx.example[192.0.2.1]:25, TLSv1.3 Verified)
  */
 enum attempt_status smtp_attempt(struct smtp_request *req, const struct route_addr *addr,
     int tls_off, struct outcome *out, int *retry_plain, char *summary, size_t summarylen);

@@ -68,6 +68,9 @@
 #define EARLY_REPLY_WAIT_S	2	/* a reply sent while we wrote the body */
 #define CMD_MAX			(ADDRESS_MAX + 256)	/* MAIL FROM:<address> and parameters */
 #define SMTP_PORT		25	/* the only port with a mail loop check */
+#define SUMMARY_LIMIT		99	/* pipe(8) logs the first 100 characters */
+#define SUMMARY_REPLY_MAX	60	/* the server's 250 text in the success line, at most */
+#define SUMMARY_REPLY_MIN	30	/* ... and at least, before the destination gives way */
 
 #define STAGE_GREETING	"receiving the initial server greeting"
 #define STAGE_EHLO	"performing the EHLO handshake"
@@ -870,6 +873,46 @@ transaction(struct session *ss)
  * Putting it together.
  */
 
+/*
+ * The success line for pipe(8) (smtp.h): "REPLY (host[addr]:port[ via
+ * DEST], TLS)" in at most SUMMARY_LIMIT characters.  What gives way when it
+ * does not fit, in this order: the host name (the address stays), the
+ * reply beyond SUMMARY_REPLY_MIN characters, the destination; the address,
+ * port and TLS status word are always there.
+ */
+static void
+success_summary(const struct session *ss, const char *reply, char *out, size_t outlen)
+{
+	const struct route_addr *a = ss->addr;
+	size_t limit = outlen - 1 < SUMMARY_LIMIT ? outlen - 1 : SUMMARY_LIMIT;
+	char tls[64], via[80] = "", port[8];
+	size_t reply_len = strnlen(reply, SUMMARY_REPLY_MAX), fixed;
+	const char *host = a->host;
+
+	if (ss->tls_active)
+		snprintf(tls, sizeof(tls), ", %s %s", ss->tls.protocol,
+		    tls_peer_status_name(ss->tls.status));
+	else
+		snprintf(tls, sizeof(tls), ", no TLS");
+	if (ss->req->via != NULL)
+		snprintf(via, sizeof(via), " via %.60s", ss->req->via);
+	snprintf(port, sizeof(port), "%u", route_addr_port(a));
+	fixed = strlen(" ([]:)") + strlen(a->addr) + strlen(port) + strlen(tls);
+	if (reply_len + fixed + strlen(host) + strlen(via) > limit)
+		host = "";
+	if (reply_len + fixed + strlen(via) > limit && reply_len > SUMMARY_REPLY_MIN)
+		reply_len = limit > fixed + strlen(via) + SUMMARY_REPLY_MIN
+		    ? limit - fixed - strlen(via) : SUMMARY_REPLY_MIN;
+	if (reply_len + fixed + strlen(via) > limit)
+		via[0] = '\0';
+	if (reply_len + fixed > limit)
+		reply_len = limit > fixed ? limit - fixed : 0;
+	text_cut(out, outlen, "%.*s (%s[%s]:%s%s%s)", (int)reply_len, reply, host, a->addr, port,
+	    via, tls);
+	if (strlen(out) > limit)
+		out[limit] = '\0';
+}
+
 /* The attempt's outcome from the recipients' states. */
 static enum attempt_status
 conclude(struct session *ss, char *summary, size_t summarylen)
@@ -916,17 +959,8 @@ conclude(struct session *ss, char *summary, size_t summarylen)
 	}
 	outcome_set(ss->out, done != NULL ? done->dsn : "2.0.0", "delivered via %s: %s",
 	    ss->namaddr, done != NULL ? done->reply : "");
-	if (summary != NULL && summarylen > 0) {
-		char tls[64];
-
-		if (ss->tls_active)
-			snprintf(tls, sizeof(tls), ", %s %s", ss->tls.protocol,
-			    tls_peer_status_name(ss->tls.status));
-		else
-			snprintf(tls, sizeof(tls), ", no TLS");
-		text_cut(summary, summarylen < 100 ? summarylen : 100, "%.60s (%s%s)",
-		    done != NULL ? done->reply : "", ss->namaddr, tls);
-	}
+	if (summary != NULL && summarylen > 0)
+		success_summary(ss, done != NULL ? done->reply : "", summary, summarylen);
 	return ATTEMPT_SETTLED;
 }
 

@@ -9,10 +9,18 @@
  *   TLS_AES_256_GCM_SHA384 (256/256 bits)
  * As in Postfix, that line is logged at smtp_tls_loglevel >= 1 (the sample
  * configuration and tlsmtp(8) recommend 1); certificate failures are logged
- * at every log level when the level checks certificates.  At "may" and
- * "encrypt" the CA trust store is loaded only for smtp_tls_loglevel >= 1,
- * where the summary needs it to tell "Trusted" from "Untrusted": the
- * system store alone costs several megabytes and nothing else needs it.
+ * at every log level when the level checks certificates.  The same status
+ * word goes into the success line at every log level.
+ *
+ * Trust anchors, as Postfix's tls_set_ca_certificate_info(): the
+ * smtp_tls_CAfile and smtp_tls_CApath the administrator configured are
+ * loaded at every level that looks at certificates (not fingerprint, not
+ * tafile= policies) and every log level, so that a chain to them is
+ * "Trusted" at may and encrypt too; the system store is added only with
+ * tls_append_default_CA = yes.  With neither configured Postfix has no
+ * trust anchors at all: may and encrypt then report "Untrusted" without
+ * loading anything, and only verify and secure, which could otherwise
+ * never succeed, use the system store (documented in tlsmtp(8)).
  *
  * The GnuTLS priority string comes from tls_priority_string() (tls_policy.c).
  *
@@ -49,7 +57,7 @@
 /* Process-wide state: one message per process, several sessions at most. */
 static int tls_global_done;
 static gnutls_certificate_credentials_t tls_creds;
-static gnutls_x509_trust_list_t tls_ca_list;	/* CAfile/CApath or system */
+static gnutls_x509_trust_list_t tls_ca_list;	/* CAfile/CApath [+ system], or system */
 static int tls_ca_loaded;
 
 static int
@@ -81,18 +89,47 @@ tls_global_init(const struct tlsmtp_config *cfg, char *why, size_t whylen)
 	return 0;
 }
 
-/* The CA trust list, loaded on first use. */
+static int
+ca_configured(const struct tlsmtp_config *cfg)
+{
+	return (cfg->tls_CAfile != NULL && *cfg->tls_CAfile != '\0')
+	    || (cfg->tls_CApath != NULL && *cfg->tls_CApath != '\0');
+}
+
+static int
+add_system_trust(gnutls_x509_trust_list_t list)
+{
+	int rc = gnutls_x509_trust_list_add_system_trust(list, 0, 0);
+
+	if (rc <= 0)
+		log_warn("cannot load the system trust store: %s",
+		    rc < 0 ? gnutls_strerror(rc) : "no certificates");
+	return rc > 0 ? rc : 0;
+}
+
+/*
+ * The CA trust list for one session (see the header), loaded on first use
+ * and kept for the process; NULL when this session has no trust anchors.
+ * verifying: the level is verify or secure.
+ */
 static gnutls_x509_trust_list_t
-ca_trust(const struct tlsmtp_config *cfg)
+ca_trust(const struct tlsmtp_config *cfg, int verifying)
 {
 	int n = 0, rc;
 
+	if (!ca_configured(cfg) && !verifying)
+		return NULL;
 	if (tls_ca_loaded)
 		return tls_ca_list;
 	tls_ca_loaded = 1;
 	if (gnutls_x509_trust_list_init(&tls_ca_list, 0) < 0) {
 		tls_ca_list = NULL;
 		return NULL;
+	}
+	if (!ca_configured(cfg)) {
+		n = add_system_trust(tls_ca_list);
+		log_verbose("loaded %d CA certificates from the system store", n);
+		return tls_ca_list;
 	}
 	if (cfg->tls_CAfile != NULL && *cfg->tls_CAfile != '\0') {
 		rc = gnutls_x509_trust_list_add_trust_file(tls_ca_list, cfg->tls_CAfile, NULL,
@@ -112,15 +149,8 @@ ca_trust(const struct tlsmtp_config *cfg)
 		else
 			n += rc;
 	}
-	if ((cfg->tls_CAfile == NULL || *cfg->tls_CAfile == '\0')
-	    && (cfg->tls_CApath == NULL || *cfg->tls_CApath == '\0')) {
-		rc = gnutls_x509_trust_list_add_system_trust(tls_ca_list, 0, 0);
-		if (rc <= 0)
-			log_warn("cannot load the system trust store: %s",
-			    rc < 0 ? gnutls_strerror(rc) : "no certificates");
-		else
-			n += rc;
-	}
+	if (cfg->tls_append_default_CA)
+		n += add_system_trust(tls_ca_list);
 	log_verbose("loaded %d CA certificates", n);
 	return tls_ca_list;
 }
@@ -271,10 +301,11 @@ check_peer(gnutls_session_t sess, const struct smtp_request *req, const struct r
 		spec.digests = (const char *const *)eff->match;
 		spec.digest_count = eff->match_count;
 	}
+	/* The same anchors at every log level: the status word must not depend on it. */
 	if (TLS_LEVEL_MUST_PKIX(eff->level) && eff->tafile_count > 0)
 		spec.trust = own = tafile_trust(eff);
-	else if (TLS_LEVEL_MUST_PKIX(eff->level) || req->cfg->tls_loglevel >= 1)
-		spec.trust = ca_trust(req->cfg);
+	else if (eff->level != TLS_LEVEL_FINGERPRINT)
+		spec.trust = ca_trust(req->cfg, TLS_LEVEL_MUST_PKIX(eff->level));
 	if (level == TLS_LEVEL_DANE && req->dane != NULL)
 		dane_peer(sess, req, a, label, &res);	/* DANE */
 	else

@@ -7,10 +7,24 @@
  *
  * Order of work, chosen so that nothing touches the network before every
  * local check has passed: options, configuration, log, envelope addresses,
- * next-hop, the message (read to EOF), the TLS policy, the route, then
- * one SMTP attempt per address until one settles the delivery.  The result
- * is one output line, "X.Y.Z text" (or the short success summary), and a
- * sysexits code that agrees with it (outcome.c).
+ * the destinations (every element of a next-hop list and of
+ * smtp_fallback_relay parsed), the message (read to EOF); then for each
+ * destination in turn its TLS policy, its route, and one SMTP attempt per
+ * address until one settles the delivery.  The result is one output line,
+ * "X.Y.Z text" (or the short success summary), and a sysexits code that
+ * agrees with it (outcome.c).
+ *
+ * Destinations follow smtp(8)'s smtp_connect_inet(): "-n a, b" is tried
+ * in order, then the fallback relays; each has its own policy lookup (its
+ * own key), MX/address lookup, smtp_mx_address_limit and
+ * smtp_mx_session_limit.  A soft failure moves on to the next address,
+ * then to the next destination; what the last one tried says is the
+ * result, so a permanent DNS failure of an earlier destination does not
+ * bounce the mail, but one of the last does (a fallback relay's defers
+ * with 4.3.5, as a configuration problem).  A permanent refusal by a
+ * server (5xx to MAIL, RCPT, DATA) settles the delivery at once.  When
+ * myhostname is a mail exchanger of a destination, no later destination
+ * is tried (the loop rule).
  *
  * Our own mistakes never bounce mail: usage and configuration errors defer
  * with 4.3.5, internal faults with 4.3.0.  The overall delivery_deadline is
@@ -45,6 +59,7 @@
 
 #define RECIPIENT_MAX		10000
 #define SUMMARY_MAX		256
+#define DESTINATION_MAX		32	/* next-hop list and fallback relays together */
 
 struct options {
 	const char *config_file;
@@ -318,37 +333,12 @@ envelope_free(struct envelope *env)
 	free(env->paths);
 }
 
-/* -n, or the recipients' common domain. */
-static int
-choose_nexthop(const struct options *opt, const struct envelope *env, struct nexthop *nh,
-    struct outcome *o)
-{
-	char err[256], text[NEXTHOP_KEY_MAX + 4];
-	const char *domain;
-
-	if (opt->nexthop != NULL) {
-		if (nexthop_parse(opt->nexthop, nh, err, sizeof(err)) != 0) {
-			outcome_set(o, "4.3.5", "mail system configuration error: bad next-hop (-n): %s", err);
-			return -1;
-		}
-		return 0;
-	}
-	domain = address_domain(env->rcpts[0].addr);
-	for (size_t i = 1; i < env->count; i++) {
-		if (strcasecmp(domain, address_domain(env->rcpts[i].addr)) != 0) {
-			outcome_set(o, "4.3.5", "mail system configuration error: recipients in different "
-			    "domains and no next-hop (-n)");
-			return -1;
-		}
-	}
-	/* An address literal u@[192.0.2.1] is already next-hop syntax. */
-	snprintf(text, sizeof(text), "%s", domain);
-	if (nexthop_parse(text, nh, err, sizeof(err)) != 0) {
-		outcome_set(o, "4.3.5", "mail system configuration error: bad recipient domain: %s", err);
-		return -1;
-	}
-	return 0;
-}
+/* The destinations to try, in order: smtp(8)'s "sites". */
+struct destinations {
+	struct nexthop *list;
+	size_t count;		/* all of them */
+	size_t primary;		/* the next-hop's own; list[primary..] are fallback relays */
+};
 
 static int
 port_number(const struct tlsmtp_config *cfg, const struct nexthop *nh, unsigned *port)
@@ -370,6 +360,84 @@ port_number(const struct tlsmtp_config *cfg, const struct nexthop *nh, unsigned 
 		if (se == NULL)
 			return -1;
 		*port = ntohs((uint16_t)se->s_port);
+	}
+	return 0;
+}
+
+/* The -n list, or the recipients' common domain. */
+static int
+primary_destinations(const struct options *opt, const struct envelope *env,
+    struct destinations *d, struct outcome *o)
+{
+	char err[512], text[NEXTHOP_KEY_MAX + 4];
+	const char *domain;
+	int n;
+
+	if (opt->nexthop != NULL) {
+		if ((n = nexthop_list_parse(opt->nexthop, d->list, DESTINATION_MAX, err,
+		    sizeof(err))) < 0) {
+			outcome_set(o, "4.3.5", "mail system configuration error: bad next-hop (-n): %s", err);
+			return -1;
+		}
+		if (n == 0) {
+			outcome_set(o, "4.3.5", "mail system configuration error: bad next-hop (-n): "
+			    "empty next-hop destination");
+			return -1;
+		}
+		d->count = (size_t)n;
+		return 0;
+	}
+	domain = address_domain(env->rcpts[0].addr);
+	for (size_t i = 1; i < env->count; i++) {
+		if (strcasecmp(domain, address_domain(env->rcpts[i].addr)) != 0) {
+			outcome_set(o, "4.3.5", "mail system configuration error: recipients in different "
+			    "domains and no next-hop (-n)");
+			return -1;
+		}
+	}
+	/* An address literal u@[192.0.2.1] is already next-hop syntax. */
+	snprintf(text, sizeof(text), "%s", domain);
+	if (nexthop_parse(text, &d->list[0], err, sizeof(err)) != 0) {
+		outcome_set(o, "4.3.5", "mail system configuration error: bad recipient domain: %s", err);
+		return -1;
+	}
+	d->count = 1;
+	return 0;
+}
+
+/*
+ * Every destination, fallback relays included, parsed and its port known
+ * before anything is sent: a mistake anywhere in the list defers (4.3.5).
+ */
+static int
+choose_destinations(const struct tlsmtp_config *cfg, const struct options *opt,
+    const struct envelope *env, struct destinations *d, struct outcome *o)
+{
+	char err[512];
+	unsigned port;
+	int n;
+
+	memset(d, 0, sizeof(*d));
+	if ((d->list = calloc(DESTINATION_MAX, sizeof(*d->list))) == NULL) {
+		outcome_set(o, "4.3.0", "out of memory");
+		return -1;
+	}
+	if (primary_destinations(opt, env, d, o) != 0)
+		return -1;
+	d->primary = d->count;
+	if ((n = nexthop_list_parse(cfg->fallback_relay, d->list + d->count,
+	    DESTINATION_MAX - d->count, err, sizeof(err))) < 0) {
+		outcome_set(o, "4.3.5", "mail system configuration error: bad smtp_fallback_relay: %s",
+		    err);
+		return -1;
+	}
+	d->count += (size_t)n;
+	for (size_t i = 0; i < d->count; i++) {
+		if (port_number(cfg, &d->list[i], &port) != 0) {
+			outcome_set(o, "4.3.5", "mail system configuration error: unknown port \"%s\"",
+			    d->list[i].has_port ? d->list[i].port : cfg->tcp_port);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -514,82 +582,221 @@ route_options_from(const struct tlsmtp_config *cfg, unsigned port, int64_t deadl
 	ro->deadline_ms = deadline;
 }
 
+/* Where the attempts are recorded: the last outcome and its server. */
+struct attempts {
+	struct outcome last;
+	char summary[SUMMARY_MAX];
+	char relay[ROUTE_LABEL_MAX];
+	size_t tried;		/* index of the last destination tried */
+};
+
 /*
- * Try each address in turn; the last one tried decides.  A soft failure of
- * a host that is not the last is logged as Postfix does, "QUEUEID: reason".
+ * Try each address of one destination in turn.  The final server (the
+ * last address of the last destination, or the one where
+ * smtp_mx_session_limit ends it) decides; a soft failure of any other is
+ * logged as Postfix does, "QUEUEID: reason", and the next one is tried.
+ * smtp_mx_address_limit and smtp_mx_session_limit count per destination.
  */
-static void
-try_addresses(struct smtp_request *req, const struct route_list *route, struct outcome *attempt,
-    char *summary, size_t summarylen, char *relay, size_t relaylen)
+static enum attempt_status
+try_addresses(struct smtp_request *req, const struct route_list *route, int final_destination,
+    struct attempts *at)
 {
 	const struct tlsmtp_config *cfg = req->cfg;
 	size_t limit = route->count;
 
-	outcome_set(attempt, "4.4.3", "no address to try");
 	if (cfg->mx_address_limit > 0 && limit > (size_t)cfg->mx_address_limit)
 		limit = (size_t)cfg->mx_address_limit;
+	req->sessions = 0;
 	for (size_t i = 0; i < limit; i++) {
 		const struct route_addr *a = &route->addrs[i];
 		enum attempt_status st;
-		int retry_plain = 0, unused;
+		int retry_plain = 0, unused, last;
 
 		if (now_ms() >= req->deadline_ms) {
 			/* The last server's reason stands; without one, the deadline's. */
 			if (i == 0)
-				outcome_set(attempt, "4.4.2", "delivery deadline exceeded before "
+				outcome_set(&at->last, "4.4.2", "delivery deadline exceeded before "
 				    "trying %s[%s]", a->host, a->addr);
-			return;
+			return ATTEMPT_TRY_NEXT;
 		}
-		snprintf(relay, relaylen, "%s[%s]:%u", a->host, a->addr,
+		snprintf(at->relay, sizeof(at->relay), "%s[%s]:%u", a->host, a->addr,
 		    (unsigned)ntohs(a->sa.ss_family == AF_INET6
 		    ? ((const struct sockaddr_in6 *)(const void *)&a->sa)->sin6_port
 		    : ((const struct sockaddr_in *)(const void *)&a->sa)->sin_port));
-		log_verbose("trying %s (%zu of %zu)", relay, i + 1, limit);
-		st = smtp_attempt(req, a, 0, attempt, &retry_plain, summary, summarylen);
+		log_verbose("trying %s (%zu of %zu)", at->relay, i + 1, limit);
+		st = smtp_attempt(req, a, 0, &at->last, &retry_plain, at->summary,
+		    sizeof(at->summary));
 		if (st == ATTEMPT_TRY_NEXT && retry_plain) {
 			/* "may": after a failed handshake, a new plaintext connection. */
-			log_info("%s[%s]: %s; trying again without TLS", a->host, a->addr, attempt->text);
-			st = smtp_attempt(req, a, 1, attempt, &unused, summary, summarylen);
+			log_info("%s[%s]: %s; trying again without TLS", a->host, a->addr,
+			    at->last.text);
+			st = smtp_attempt(req, a, 1, &at->last, &unused, at->summary,
+			    sizeof(at->summary));
 		}
 		if (st == ATTEMPT_SETTLED)
-			return;
+			return ATTEMPT_SETTLED;
 		/* As Postfix: no session, no relay (connect failures are 4.4.1). */
-		if (strcmp(attempt->dsn, "4.4.1") == 0)
-			snprintf(relay, relaylen, "none");
-		if (i + 1 >= limit)
-			return;
-		if (cfg->mx_session_limit > 0 && req->sessions >= (unsigned)cfg->mx_session_limit)
-			return;
+		if (strcmp(at->last.dsn, "4.4.1") == 0)
+			snprintf(at->relay, sizeof(at->relay), "none");
+		last = i + 1 >= limit || (cfg->mx_session_limit > 0
+		    && req->sessions >= (unsigned)cfg->mx_session_limit);
+		if (last && final_destination)
+			return ATTEMPT_TRY_NEXT;
 		/* Not the final server: an info line, then the next one. */
-		log_info("%s", attempt->text);
+		log_info("%s", at->last.text);
+		if (last)
+			return ATTEMPT_TRY_NEXT;
 	}
+	return ATTEMPT_TRY_NEXT;
+}
+
+/* What one destination came to. */
+enum destination_result {
+	DEST_SETTLED,		/* delivered, or refused for good: stop */
+	DEST_FAILED,		/* soft, or a lookup failure: the next destination may do */
+	DEST_LAST		/* failed, and the loop rule forbids any other destination */
+};
+
+/*
+ * One destination: its own TLS policy (the policy key is this destination
+ * as written), its own route, then its addresses.
+ */
+static enum destination_result
+try_destination(struct smtp_request *req, struct policy_maps *maps, struct dns_ctx *dns,
+    const struct nexthop *nh, int final, struct timing *t, struct attempts *at)
+{
+	const struct tlsmtp_config *cfg = req->cfg;
+	struct tls_effective eff;
+	struct route_list route = { NULL, 0, 0, 0 };
+	struct route_error rerr;
+	struct route_options ro;
+	enum destination_result result = DEST_FAILED;
+	unsigned port = 0;
+
+	snprintf(at->relay, sizeof(at->relay), "none");
+	at->summary[0] = '\0';
+	memset(&eff, 0, sizeof(eff));
+	tls_policy_resolve(cfg, maps, nh, &eff);
+	if (eff.level == TLS_LEVEL_INVALID) {
+		/* tls_policy_resolve() logged why; as Postfix, the next destination may do. */
+		outcome_set(&at->last, "4.7.5", "client TLS configuration problem");
+		goto out;
+	}
+	log_verbose("next-hop %s: TLS level %s (%s)", nh->key, tls_level_name(eff.level), eff.source);
+
+	(void)port_number(cfg, nh, &port);	/* checked by choose_destinations() */
+	route_options_from(cfg, port, req->deadline_ms, &ro);
+	if (route_resolve(dns, nh, &ro, &route, &rerr) != 0) {
+		if (t->route_done == 0)
+			t->route_done = now_ms();
+		if (rerr.warning[0] != '\0')
+			log_warn("%s", rerr.warning);
+		outcome_set(&at->last, rerr.dsn, "%s", rerr.text);
+		result = rerr.self ? DEST_LAST : DEST_FAILED;
+		goto out;
+	}
+	if (t->route_done == 0)
+		t->route_done = now_ms();
+
+	req->nexthop = nh;
+	req->tls = &eff;
+	req->mx_secure = route.mx_secure;
+	req->best_pref = route.addrs[0].pref;
+	if (try_addresses(req, &route, final || route.self, at) == ATTEMPT_SETTLED)
+		result = DEST_SETTLED;
+	else if (route.self)
+		result = DEST_LAST;
+	req->nexthop = NULL;
+	req->tls = NULL;
+out:
+	/* No server was tried, and the next destination will be: say why here. */
+	if (result == DEST_FAILED && !final && route.count == 0)
+		log_info("%s", at->last.text);
+	route_list_free(&route);
+	tls_effective_free(&eff);
+	return result;
+}
+
+/*
+ * Each destination in turn until one settles the delivery (smtp(8)'s
+ * loop over the next-hop list and the fallback relays).
+ */
+static void
+try_destinations(struct smtp_request *req, struct policy_maps *maps, struct dns_ctx *dns,
+    const struct destinations *d, struct timing *t, struct attempts *at)
+{
+	enum destination_result r = DEST_FAILED;
+
+	outcome_set(&at->last, "4.4.3", "no address to try");
+	for (size_t i = 0; i < d->count; i++) {
+		const struct nexthop *nh = &d->list[i];
+
+		if (now_ms() >= req->deadline_ms) {
+			/* A soft reason stands; a permanent one must not bounce untried destinations. */
+			if (i == 0 || at->last.dsn[0] != '4') {
+				outcome_set(&at->last, "4.4.2", "delivery deadline exceeded before "
+				    "trying %s", nh->key);
+				snprintf(at->relay, sizeof(at->relay), "none");
+				at->tried = i;
+			}
+			return;
+		}
+		at->tried = i;
+		if (d->count > 1)
+			log_info("trying %s %s (%zu of %zu)", i < d->primary ? "next-hop"
+			    : "fallback relay", nh->key, i + 1, d->count);
+		/* The success line names a list's destination when the server's name cannot. */
+		req->via = d->count > 1 && nh->kind == NEXTHOP_DOMAIN ? nh->key : NULL;
+		if ((r = try_destination(req, maps, dns, nh, i + 1 == d->count, t, at)) != DEST_FAILED)
+			break;
+	}
+	/*
+	 * As Postfix: a fallback relay that does not resolve (or loops) is a
+	 * configuration problem, never a reason to bounce.
+	 */
+	if (r != DEST_SETTLED && at->tried >= d->primary && at->last.dsn[0] == '5') {
+		log_warn("smtp_fallback_relay configuration problem");
+		outcome_set(&at->last, "4.3.5", "%s", at->last.text);
+	}
+}
+
+/* A failure after trying a list: say which destination the reason is from. */
+static void
+name_destination(struct outcome *o, const struct destinations *d, size_t tried)
+{
+	char text[sizeof(o->text)], dsn[sizeof(o->dsn)];
+
+	if (d->count < 2 || o->exit_code == TLSMTP_EX_OK)
+		return;
+	text_cut(text, sizeof(text), "%s (%s %s, %zu of %zu)", o->text,
+	    tried < d->primary ? "next-hop" : "fallback relay", d->list[tried].key, tried + 1,
+	    d->count);
+	memcpy(dsn, o->dsn, sizeof(dsn));
+	outcome_set(o, dsn, "%s", text);
 }
 
 static int
 deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *env,
     struct timing *t, int64_t deadline)
 {
-	struct outcome o, attempt;
-	struct nexthop nh;
+	struct outcome o;
+	struct destinations dests;
+	struct attempts *at;
 	struct spool *msg = NULL;
 	struct policy_maps *maps = NULL;
-	struct tls_effective eff;
 	struct dns_ctx *dns = NULL;
-	struct route_list route = { NULL, 0, 0 };
-	struct route_error rerr;
-	struct route_options ro;
 	struct smtp_request req;
-	char err[OUTCOME_TEXT_MAX], summary[SUMMARY_MAX] = "", relay[ROUTE_LABEL_MAX] = "none";
-	unsigned port;
-	int have_eff = 0, held_back = 0;
+	char err[OUTCOME_TEXT_MAX];
+	const char *relay = "none", *summary = "";
+	int held_back = 0;
 
-	if (choose_nexthop(opt, env, &nh, &o) != 0)
-		goto out;
-	if (port_number(cfg, &nh, &port) != 0) {
-		outcome_set(&o, "4.3.5", "mail system configuration error: unknown port \"%s\"",
-		    nh.has_port ? nh.port : cfg->tcp_port);
+	if ((at = calloc(1, sizeof(*at))) == NULL) {
+		outcome_set(&o, "4.3.0", "out of memory");
+		memset(&dests, 0, sizeof(dests));
 		goto out;
 	}
+	if (choose_destinations(cfg, opt, env, &dests, &o) != 0)
+		goto out;
 	stdin_consumed = 1;
 	if (spool_read(STDIN_FILENO, &msg, err, sizeof(err)) != 0) {
 		log_warn("%s", err);
@@ -598,53 +805,34 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	}
 	t->input_done = now_ms();
 
-	memset(&eff, 0, sizeof(eff));
 	if (cfg->tls_policy_maps[0] != '\0'
 	    && policy_maps_open(cfg->tls_policy_maps, &maps, err, sizeof(err)) != 0) {
 		log_warn("smtp_tls_policy_maps: %s", err);
 		outcome_set(&o, "4.7.5", "client TLS configuration problem");
 		goto out;
 	}
-	tls_policy_resolve(cfg, maps, &nh, &eff);
-	have_eff = 1;
-	if (eff.level == TLS_LEVEL_INVALID) {
-		outcome_set(&o, "4.7.5", "client TLS configuration problem");
-		goto out;
-	}
-	log_verbose("next-hop %s: TLS level %s (%s)", nh.key, tls_level_name(eff.level), eff.source);
-
 	if (dns_open(&dns, cfg->dns_servers, err, sizeof(err)) != 0) {
 		log_warn("dns_servers: %s", err);
 		outcome_set(&o, "4.3.5", "mail system configuration error: %s", err);
 		goto out;
 	}
-	route_options_from(cfg, port, deadline, &ro);
-	if (route_resolve(dns, &nh, &ro, &route, &rerr) != 0) {
-		t->route_done = now_ms();
-		if (rerr.warning[0] != '\0')
-			log_warn("%s", rerr.warning);
-		outcome_set(&o, rerr.dsn, "%s", rerr.text);
-		goto out;
-	}
-	t->route_done = now_ms();
 
 	memset(&req, 0, sizeof(req));
 	req.cfg = cfg;
-	req.nexthop = &nh;
 	req.queue_id = opt->queue_id != NULL ? opt->queue_id : "";
 	req.sender = env->sender;
 	req.need_smtputf8 = env->need_smtputf8;
 	req.rcpts = env->rcpts;
 	req.rcpt_count = env->count;
 	req.msg = msg;
-	req.tls = &eff;
 	req.deadline_ms = deadline;
 	req.verbose = opt->verbose;
 	req.dns = dns;
-	req.mx_secure = route.mx_secure;
-	req.best_pref = route.addrs[0].pref;
-	try_addresses(&req, &route, &attempt, summary, sizeof(summary), relay, sizeof(relay));
-	decide(cfg, env, &attempt, summary, &o);
+	try_destinations(&req, maps, dns, &dests, t, at);
+	decide(cfg, env, &at->last, at->summary, &o);
+	name_destination(&o, &dests, at->tried);
+	relay = at->relay;
+	summary = at->summary;
 	held_back = req.held_back;
 out:
 	if (t->input_done == 0)
@@ -653,13 +841,12 @@ out:
 		t->route_done = t->input_done;
 	t->end = now_ms();
 	log_results(env, &o, relay, t, summary, held_back);
-	route_list_free(&route);
 	if (dns != NULL)
 		dns_close(dns);
-	if (have_eff)
-		tls_effective_free(&eff);
 	policy_maps_close(maps);
 	spool_free(msg);
+	free(dests.list);
+	free(at);
 	return finish(&o);
 }
 

@@ -5,7 +5,9 @@
  * Aborts if a parsed next-hop breaks an invariant: a non-empty folded
  * ASCII key that parses back to itself, a host that fits its kind, and
  * lookup keys that start with the key and continue with the dotted
- * parents of a bare domain only.
+ * parents of a bare domain only.  The same input as a destination list:
+ * at most the room given, every element's key canonical, and a valid
+ * single next-hop is a list of one with the same key.
  */
 #include "config.h"
 
@@ -97,18 +99,47 @@ check_keys(const struct nexthop *nh)
 	}
 }
 
+#define LIST_ROOM	4
+
+/* The input as a list; returns the count (or -1) for the caller's check. */
+static int
+check_list(const char *text)
+{
+	static struct nexthop list[LIST_ROOM];
+	struct nexthop again;
+	char err[256];
+	int n;
+
+	memset(err, 'x', sizeof(err));
+	n = nexthop_list_parse(text, list, LIST_ROOM, err, sizeof(err));
+	CHECK(n >= -1 && n <= LIST_ROOM);
+	if (n < 0) {
+		CHECK(memchr(err, 0, sizeof(err)) != NULL && err[0] != 0);
+		return n;
+	}
+	for (int i = 0; i < n; i++) {
+		CHECK(list[i].key[0] != 0 && is_folded_ascii(list[i].key));
+		CHECK(nexthop_parse(list[i].key, &again, err, sizeof(err)) == 0);
+		CHECK(strcmp(again.key, list[i].key) == 0);
+	}
+	return n;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static struct nexthop first[1];
 	struct nexthop nh, again;
 	char err[256];
 	char *text;
+	int listed;
 
 	if ((text = malloc(size + 1)) == NULL)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = 0;
 
+	listed = check_list(text);
 	memset(err, 'x', sizeof(err));
 	if (nexthop_parse(text, &nh, err, sizeof(err)) != 0) {
 		CHECK(memchr(err, 0, sizeof(err)) != NULL && err[0] != 0);
@@ -131,6 +162,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	CHECK(strcmp(again.key, nh.key) == 0 && strcmp(again.host, nh.host) == 0);
 	CHECK(strcmp(again.port, nh.port) == 0 && again.kind == nh.kind);
+	/* A valid next-hop has no separator in it: a list of one, same key. */
+	CHECK(listed == 1);
+	CHECK(nexthop_list_parse(text, first, 1, err, sizeof(err)) == 1);
+	CHECK(strcmp(first[0].key, nh.key) == 0);
 	free(text);
 	return 0;
 }

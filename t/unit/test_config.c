@@ -84,6 +84,8 @@ test_defaults(void **state)
 	assert_non_null(strchr(cfg.myhostname, '.'));
 	assert_string_equal(cfg.helo_name, cfg.myhostname);
 	assert_string_equal(cfg.tcp_port, "25");
+	assert_string_equal(cfg.fallback_relay, "");
+	assert_int_equal(cfg.tls_append_default_CA, 0);
 	assert_int_equal(cfg.line_length_limit, 998);
 	assert_int_equal(cfg.connect_timeout, 30);
 	assert_int_equal(cfg.helo_timeout, 300);
@@ -251,14 +253,18 @@ test_overrides(void **state)
 		" dns_servers = 127.0.0.1:5353 ",
 		"smtp_tls_security_level=verify",
 		"maillog_file=",
+		"smtp_fallback_relay=[a.example]:587, [b.example]",
+		"tls_append_default_CA=yes",
 	};
 
 	(void)state;
-	assert_int_equal(load_text(&cfg, "smtp_tls_security_level = none\nmaillog_file = /x\n", o, 4, err,
+	assert_int_equal(load_text(&cfg, "smtp_tls_security_level = none\nmaillog_file = /x\n", o, 6, err,
 	    sizeof(err)), 0);
 	assert_int_equal(cfg.default_level, TLS_LEVEL_VERIFY);
 	assert_string_equal(cfg.dns_servers, "127.0.0.1:5353");
 	assert_string_equal(cfg.maillog_file, "");
+	assert_string_equal(cfg.fallback_relay, "[a.example]:587, [b.example]");
+	assert_int_equal(cfg.tls_append_default_CA, 1);
 	config_free(&cfg);
 }
 

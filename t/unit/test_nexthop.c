@@ -1,7 +1,8 @@
 /*
  * test_nexthop.c - unit tests for nexthop.c: every next-hop form, case
- * folding, trailing dots, IDN (U-label -> A-label), rejections, and the
- * order of policy lookup keys.
+ * folding, trailing dots, IDN (U-label -> A-label), rejections, the order
+ * of policy lookup keys, and destination lists (separators, empty
+ * elements, one key per element, a bad element refuses the whole list).
  */
 #include "config.h"
 
@@ -176,6 +177,10 @@ test_errors(void **state)
 	check_error("ex@mple.com", "invalid character");
 	check_error("ex/mple.com", "invalid character");
 	check_error("*.example.com", "invalid character");
+	/* ASCII punctuation next to U-labels is refused, not dropped by the mapping. */
+	check_error("a\xd6\x9axal#m,example", "invalid character");
+	check_error("b\xc3\xbc" "cher,x.example", "invalid character");
+	check_error("b\xc3\xbc" "cher#x.example", "invalid character");
 }
 
 static void
@@ -287,6 +292,94 @@ test_key_is_fixed_point(void **state)
 	}
 }
 
+/* A list parses into the expected keys, in order. */
+static void
+check_list(const char *text, size_t max, size_t expected_count, const char *const *keys)
+{
+	struct nexthop out[8];
+	char err[256];
+	int n;
+
+	assert_true(max <= 8);
+	err[0] = 0;
+	n = nexthop_list_parse(text, out, max, err, sizeof(err));
+	if (n < 0)
+		fail_msg("\"%s\" rejected: %s", text, err);
+	if ((size_t)n != expected_count)
+		fail_msg("\"%s\": %d destinations, expected %zu", text, n, expected_count);
+	for (size_t i = 0; i < expected_count; i++)
+		if (strcmp(out[i].key, keys[i]) != 0)
+			fail_msg("\"%s\": destination %zu is \"%s\", expected \"%s\"", text, i,
+			    out[i].key, keys[i]);
+}
+
+static void
+check_list_error(const char *text, size_t max, const char *fragment)
+{
+	struct nexthop out[8];
+	char err[256];
+
+	err[0] = 0;
+	if (nexthop_list_parse(text, out, max, err, sizeof(err)) != -1)
+		fail_msg("\"%s\" accepted", text);
+	if (strstr(err, fragment) == NULL)
+		fail_msg("\"%s\": error \"%s\" lacks \"%s\"", text, err, fragment);
+}
+
+static void
+test_lists(void **state)
+{
+	static const char *const ab[] = {"[a.example]:587", "[b.example]:587"};
+	static const char *const mixed[] = {
+		"example.com", "[192.0.2.1]:2525", "[ipv6:2001:db8::1]", "relay.example:smtp",
+	};
+	static const char *const one[] = {"example.com"};
+
+	(void)state;
+	/* Postfix's separators: commas and white space, in any mixture. */
+	check_list("[a.example]:587, [b.example]:587", 8, 2, ab);
+	check_list("[a.example]:587,[b.example]:587", 8, 2, ab);
+	check_list("[a.example]:587 [b.example]:587", 8, 2, ab);
+	check_list("[A.Example]:587\t\r\n[b.example.]:587", 8, 2, ab);
+	/* Empty elements and outer separators are skipped. */
+	check_list(" ,[a.example]:587,, ,[b.example]:587, ", 8, 2, ab);
+	check_list("Example.COM. [192.0.2.1]:2525,[IPv6:2001:db8::1] relay.example:SMTP", 8, 4,
+	    mixed);
+	/* A single destination is a list of one, outer white space allowed. */
+	check_list("example.com", 8, 1, one);
+	check_list("  example.com\n", 8, 1, one);
+	check_list("", 8, 0, one);
+	check_list(" , ,\t", 8, 0, one);
+	check_list("[a.example]:587, [b.example]:587", 2, 2, ab);
+	assert_int_equal(nexthop_list_parse(NULL, NULL, 0, NULL, 0), 0);
+}
+
+static void
+test_list_errors(void **state)
+{
+	char text[3000];
+
+	(void)state;
+	/* Any bad element refuses the whole list, naming the element. */
+	check_list_error("[a.example]:587, [b.example:587", 8,
+	    "destination 2 of 2 in the list \"[b.example:587\": missing \"]\"");
+	check_list_error("exa\x01mple.com, [b.example]", 8,
+	    "destination 1 of 2 in the list \"exa\x01mple.com\": next-hop destination contains "
+	    "control character 0x01");
+	check_list_error("a.example, 192.0.2.1, b.example", 8, "destination 2 of 3");
+	check_list_error("a.example, b.example:0", 8, "out of range");
+	/* One element: the reason alone, as nexthop_parse() gives it. */
+	check_list_error("[b.example", 8, "missing \"]\" in \"[b.example\"");
+	check_list_error(" 192.0.2.1 ", 8, "numeric host name");
+	/* More destinations than room. */
+	check_list_error("a.example b.example c.example", 2, "more than 2 next-hop destinations");
+	/* An over-long element is refused, not split. */
+	memset(text, 'a', sizeof(text) - 1);
+	text[sizeof(text) - 1] = 0;
+	text[0] = ' ';
+	check_list_error(text, 8, "longer than 1023");
+}
+
 int
 main(void)
 {
@@ -301,6 +394,8 @@ main(void)
 		cmocka_unit_test(test_lookup_keys),
 		cmocka_unit_test(test_lookup_keys_unparsed),
 		cmocka_unit_test(test_key_is_fixed_point),
+		cmocka_unit_test(test_lists),
+		cmocka_unit_test(test_list_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -240,6 +240,10 @@ struct run {
 	size_t rcpt_count;
 };
 
+/* The server's name and the request's via for the next attempt() (NULL: defaults). */
+static const char *attempt_host;
+static const char *attempt_via;
+
 static void
 attempt(const struct step *script, const char *const *overrides, size_t noverrides,
     const char *const *rcpts, const char *message, struct run *r)
@@ -278,7 +282,8 @@ attempt(const struct step *script, const char *const *overrides, size_t noverrid
 
 	pid = start_server(script, &port);
 	memset(&a, 0, sizeof(a));
-	snprintf(a.host, sizeof(a.host), "mx.example.test");
+	snprintf(a.host, sizeof(a.host), "%s", attempt_host != NULL ? attempt_host
+	    : "mx.example.test");
 	snprintf(a.addr, sizeof(a.addr), "127.0.0.1");
 	sin->sin_family = AF_INET;
 	sin->sin_port = htons((uint16_t)port);
@@ -295,6 +300,7 @@ attempt(const struct step *script, const char *const *overrides, size_t noverrid
 	req.msg = msg;
 	req.tls = &eff;
 	req.deadline_ms = now_ms() + 15000;
+	req.via = attempt_via;
 	r->status = smtp_attempt(&req, &a, 0, &r->out, &r->retry_plain, r->summary,
 	    sizeof(r->summary));
 	/* Let the peer record the last bytes (QUIT) before it is stopped. */
@@ -918,6 +924,68 @@ teardown(void **state)
 	return 0;
 }
 
+/*
+ * The success line: where the mail went and how survive any reply and
+ * host name; only the host name, then the reply's tail, give way.
+ */
+static void
+test_success_summary(void **state)
+{
+	static const struct step short_reply[] = {
+		GREETING, EHLO_PLAIN,
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
+		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", F_BODY },
+		{ NULL, "250 2.0.0 Ok: queued as 4XQID01\r\n", 0 },
+		END
+	};
+	static const struct step long_reply[] = {
+		GREETING, EHLO_PLAIN,
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
+		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", F_BODY },
+		{ NULL, "250 2.0.0 Ok: queued as 4XQID0123456789 and a very long tail of text that "
+		    "goes on and on\r\n", 0 },
+		END
+	};
+	static const char tail[] = " via relay-domain.example:2525, no TLS)";
+	char longhost[201];
+	struct run r;
+	const char *p;
+
+	(void)state;
+	/* Everything fits. */
+	attempt(short_reply, level_none, 1, one_rcpt, NULL, &r);
+	assert_string_equal(r.out.dsn, "2.0.0");
+	assert_non_null((p = strstr(r.summary, "250 2.0.0 Ok: queued as 4XQID01 "
+	    "(mx.example.test[127.0.0.1]:")));
+	assert_int_equal(p - r.summary, 0);
+	assert_string_equal(r.summary + strlen(r.summary) - 9, ", no TLS)");
+
+	/* A long reply: the host name goes first, the address and port stay. */
+	attempt(long_reply, level_none, 1, one_rcpt, NULL, &r);
+	assert_true(strlen(r.summary) < 100);
+	assert_non_null(strstr(r.summary, "250 2.0.0 Ok: queued as 4XQID0123456789 and a "));
+	assert_non_null(strstr(r.summary, " ([127.0.0.1]:"));
+	assert_string_equal(r.summary + strlen(r.summary) - 9, ", no TLS)");
+
+	/* And a long host name and a destination: the reply's tail gives way too. */
+	memset(longhost, 'h', sizeof(longhost) - 1);
+	longhost[sizeof(longhost) - 1] = '\0';
+	attempt_host = longhost;
+	attempt_via = "relay-domain.example:2525";
+	attempt(long_reply, level_none, 1, one_rcpt, NULL, &r);
+	attempt_host = attempt_via = NULL;
+	assert_string_equal(r.out.dsn, "2.0.0");
+	assert_true(strlen(r.summary) < 100);
+	assert_null(strstr(r.summary, "hhh"));
+	assert_non_null(strstr(r.summary, "250 2.0.0 Ok: queued as 4XQID"));
+	assert_non_null((p = strstr(r.summary, " ([127.0.0.1]:")));
+	assert_true(p - r.summary >= 30);
+	assert_true(strlen(p) > strlen(tail));
+	assert_string_equal(p + strlen(p) - strlen(tail), tail);
+}
+
 int
 main(void)
 {
@@ -946,6 +1014,7 @@ main(void)
 		cmocka_unit_test(test_surplus_reply_lockstep),
 		cmocka_unit_test(test_dripping_greeting_times_out),
 		cmocka_unit_test(test_dane_fails_closed),
+		cmocka_unit_test(test_success_summary),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
