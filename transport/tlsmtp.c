@@ -34,6 +34,7 @@
 #include "smtp.h"
 #include "route.h"
 #include "dns.h"
+#include "socketmap.h"
 
 #define RECIPIENT_MAX		10000
 #define SUMMARY_MAX		256
@@ -527,6 +528,8 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	struct spool *msg = NULL;
 	struct policy_maps *maps = NULL;
 	struct tls_effective eff;
+	struct socketmap_settings sockmap;
+	struct policy_map_backend sockmap_type;
 	struct dns_ctx *dns = NULL;
 	struct route_list route = { NULL, 0, 0 };
 	struct route_error rerr;
@@ -552,8 +555,13 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	t->input_done = now_ms();
 
 	memset(&eff, 0, sizeof(eff));
+	sockmap.timeout_s = cfg->socketmap_timeout;
+	sockmap.max_reply = (size_t)cfg->socketmap_max_reply;
+	sockmap.deadline_ms = deadline;
+	socketmap_backend(&sockmap, &sockmap_type);
 	if (cfg->tls_policy_maps[0] != '\0'
-	    && policy_maps_open(cfg->tls_policy_maps, &maps, err, sizeof(err)) != 0) {
+	    && policy_maps_open_with(cfg->tls_policy_maps, &sockmap_type, 1, &maps, err,
+	    sizeof(err)) != 0) {
 		log_warn("smtp_tls_policy_maps: %s", err);
 		outcome_set(&o, "4.7.5", "client TLS configuration problem");
 		goto out;

@@ -15,6 +15,7 @@
  *   deadline.c      monotonic clock and stage deadlines
  *   smtp_connect.c  TCP connect with timeout, TCP_NODELAY
  *   stream.c        buffered socket / TLS I/O under per-reply deadlines
+ *   socketmap.c     socketmap: policy map client (socketmap.h)
  *   reply.c         SMTP reply parser (pure)
  *   smtp_proto.c    the SMTP dialogue including STARTTLS
  *   tls_session.c   GnuTLS client setup, priorities, SNI, summary line
@@ -94,6 +95,8 @@ struct tlsmtp_config {
 	char *dns_servers;		/* ours: "" = system resolver */
 	char *maillog_file;		/* ours: "" = syslog facility mail */
 	int delivery_deadline;		/* ours: overall limit, default 900s (< pipe's 1000s) */
+	int socketmap_timeout;		/* socketmap: lookups, Postfix's built-in 100s */
+	int socketmap_max_reply;	/* socketmap: reply bytes, Postfix's built-in 100000 */
 };
 
 /*
