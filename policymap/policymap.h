@@ -11,7 +11,8 @@
  *   nexthop.c        Postfix next-hop syntax -> struct nexthop, and the lookup key list
  *   table_source.c   postmap source syntax: comments, continuation, folding, IDN
  *   table_lmdb.c     Postfix's lmdb: file format, read side (fcntl-locked) and atomic build side
- *   policy_lookup.c  the lookup order across several maps
+ *   table_text.c     tables held in memory: texthash: (a source file) and inline:{...}
+ *   policy_lookup.c  the map list, its map types and the lookup order across them
  *
  * Every function that can fail takes (char *err, size_t errlen) and writes a
  * one-line reason there, in Postfix's wording where Postfix has one.
@@ -247,17 +248,51 @@ int lmdb_builder_commit(struct lmdb_builder *b, char *err, size_t errlen);
 void lmdb_builder_abort(struct lmdb_builder *b);
 
 /* ------------------------------------------------------------------------
+ * Tables held in memory (table_text.c): texthash: and inline:.
+ */
+struct text_table;
+
+/* Read a postmap source file (keys folded); any problem refuses the table. */
+int text_table_read_file(const char *path, struct text_table **out, char *err, size_t errlen);
+/* Parse "{ key=value, { key = value with spaces }, ... }" (inline:). */
+int text_table_parse_inline(const char *text, struct text_table **out, char *err, size_t errlen);
+/* 1 found (*value malloc'ed), 0 not found, -1 out of memory. */
+int text_table_get(const struct text_table *t, const char *key, char **value);
+void text_table_free(struct text_table *t);
+
+/* ------------------------------------------------------------------------
  * Policy maps and lookup (policy_lookup.c).
  */
 struct policy_maps;
 
 /*
+ * A map type served by the caller, for types that need what this library
+ * must not do (socketmap: opens sockets).  open() gets the text after
+ * "type:" and ctx, and returns a handle or -1 with the reason (a syntax
+ * error: the list is refused); lookup() returns 1 found (*value
+ * malloc'ed), 0 not found, -1 error with the reason; close() frees.
+ */
+struct policy_map_backend {
+	const char *type;	/* "socketmap" */
+	int (*open)(const char *arg, void *ctx, void **handle, char *err, size_t errlen);
+	int (*lookup)(void *handle, const char *key, char **value, char *err, size_t errlen);
+	void (*close)(void *handle);
+	void *ctx;
+};
+
+/*
  * Open a list of maps as written in smtp_tls_policy_maps: "lmdb:/path/a,
- * lmdb:/path/b" (separated by commas and/or whitespace).  A type other than
- * lmdb: is an error.  A missing file is NOT an error here: it becomes a
- * lookup error at lookup time (fail closed, as Postfix).
+ * texthash:/path/b, inline:{ key=value, ... }, static:{value}"
+ * (separated by commas and/or white space, braces grouping).  An unknown
+ * or unreadable type is an error, with the fix for hash:, btree:, cdb:,
+ * dbm: and sdbm: ("compile it with tlsmap lmdb:FILE ...").  A missing
+ * file is NOT an error here: it becomes a lookup error at lookup time
+ * (fail closed, as Postfix).  policy_maps_open_with() also accepts the
+ * caller's types (at most 4); the array is copied.
  */
 int policy_maps_open(const char *spec, struct policy_maps **out, char *err, size_t errlen);
+int policy_maps_open_with(const char *spec, const struct policy_map_backend *backends,
+    size_t nbackends, struct policy_maps **out, char *err, size_t errlen);
 void policy_maps_close(struct policy_maps *m);
 
 enum policy_lookup_status {

@@ -146,6 +146,18 @@ fi
 "$tlsmap" -r -w "$dir/t" 2> /dev/null; expect_eq "-r -w" $? 2
 "$tlsmap" -q k -s "$dir/t" 2> /dev/null; expect_eq "-q -s" $? 2
 "$tlsmap" "btree:$dir/t" 2> /dev/null; expect_eq "other type" $? 2
+# A type Postfix compiles to another format: the fix, not a bare error.
+for type in hash btree cdb; do
+	"$tlsmap" "$type:$dir/t" 2> "$dir/err"; expect_eq "$type: status" $? 2
+	want="tlsmap: unsupported table type \"$type\": compile it with \"tlsmap lmdb:$dir/t\" and write \"lmdb:$dir/t\" in smtp_tls_policy_maps"
+	expect_eq "$type: advice" "$(cat "$dir/err")" "$want"
+done
+"$tlsmap" -q x "hash:$dir/t" 2> "$dir/err"; expect_eq "-q hash: status" $? 2
+grep -qF "compile it with \"tlsmap lmdb:$dir/t\"" "$dir/err" && ok || fail "-q hash: advice: $(cat "$dir/err")"
+"$tlsmap" "texthash:$dir/t" 2> "$dir/err"; expect_eq "texthash: status" $? 2
+grep -qF "texthash:$dir/t needs no compiling" "$dir/err" && ok || fail "texthash: advice: $(cat "$dir/err")"
+"$tlsmap" "pcre:$dir/t" 2> "$dir/err"; expect_eq "pcre: status" $? 2
+grep -qF 'unsupported table type "pcre": only lmdb: is supported' "$dir/err" && ok || fail "pcre: $(cat "$dir/err")"
 "$tlsmap" "$dir/t" "$dir/t" 2> /dev/null; expect_eq "two tables" $? 2
 "$tlsmap" 2>&1 | grep -q '^usage: tlsmap' && ok || fail "no usage text"
 

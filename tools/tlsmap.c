@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -101,6 +102,35 @@ set_mode(struct options *o, enum tlsmap_mode mode, const char *arg)
 	o->mode_arg = arg;
 }
 
+/*
+ * Refuse a type other than lmdb:, with the fix where there is one: the
+ * source of a hash:, btree:, cdb:, dbm: or sdbm: table compiles to lmdb:
+ * as it is; a texthash: table is read as it is and needs no compiling.
+ */
+static void __attribute__((noreturn))
+unsupported_type(const char *arg, size_t typelen)
+{
+	static const char *const compiled[] = {"hash", "btree", "cdb", "dbm", "sdbm"};
+	const char *file = arg + typelen + 1;
+
+	for (size_t i = 0; i < sizeof(compiled) / sizeof(compiled[0]); i++) {
+		if (strlen(compiled[i]) == typelen && strncasecmp(arg, compiled[i], typelen) == 0) {
+			fprintf(stderr, "tlsmap: unsupported table type \"%.*s\": compile it with "
+			    "\"tlsmap lmdb:%s\" and write \"lmdb:%s\" in smtp_tls_policy_maps\n",
+			    (int) typelen, arg, file, file);
+			exit(EXIT_USAGE);
+		}
+	}
+	if (typelen == 8 && strncasecmp(arg, "texthash", 8) == 0) {
+		fprintf(stderr, "tlsmap: texthash:%s needs no compiling (the agent reads the source); "
+		    "check it with \"tlsmap -c %s\"\n", file, file);
+		exit(EXIT_USAGE);
+	}
+	fprintf(stderr, "tlsmap: unsupported table type \"%.*s\": only lmdb: is supported\n",
+	    (int) typelen, arg);
+	exit(EXIT_USAGE);
+}
+
 /* "[lmdb:]FILE" -> source FILE and target FILE.lmdb. */
 static void
 set_table(struct options *o, const char *arg)
@@ -110,11 +140,8 @@ set_table(struct options *o, const char *arg)
 	const char *file = arg;
 
 	if (colon != NULL && (slash == NULL || colon < slash)) {
-		if ((size_t) (colon - arg) != 4 || strncmp(arg, "lmdb", 4) != 0) {
-			fprintf(stderr, "tlsmap: unsupported table type \"%.*s\": only lmdb: is supported\n",
-			    (int) (colon - arg), arg);
-			exit(EXIT_USAGE);
-		}
+		if ((size_t) (colon - arg) != 4 || strncmp(arg, "lmdb", 4) != 0)
+			unsupported_type(arg, (size_t) (colon - arg));
 		file = colon + 1;
 	}
 	if (*file == 0) {

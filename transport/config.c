@@ -118,6 +118,9 @@ static const struct param params[] = {
 	{ "maillog_file", P_STR, F(maillog_file), "", 0, 0, NULL },
 	{ "delivery_deadline", P_TIME, F(delivery_deadline), "900s", 1, TIME_MAX, NULL },
 	{ "service_name", P_STR, F(service_name), "tlsmtp", 0, 0, NULL },
+	/* Postfix's socketmap client has these built in (dict_sockmap.c). */
+	{ "socketmap_timeout", P_TIME, F(socketmap_timeout), "100s", 1, TIME_MAX, NULL },
+	{ "socketmap_max_reply", P_INT, F(socketmap_max_reply), "100000", 100, 10000000, NULL },
 	/* So that a shared value like lmdb:$config_directory/tls_policy works. */
 	{ "config_directory", P_REF, 0, "/etc/postfix", 0, 0, NULL },
 };

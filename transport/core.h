@@ -92,6 +92,8 @@ struct tlsmtp_config {
 	char *maillog_file;		/* ours: "" = syslog facility mail */
 	int delivery_deadline;		/* ours: overall limit, default 900s (< pipe's 1000s) */
 	char *service_name;		/* ours: master.cf service name, for advice in logs */
+	int socketmap_timeout;		/* socketmap: lookups, Postfix's built-in 100s */
+	int socketmap_max_reply;	/* socketmap: reply bytes, Postfix's built-in 100000 */
 };
 
 /*

@@ -52,6 +52,8 @@
 /* dns */
 #include "dns.h"
 #include "route.h"
+/* net */
+#include "socketmap.h"
 /* tls */
 #include "tls_policy.h"
 /* smtp */
@@ -784,6 +786,8 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	struct attempts *at;
 	struct spool *msg = NULL;
 	struct policy_maps *maps = NULL;
+	struct socketmap_settings sockmap;
+	struct policy_map_backend sockmap_type;
 	struct dns_ctx *dns = NULL;
 	struct smtp_request req;
 	char err[OUTCOME_TEXT_MAX];
@@ -805,8 +809,13 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	}
 	t->input_done = now_ms();
 
+	sockmap.timeout_s = cfg->socketmap_timeout;
+	sockmap.max_reply = (size_t)cfg->socketmap_max_reply;
+	sockmap.deadline_ms = deadline;
+	socketmap_backend(&sockmap, &sockmap_type);
 	if (cfg->tls_policy_maps[0] != '\0'
-	    && policy_maps_open(cfg->tls_policy_maps, &maps, err, sizeof(err)) != 0) {
+	    && policy_maps_open_with(cfg->tls_policy_maps, &sockmap_type, 1, &maps, err,
+	    sizeof(err)) != 0) {
 		log_warn("smtp_tls_policy_maps: %s", err);
 		outcome_set(&o, "4.7.5", "client TLS configuration problem");
 		goto out;

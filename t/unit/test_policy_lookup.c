@@ -3,7 +3,11 @@
  * syntax, Postfix's lookup order (verbatim, then dotted parents for bare
  * domains only), several maps (key order first, then map order), lookup
  * errors that never read as "not found", invalid entries, both storage
- * styles, and the U-label fallback for tables built by postmap.
+ * styles, the U-label fallback for tables built by postmap, and the other
+ * map types: texthash: (the source read at lookup, postmap's syntax and
+ * folding, first duplicate wins, any problem a lookup error), inline:,
+ * static:, a caller's type (the agent's socketmap:) through the backend
+ * hook, the list order across types, and the advice for hash: & co.
  */
 #include "config.h"
 
@@ -37,11 +41,16 @@ static int
 group_teardown(void **state)
 {
 	static const char *const names[] = {"one", "two", "nonul", "utf8", "bad"};
+	static const char *const texts[] = {"th", "th-bad", "th-later"};
 	char    p[400];
 
 	(void) state;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(p, sizeof(p), "%s/%s.lmdb", tmpdir, names[i]);
+		unlink(p);
+	}
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", tmpdir, texts[i]);
 		unlink(p);
 	}
 	rmdir(tmpdir);
@@ -293,6 +302,43 @@ test_ulabel_fallback(void **state)
 	policy_maps_close(m);
 }
 
+static struct policy_maps *
+open_spec(const char *spec)
+{
+	struct policy_maps *m;
+	char    err[512];
+
+	if (policy_maps_open(spec, &m, err, sizeof(err)) != 0)
+		fail_msg("open %s: %s", spec, err);
+	return m;
+}
+
+/* The error policy_maps_open gives for SPEC (which must be refused). */
+static const char *
+open_error(const char *spec)
+{
+	static char err[1024];
+	struct policy_maps *m;
+
+	err[0] = 0;
+	if (policy_maps_open(spec, &m, err, sizeof(err)) == 0)
+		fail_msg("\"%s\" accepted", spec);
+	assert_null(m);
+	return err;
+}
+
+static void
+write_text(const char *name, const char *text)
+{
+	char    path[400];
+	FILE   *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs(text, fp);
+	fclose(fp);
+}
+
 static void
 test_map_specs(void **state)
 {
@@ -302,14 +348,23 @@ test_map_specs(void **state)
 	char    err[512];
 
 	(void) state;
-	assert_int_equal(policy_maps_open("hash:/etc/postfix/tls_policy", &m, err, sizeof(err)), -1);
-	assert_null(m);
-	assert_non_null(strstr(err, "unsupported table type \"hash\""));
-	assert_int_equal(policy_maps_open("/etc/postfix/tls_policy", &m, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "missing \"type:\""));
-	assert_int_equal(policy_maps_open("lmdb:", &m, err, sizeof(err)), -1);
-	assert_int_equal(policy_maps_open("lmdb:/a, texthash:/b", &m, err, sizeof(err)), -1);
-	assert_int_equal(policy_maps_open(" lmdb:/a,lmdb:/b\tLMDB:/c ", &m, err, sizeof(err)), 0);
+	assert_string_equal(open_error("hash:/etc/postfix/tls_policy"),
+	    "unsupported table type \"hash\" in \"hash:/etc/postfix/tls_policy\": compile it with "
+	    "\"tlsmap lmdb:/etc/postfix/tls_policy\" and write \"lmdb:/etc/postfix/tls_policy\"");
+	assert_non_null(strstr(open_error("lmdb:/a btree:/x/p"), "\"tlsmap lmdb:/x/p\" and write \"lmdb:/x/p\""));
+	assert_non_null(strstr(open_error("cdb:/x/p"), "\"tlsmap lmdb:/x/p\""));
+	assert_non_null(strstr(open_error("dbm:/x/p"), "\"tlsmap lmdb:/x/p\""));
+	assert_non_null(strstr(open_error("proxy:lmdb:/x/p"), "name the table itself (\"lmdb:/x/p\")"));
+	assert_non_null(strstr(open_error("pcre:/x/p"), "unsupported table type \"pcre\""));
+	/* socketmap: is the agent's; the library alone does not have it. */
+	assert_non_null(strstr(open_error("socketmap:inet:127.0.0.1:8461:postfix"),
+	    "unsupported table type \"socketmap\""));
+	assert_non_null(strstr(open_error("/etc/postfix/tls_policy"), "missing \"type:\""));
+	assert_non_null(strstr(open_error("lmdb:"), "missing file name"));
+	assert_non_null(strstr(open_error("texthash:"), "missing file name"));
+	/* static:secure match=x splits into "static:secure" and "match=x". */
+	assert_non_null(strstr(open_error("static:secure match=x"), "missing \"type:\""));
+	m = open_spec(" lmdb:/a,lmdb:/b\tLMDB:/c , texthash:/d inline:{a=may} static:{may}");
 	policy_maps_close(m);
 	/* No maps at all: nothing is ever found. */
 	assert_int_equal(policy_maps_open("", &m, err, sizeof(err)), 0);
@@ -317,6 +372,206 @@ test_map_specs(void **state)
 	assert_int_equal(policy_lookup(m, &nh, &r, err, sizeof(err)), POLICY_NOT_FOUND);
 	policy_result_free(&r);
 	policy_maps_close(m);
+}
+
+static void
+test_texthash(void **state)
+{
+	struct policy_maps *m;
+	char    spec[512];
+
+	(void) state;
+	write_text("th", "# a source file, as tlsmap compiles it\n"
+	    "Example.COM\tsecure match=nexthop\n"
+	    ".example.com    verify\n"
+	    "\tciphers=high\n"
+	    "dup.example may\n"
+	    "DUP.example encrypt\n"
+	    "[relay.example]:587 encrypt\n"
+	    "bad.example bogus\n");
+	snprintf(spec, sizeof(spec), "texthash:%s/th", tmpdir);
+	m = open_spec(spec);
+	expect(m, "example.com", POLICY_FOUND, "example.com", "secure match=nexthop");
+	expect(m, "MX.Example.com", POLICY_FOUND, ".example.com", "verify\tciphers=high");
+	expect(m, "dup.example", POLICY_FOUND, "dup.example", "may");
+	expect(m, "[relay.example]:587", POLICY_FOUND, "[relay.example]:587", "encrypt");
+	expect(m, "[relay.example]", POLICY_NOT_FOUND, NULL, NULL);
+	expect(m, "bad.example", POLICY_INVALID, "bad.example", "bogus");
+	expect(m, "other.example", POLICY_NOT_FOUND, NULL, NULL);
+	policy_maps_close(m);
+
+	/* A file that is not there yet: a lookup error until it is. */
+	snprintf(spec, sizeof(spec), "texthash:%s/th-later", tmpdir);
+	m = open_spec(spec);
+	expect(m, "example.com", POLICY_LOOKUP_ERROR, NULL, NULL);
+	write_text("th-later", "example.com encrypt\n");
+	expect(m, "example.com", POLICY_FOUND, "example.com", "encrypt");
+	policy_maps_close(m);
+}
+
+static void
+test_texthash_problems(void **state)
+{
+	static const char *const bad[] = {
+		"good.example may\nnovalue.example\n",
+		"good.example may\n\"open.example may\n",
+		"good.example may\nutf.example \377\n",
+	};
+	struct policy_maps *m;
+	struct nexthop nh;
+	struct policy_result r;
+	char    spec[512];
+	char    err[512];
+
+	(void) state;
+	snprintf(spec, sizeof(spec), "texthash:%s/th-bad", tmpdir);
+	assert_int_equal(nexthop_parse("good.example", &nh, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_text("th-bad", bad[i]);
+		m = open_spec(spec);
+		/* One bad line refuses the whole table, even for a good key. */
+		if (policy_lookup(m, &nh, &r, err, sizeof(err)) != POLICY_LOOKUP_ERROR)
+			fail_msg("case %zu: not a lookup error", i);
+		assert_non_null(strstr(err, "policy table lookup error: texthash:"));
+		assert_non_null(strstr(err, "/th-bad:2: "));
+		policy_result_free(&r);
+		policy_maps_close(m);
+	}
+}
+
+static void
+test_inline_static(void **state)
+{
+	struct policy_maps *m;
+
+	(void) state;
+	m = open_spec("inline:{ Example.COM=encrypt, {.example.com = secure match=.example.com:example.com},"
+	    "[relay.example]:587=may }");
+	expect(m, "example.com", POLICY_FOUND, "example.com", "encrypt");
+	expect(m, "mx.example.com", POLICY_FOUND, ".example.com", "secure match=.example.com:example.com");
+	expect(m, "[relay.example]:587", POLICY_FOUND, "[relay.example]:587", "may");
+	expect(m, "other.example", POLICY_NOT_FOUND, NULL, NULL);
+	policy_maps_close(m);
+
+	m = open_spec("static:{ secure match=nexthop }");
+	expect(m, "example.com", POLICY_FOUND, "example.com", "secure match=nexthop");
+	expect(m, "[192.0.2.1]:25", POLICY_FOUND, "[192.0.2.1]:25", "secure match=nexthop");
+	policy_maps_close(m);
+	m = open_spec("static:encrypt");
+	expect(m, "a.b.example", POLICY_FOUND, "a.b.example", "encrypt");
+	policy_maps_close(m);
+	m = open_spec("static:bogus");
+	expect(m, "a.b.example", POLICY_INVALID, "a.b.example", "bogus");
+	policy_maps_close(m);
+
+	assert_non_null(strstr(open_error("inline:{}"), "empty table"));
+	assert_non_null(strstr(open_error("inline:a=b"), "need \"inline:{name=value...}\""));
+	assert_non_null(strstr(open_error("inline:{a.example}"), "missing '='"));
+	assert_non_null(strstr(open_error("inline:{=may}"), "missing attribute name"));
+	assert_non_null(strstr(open_error("inline:{{a=may}"), "unbalanced"));
+	assert_non_null(strstr(open_error("inline:{a=may, A=encrypt}"), "duplicate key \"a\""));
+	assert_non_null(strstr(open_error("inline:{{a=may}x}"), "syntax error"));
+}
+
+/* A caller's map type, as the agent serves socketmap:, recording its calls. */
+struct fake_map {
+	char    arg[64];
+	char    calls[1024];
+};
+
+static struct fake_map fakes[4];
+static size_t nfakes;
+
+static int
+fake_open(const char *arg, void *ctx, void **handle, char *err, size_t errlen)
+{
+	(void) ctx;
+	if (strcmp(arg, "broken") == 0) {
+		snprintf(err, errlen, "bad endpoint");
+		return -1;
+	}
+	snprintf(fakes[nfakes].arg, sizeof(fakes[nfakes].arg), "%s", arg);
+	fakes[nfakes].calls[0] = 0;
+	*handle = &fakes[nfakes++];
+	return 0;
+}
+
+static int
+fake_lookup(void *handle, const char *key, char **value, char *err, size_t errlen)
+{
+	struct fake_map *f = handle;
+	size_t  len = strlen(f->calls);
+
+	snprintf(f->calls + len, sizeof(f->calls) - len, "%s%s", len ? " " : "", key);
+	if (strcmp(f->arg, "down") == 0) {
+		snprintf(err, errlen, "connect to 127.0.0.1:1: Connection refused");
+		return -1;
+	}
+	if (strcmp(key, f->arg) == 0)
+		return (*value = strdup("secure match=mx.example")) != NULL;
+	return 0;
+}
+
+static void
+fake_close(void *handle)
+{
+	(void) handle;
+}
+
+static struct policy_maps *
+open_with_fake(const char *spec)
+{
+	struct policy_map_backend b = {"fake", fake_open, fake_lookup, fake_close, NULL};
+	struct policy_maps *m;
+	char    err[512];
+
+	nfakes = 0;
+	if (policy_maps_open_with(spec, &b, 1, &m, err, sizeof(err)) != 0)
+		fail_msg("open %s: %s", spec, err);
+	return m;
+}
+
+static void
+test_backend_and_order(void **state)
+{
+	struct policy_map_backend b = {"fake", fake_open, fake_lookup, fake_close, NULL};
+	struct policy_maps *m;
+	struct nexthop nh;
+	struct policy_result r;
+	char    spec[512];
+	char    err[512];
+
+	(void) state;
+	/*
+	 * Postfix's order: for each key, every map; so the exact key in the
+	 * last map beats a parent key in the first.
+	 */
+	snprintf(spec, sizeof(spec), "inline:{.example.com=encrypt} fake:mx.example.com lmdb:%s/one", tmpdir);
+	m = open_with_fake(spec);
+	expect(m, "mx.example.com", POLICY_FOUND, "mx.example.com", "secure match=mx.example");
+	assert_string_equal(fakes[0].calls, "mx.example.com");
+	policy_maps_close(m);
+	m = open_with_fake(spec);
+	expect(m, "a.b.example.com", POLICY_FOUND, "a.b.example.com", "secure match=nexthop");
+	expect(m, "z.b.example.com", POLICY_FOUND, ".b.example.com", "verify");
+	assert_string_equal(fakes[0].calls, "a.b.example.com z.b.example.com .b.example.com");
+	policy_maps_close(m);
+
+	/* A map that is down: a lookup error naming it, before later maps. */
+	snprintf(spec, sizeof(spec), "inline:{x.example=may}, fake:down, lmdb:%s/one", tmpdir);
+	m = open_with_fake(spec);
+	expect(m, "x.example", POLICY_FOUND, "x.example", "may");
+	assert_int_equal(nexthop_parse("example.com", &nh, err, sizeof(err)), 0);
+	assert_int_equal(policy_lookup(m, &nh, &r, err, sizeof(err)), POLICY_LOOKUP_ERROR);
+	assert_string_equal(err, "policy table lookup error: fake:down: connect to 127.0.0.1:1: Connection refused");
+	assert_string_equal(r.map, "fake:down");
+	policy_result_free(&r);
+	policy_maps_close(m);
+
+	/* The backend's own syntax check refuses the list. */
+	assert_int_equal(policy_maps_open_with("fake:broken", &b, 1, &m, err, sizeof(err)), -1);
+	assert_string_equal(err, "table \"fake:broken\": bad endpoint");
+	assert_null(m);
 }
 
 int
@@ -331,6 +586,10 @@ main(void)
 		cmocka_unit_test(test_no_nul_tables),
 		cmocka_unit_test(test_ulabel_fallback),
 		cmocka_unit_test(test_map_specs),
+		cmocka_unit_test(test_texthash),
+		cmocka_unit_test(test_texthash_problems),
+		cmocka_unit_test(test_inline_static),
+		cmocka_unit_test(test_backend_and_order),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

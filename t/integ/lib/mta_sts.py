@@ -1,0 +1,208 @@
+"""mta_sts - the real postfix-mta-sts-resolver daemon on loopback, with the
+DNS and HTTPS it needs, for the integration scenarios.
+
+MtaSts(tmpdir, top_srcdir, certs, mode=..., mx=[...]).start() runs:
+  - knotd (t/dns/dnsserver with DNSSERVER_ADDRESS) serving zone
+    example.test: "_mta-sts TXT v=STSv1; id=..." and "mta-sts A ADDR";
+  - an HTTPS server on ADDR:443 with the suite's *.example.test leaf,
+    serving /.well-known/mta-sts.txt (version, mode, mx lines, max_age);
+  - mta-sts-daemon (Debian package postfix-mta-sts-resolver) listening on
+    127.0.0.1:PORT, in its own mount namespace where /etc/resolv.conf is a
+    bind mount naming ADDR, with SSL_CERT_FILE = the suite CA.
+The daemon takes no DNS or HTTPS port of its own (RFC 8461 fixes 443, and
+its resolver reads resolv.conf, which has no port), so knotd and the HTTPS
+server use ports 53 and 443 on ADDR, a random loopback address in 127/8
+that nothing else uses; the host's resolv.conf is never touched.
+endpoint() is "inet:127.0.0.1:PORT"; log_text() is the daemon's debug log;
+stop() kills all three by pid.
+start() raises Unavailable when the daemon or unshare(1) is not installed,
+RuntimeError (with the daemon's log) when anything fails to start.
+"""
+
+import http.server
+import os
+import random
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+DAEMON = "/usr/bin/mta-sts-daemon"
+DOMAIN = "example.test"
+
+
+class Unavailable(Exception):
+	pass
+
+
+def _free_address():
+	"""A 127/8 address whose ports 53 (UDP, TCP) and 443 (TCP) are free."""
+	for _ in range(50):
+		addr = "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 254), random.randint(2, 254))
+		socks = []
+		try:
+			for kind, port in ((socket.SOCK_DGRAM, 53), (socket.SOCK_STREAM, 53), (socket.SOCK_STREAM, 443)):
+				s = socket.socket(socket.AF_INET, kind)
+				socks.append(s)
+				s.bind((addr, port))
+			return addr
+		except OSError:
+			continue
+		finally:
+			for s in socks:
+				s.close()
+	raise RuntimeError("no loopback address with ports 53 and 443 free")
+
+
+def _free_port():
+	s = socket.socket()
+	s.bind(("127.0.0.1", 0))
+	port = s.getsockname()[1]
+	s.close()
+	return port
+
+
+class _PolicyHandler(http.server.BaseHTTPRequestHandler):
+	policy = b""
+	fetches = None
+
+	def do_GET(self):
+		self.fetches.append(self.path)
+		if self.path != "/.well-known/mta-sts.txt":
+			self.send_response(404)
+			self.end_headers()
+			return
+		self.send_response(200)
+		self.send_header("Content-Type", "text/plain")
+		self.send_header("Content-Length", str(len(self.policy)))
+		self.end_headers()
+		self.wfile.write(self.policy)
+
+	def log_message(self, *args):
+		pass
+
+
+class MtaSts:
+	def __init__(self, tmpdir, top_srcdir, certs, mode="enforce", mx=("mx.example.test",),
+		     max_age=86400, https_cert="wildcard"):
+		self.dir = os.path.join(tmpdir, "mta-sts")
+		self.top_srcdir = top_srcdir
+		self.certs = certs
+		self.mode = mode
+		self.mx = list(mx)
+		self.max_age = max_age
+		self.https_cert = https_cert
+		self.addr = None
+		self.port = None
+		self.daemon = None
+		self.httpd = None
+		self.fetches = []
+		self.dns_state = os.path.join(self.dir, "dns-state")
+		self.log = os.path.join(self.dir, "daemon.log")
+
+	def endpoint(self):
+		return "inet:127.0.0.1:%d" % self.port
+
+	def start(self):
+		if not os.access(DAEMON, os.X_OK):
+			raise Unavailable("%s not installed (Debian package postfix-mta-sts-resolver)" % DAEMON)
+		if not shutil.which("unshare"):
+			raise Unavailable("unshare(1) not installed")
+		os.makedirs(os.path.join(self.dir, "zones"))
+		self.addr = _free_address()
+		self._start_dns()
+		self._start_https()
+		self._start_daemon()
+		return self
+
+	def _start_dns(self):
+		with open(os.path.join(self.dir, "zones", DOMAIN + ".zone"), "w") as f:
+			f.write("$ORIGIN %s.\n$TTL 60\n"
+				"@ SOA ns hostmaster 1 3600 600 86400 60\n"
+				"@ NS ns\nns A %s\n"
+				"_mta-sts TXT \"v=STSv1; id=%d\"\n"
+				"mta-sts A %s\n" % (DOMAIN, self.addr, int(time.time()), self.addr))
+		env = dict(os.environ, DNSSERVER_ADDRESS=self.addr)
+		p = subprocess.run([os.path.join(self.top_srcdir, "t", "dns", "dnsserver"), "start",
+				    self.dns_state, os.path.join(self.dir, "zones")],
+				   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+		if p.returncode != 0:
+			raise RuntimeError("knotd on %s@53: %s" % (self.addr, p.stderr.decode(errors="replace")[-300:]))
+
+	def _start_https(self):
+		policy = "version: STSv1\nmode: %s\n" % self.mode
+		policy += "".join("mx: %s\n" % m for m in self.mx)
+		policy += "max_age: %d\n" % self.max_age
+		handler = type("Handler", (_PolicyHandler,), {"policy": policy.encode(), "fetches": self.fetches})
+		ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+		ctx.load_cert_chain(os.path.join(self.certs, self.https_cert + "-chain.pem"),
+				    os.path.join(self.certs, self.https_cert + ".key"))
+		self.httpd = http.server.ThreadingHTTPServer((self.addr, 443), handler)
+		self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+		threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+	def _start_daemon(self):
+		resolv = os.path.join(self.dir, "resolv.conf")
+		with open(resolv, "w") as f:
+			f.write("nameserver %s\noptions timeout:1 attempts:2\n" % self.addr)
+		self.port = _free_port()
+		conf = os.path.join(self.dir, "mta-sts-daemon.yml")
+		with open(conf, "w") as f:
+			# reuse_port: the daemon's own default (1.1.2 fails to start without it).
+			f.write("host: 127.0.0.1\nport: %d\nreuse_port: true\nshutdown_timeout: 1\n"
+				"cache:\n  type: internal\n"
+				"default_zone:\n  strict_testing: false\n  timeout: 4\n" % self.port)
+		env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+		       "SSL_CERT_FILE": os.path.join(self.certs, "ca.pem")}
+		cmd = ["unshare", "-m", "--propagation", "private", "--", "sh", "-c",
+		       'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolv,
+		       DAEMON, "-c", conf, "-v", "debug", "-l", self.log, "--disable-uvloop"]
+		self.daemon = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+					       stdout=subprocess.DEVNULL, stderr=open(self.log + ".err", "wb"),
+					       start_new_session=True)
+		deadline = time.monotonic() + 15
+		while time.monotonic() < deadline:
+			if self.daemon.poll() is not None:
+				raise RuntimeError("mta-sts-daemon exited %s: %s" % (self.daemon.returncode, self.tail()))
+			try:
+				socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+				return
+			except OSError:
+				time.sleep(0.1)
+		raise RuntimeError("mta-sts-daemon did not listen within 15s: %s" % self.tail())
+
+	def log_text(self):
+		try:
+			with open(self.log, errors="replace") as f:
+				return f.read()
+		except OSError:
+			return ""
+
+	def tail(self):
+		text = ""
+		for path in (self.log + ".err", self.log):
+			try:
+				with open(path, errors="replace") as f:
+					text += f.read()[-600:]
+			except OSError:
+				pass
+		return text.strip()
+
+	def stop(self):
+		if self.daemon is not None and self.daemon.poll() is None:
+			try:
+				os.killpg(self.daemon.pid, signal.SIGKILL)
+			except OSError:
+				pass
+			self.daemon.wait(timeout=10)
+		self.daemon = None
+		if self.httpd is not None:
+			self.httpd.shutdown()
+			self.httpd.server_close()
+			self.httpd = None
+		if os.path.exists(os.path.join(self.dns_state, "knotd.pid")):
+			subprocess.run([os.path.join(self.top_srcdir, "t", "dns", "dnsserver"), "stop",
+					self.dns_state], timeout=30)
