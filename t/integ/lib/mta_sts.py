@@ -11,8 +11,8 @@ MtaSts(tmpdir, top_srcdir, certs, mode=..., mx=[...]).start() runs:
     bind mount naming ADDR, with SSL_CERT_FILE = the suite CA.
 The daemon takes no DNS or HTTPS port of its own (RFC 8461 fixes 443, and
 its resolver reads resolv.conf, which has no port), so knotd and the HTTPS
-server use ports 53 and 443 on ADDR, a random loopback address in 127/8
-that nothing else uses; the host's resolv.conf is never touched.
+server use ports 53 and 443 on ADDR = 127.0.0.1 (a port already in use
+fails the scenario); the host's resolv.conf is never touched.
 endpoint() is "inet:127.0.0.1:PORT"; log_text() is the daemon's debug log;
 stop() kills all three by pid.
 start() raises Unavailable when the daemon or unshare(1) is not installed,
@@ -21,7 +21,6 @@ RuntimeError (with the daemon's log) when anything fails to start.
 
 import http.server
 import os
-import random
 import shutil
 import signal
 import socket
@@ -39,22 +38,23 @@ class Unavailable(Exception):
 
 
 def _free_address():
-	"""A 127/8 address whose ports 53 (UDP, TCP) and 443 (TCP) are free."""
-	for _ in range(50):
-		addr = "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 254), random.randint(2, 254))
-		socks = []
-		try:
-			for kind, port in ((socket.SOCK_DGRAM, 53), (socket.SOCK_STREAM, 53), (socket.SOCK_STREAM, 443)):
-				s = socket.socket(socket.AF_INET, kind)
-				socks.append(s)
-				s.bind((addr, port))
-			return addr
-		except OSError:
-			continue
-		finally:
-			for s in socks:
-				s.close()
-	raise RuntimeError("no loopback address with ports 53 and 443 free")
+	"""127.0.0.1, after checking that its ports 53 (UDP, TCP) and 443 (TCP)
+	are free: network tests bind to 127.0.0.1 only, and the daemon cannot
+	be given other ports (see above)."""
+	addr = "127.0.0.1"
+	socks = []
+	try:
+		for kind, port in ((socket.SOCK_DGRAM, 53), (socket.SOCK_STREAM, 53), (socket.SOCK_STREAM, 443)):
+			s = socket.socket(socket.AF_INET, kind)
+			socks.append(s)
+			s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+			s.bind((addr, port))
+		return addr
+	except OSError as e:
+		raise RuntimeError("%s: port 53 or 443 is in use (%s); the MTA-STS daemon needs both" % (addr, e))
+	finally:
+		for s in socks:
+			s.close()
 
 
 def _free_port():
