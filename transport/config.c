@@ -114,6 +114,11 @@ static const struct param params[] = {
 	{ "dns_servers", P_STR, F(dns_servers), "", 0, 0, NULL },
 	{ "maillog_file", P_STR, F(maillog_file), "", 0, 0, NULL },
 	{ "delivery_deadline", P_TIME, F(delivery_deadline), "900s", 1, TIME_MAX, NULL },
+	/* TLS session cache (tls_scache.c); Postfix caps the timeout at 100 days. */
+	{ "smtp_tls_session_cache_database", P_STR, F(tls_session_cache_database), "", 0, 0, NULL },
+	{ "smtp_tls_session_cache_timeout", P_TIME, F(tls_session_cache_timeout), "3600s", 0,
+	    100 * 86400, NULL },
+	{ "lmdb_map_size", P_INT, F(lmdb_map_size), "16777216", 16384, INT_MAX, NULL },
 	/* So that a shared value like lmdb:$config_directory/tls_policy works. */
 	{ "config_directory", P_REF, 0, "/etc/postfix", 0, 0, NULL },
 };

@@ -94,6 +94,9 @@ struct tlsmtp_config {
 	char *dns_servers;		/* ours: "" = system resolver */
 	char *maillog_file;		/* ours: "" = syslog facility mail */
 	int delivery_deadline;		/* ours: overall limit, default 900s (< pipe's 1000s) */
+	char *tls_session_cache_database;	/* smtp_tls_session_cache_database, "" = off */
+	int tls_session_cache_timeout;	/* smtp_tls_session_cache_timeout, 3600s, 0 = off */
+	int lmdb_map_size;		/* size limit of the session cache file, bytes */
 };
 
 /*
