@@ -1035,7 +1035,9 @@ glue_log(const char *fmt, ...)
 
 /*
  * NewSessionTicket (TLS 1.3 RFC 8446 4.6.1, TLS 1.2 RFC 5077 3.3): the body
- * starts with the lifetime in seconds (uint32).
+ * starts with the lifetime in seconds (uint32).  The hook runs before
+ * GnuTLS parses the message (GNUTLS_HOOK_PRE): afterwards, GnuTLS 3.7
+ * passes only the bytes it left unread.
  */
 static int
 ticket_hook(gnutls_session_t sess, unsigned htype, unsigned when, unsigned incoming,
@@ -1046,16 +1048,36 @@ ticket_hook(gnutls_session_t sess, unsigned htype, unsigned when, unsigned incom
 	return 0;
 }
 
+int
+tls_scache_wanted(const struct tlsmtp_config *cfg)
+{
+	return cfg->tls_session_cache_database != NULL && cfg->tls_session_cache_database[0] != '\0'
+	    && cfg->tls_session_cache_timeout > 0;
+}
+
+/* A short digest of a blob, so that logs show which ticket went where. */
+static void
+blob_id(const gnutls_datum_t *blob, char *out, size_t outlen)
+{
+	unsigned char md[TLS_SCACHE_DIGEST_LEN];
+
+	snprintf(out, outlen, "?");
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, blob->data, blob->size, md) < 0)
+		return;
+	for (size_t i = 0; i < 6 && 2 * i + 2 < outlen; i++)
+		snprintf(out + 2 * i, outlen - 2 * i, "%02x", md[i]);
+}
+
 void
 tls_scache_session_begin(const struct tlsmtp_config *cfg, gnutls_session_t sess,
     const struct tls_scache_key *key)
 {
 	gnutls_datum_t blob;
+	char id[16];
 	int rc;
 
 	glue.sess = NULL;
-	if (cfg->tls_session_cache_database == NULL || cfg->tls_session_cache_database[0] == '\0'
-	    || cfg->tls_session_cache_timeout <= 0 || !key_valid(key))
+	if (!tls_scache_wanted(cfg) || !key_valid(key))
 		return;
 	if (!glue.tried) {
 		glue.tried = 1;
@@ -1069,17 +1091,19 @@ tls_scache_session_begin(const struct tlsmtp_config *cfg, gnutls_session_t sess,
 	glue.lifetime = 0;
 	glue.loud = cfg->tls_loglevel >= 2;
 	gnutls_handshake_set_hook_function(sess, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET,
-	    GNUTLS_HOOK_POST, ticket_hook);
+	    GNUTLS_HOOK_PRE, ticket_hook);
 	if (!tls_scache_take(glue.cache, key, &blob)) {
 		glue_log("%s: no cached TLS session", key->label);
 		return;
 	}
+	blob_id(&blob, id, sizeof(id));
 	rc = gnutls_session_set_data(sess, blob.data, blob.size);
 	gnutls_free(blob.data);
 	if (rc < 0)
-		glue_log("%s: cached TLS session not usable: %s", key->label, gnutls_strerror(rc));
+		glue_log("%s: cached TLS session %s not usable: %s", key->label, id,
+		    gnutls_strerror(rc));
 	else
-		glue_log("%s: offering a cached TLS session", key->label);
+		glue_log("%s: offering cached TLS session %s", key->label, id);
 }
 
 void
@@ -1087,6 +1111,7 @@ tls_scache_session_ready(gnutls_session_t sess)
 {
 	gnutls_datum_t data;
 	unsigned life;
+	char id[16];
 	int rc;
 
 	if (sess == NULL || sess != glue.sess || glue.cache == NULL)
@@ -1104,7 +1129,8 @@ tls_scache_session_ready(gnutls_session_t sess)
 		return;
 	}
 	life = entry_life(glue.cache, glue.lifetime);
+	blob_id(&data, id, sizeof(id));
 	if (tls_scache_store(glue.cache, &glue.key, &data, glue.lifetime))
-		glue_log("%s: cached the TLS session for %u s", glue.key.label, life);
+		glue_log("%s: cached TLS session %s for %u s", glue.key.label, id, life);
 	gnutls_free(data.data);
 }

@@ -112,6 +112,9 @@ int tls_scache_store(struct tls_scache *sc, const struct tls_scache_key *key,
 /* Delete expired and malformed entries; returns how many, or -1. */
 long tls_scache_purge(struct tls_scache *sc);
 
+/* smtp_tls_session_cache_database set and smtp_tls_session_cache_timeout > 0. */
+int tls_scache_wanted(const struct tlsmtp_config *cfg);
+
 /*
  * Session glue for the agent: one TLS session at a time per process, the
  * cache opened on first use from cfg (nothing happens when
