@@ -16,6 +16,11 @@
  *
  * The GnuTLS priority string comes from tls_priority_string() (tls_policy.c).
  *
+ * Session resumption (tls_scache.h): before the handshake, a ticket cached
+ * under a key of every input above is offered; a resumed session goes
+ * through exactly the same checks, on the chain stored with it, and its
+ * summary line says "reused" instead of "established" (Postfix's words).
+ *
  * SNI: the server's host name by default (never an address literal);
  * servername=hostname|nexthop|NAME as in Postfix.
  *

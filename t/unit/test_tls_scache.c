@@ -11,6 +11,7 @@
  * 0600, and a wider mode is narrowed; a file of another user, a symlink
  * and a missing directory are refused; forked processes taking from one
  * pool concurrently never get the same ticket.
+ * SCACHE_TEST_LOG=1 in the environment prints each test's log lines.
  */
 #include "config.h"
 
