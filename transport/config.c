@@ -121,6 +121,11 @@ static const struct param params[] = {
 	/* Postfix's socketmap client has these built in (dict_sockmap.c). */
 	{ "socketmap_timeout", P_TIME, F(socketmap_timeout), "100s", 1, TIME_MAX, NULL },
 	{ "socketmap_max_reply", P_INT, F(socketmap_max_reply), "100000", 100, 10000000, NULL },
+	/* TLS session cache (tls_scache.c); Postfix caps the timeout at 100 days. */
+	{ "smtp_tls_session_cache_database", P_STR, F(tls_session_cache_database), "", 0, 0, NULL },
+	{ "smtp_tls_session_cache_timeout", P_TIME, F(tls_session_cache_timeout), "3600s", 0,
+	    100 * 86400, NULL },
+	{ "lmdb_map_size", P_INT, F(lmdb_map_size), "16777216", 16384, INT_MAX, NULL },
 	/* So that a shared value like lmdb:$config_directory/tls_policy works. */
 	{ "config_directory", P_REF, 0, "/etc/postfix", 0, 0, NULL },
 };

@@ -94,6 +94,9 @@ struct tlsmtp_config {
 	char *service_name;		/* ours: master.cf service name, for advice in logs */
 	int socketmap_timeout;		/* socketmap: lookups, Postfix's built-in 100s */
 	int socketmap_max_reply;	/* socketmap: reply bytes, Postfix's built-in 100000 */
+	char *tls_session_cache_database;	/* smtp_tls_session_cache_database, "" = off */
+	int tls_session_cache_timeout;	/* smtp_tls_session_cache_timeout, 3600s, 0 = off */
+	int lmdb_map_size;		/* size limit of the session cache file, bytes */
 };
 
 /*

@@ -9,11 +9,14 @@
  *   usable records                 both: the peer must match them
  *
  * dane_verify() matches the peer:
- *   DANE-EE (usage 3): the leaf's certificate or SubjectPublicKeyInfo, by
- *   gnutls-dane's dane_verify_crt_raw() restricted to EE records, which
- *   does exactly that and no more (no chain, name or date checks).
- *   DANE-TA (usage 2): our own code, because Postfix's semantics need more
- *   than "a certificate of the chain matches": the matched certificate (or
+ *   DANE-EE (usage 3): the digest (or the full bytes) of the leaf's
+ *   certificate or SubjectPublicKeyInfo equals the record's data, and
+ *   nothing else is checked (no chain, name or date).  This used to be
+ *   gnutls-dane's dane_verify_crt_raw(); doing the same comparison here
+ *   saves every delivery the loading of gnutls-dane and of what it pulls
+ *   in (libunbound, libevent).
+ *   DANE-TA (usage 2): Postfix's semantics need more than "a certificate
+ *   of the chain matches": the matched certificate (or
  *   the full certificate carried by a "2 0 0" record, which may be absent
  *   from the chain) becomes the only trust anchor of a GnuTLS trust list,
  *   and the leaf and the intermediates below it must verify against it for
@@ -41,7 +44,6 @@
 #include <gnutls/x509.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
-#include <gnutls/dane.h>
 
 /* core */
 #include "core.h"
@@ -110,57 +112,7 @@ fail(struct tls_verify_result *result, const char *who, const char *label, const
 }
 
 /* ------------------------------------------------------------------------
- * DANE-EE through gnutls-dane.
- */
-
-/* 1 when some usable DANE-EE record matches the leaf. */
-static int
-ee_matches(const gnutls_datum_t *ders, unsigned n, const struct tlsa_set *tlsa)
-{
-	dane_state_t state;
-	dane_query_t query;
-	char *data[TLSA_RECORDS_MAX + 1];
-	int lens[TLSA_RECORDS_MAX + 1];
-	size_t k = 0;
-	unsigned verify = 0;
-	int rc, matched = 0;
-
-	for (size_t i = 0; i < tlsa->count; i++) {
-		const struct tlsa_rr *rr = &tlsa->rr[i];
-
-		if (!rr->usable || rr->usage != TLSA_USAGE_DANE_EE)
-			continue;
-		if ((data[k] = malloc(rr->len + 3)) == NULL)
-			goto out;
-		data[k][0] = (char)rr->usage;
-		data[k][1] = (char)rr->selector;
-		data[k][2] = (char)rr->mtype;
-		memcpy(data[k] + 3, rr->data, rr->len);
-		lens[k] = (int)(rr->len + 3);
-		k++;
-	}
-	data[k] = NULL;
-	lens[k] = 0;
-	if (k == 0)
-		goto out;
-	if (dane_state_init(&state, DANE_F_IGNORE_DNSSEC | DANE_F_IGNORE_LOCAL_RESOLVER) < 0)
-		goto out;
-	/* The records are DNSSEC-validated: we only use validated ones. */
-	if (dane_raw_tlsa(state, &query, data, lens, 1, 0) >= 0) {
-		rc = dane_verify_crt_raw(state, ders, n, GNUTLS_CRT_X509, query, 0,
-		    DANE_VFLAG_ONLY_CHECK_EE_USAGE | DANE_VFLAG_FAIL_IF_NOT_CHECKED, &verify);
-		matched = rc >= 0 && verify == 0;
-		dane_query_deinit(query);
-	}
-	dane_state_deinit(state);
-out:
-	while (k-- > 0)
-		free(data[k]);
-	return matched;
-}
-
-/* ------------------------------------------------------------------------
- * DANE-TA.
+ * Record matching, for both usages.
  */
 
 /* The selected part of crt (certificate or SPKI DER), malloc'ed into *out. */
@@ -205,6 +157,32 @@ rr_matches(const struct tlsa_rr *rr, gnutls_x509_crt_t crt)
 	gnutls_free(sel.data);
 	return match;
 }
+
+/* ------------------------------------------------------------------------
+ * DANE-EE: the leaf's certificate or public key, nothing else (RFC 7672
+ * 3.1.1: no chain, name or date checks).
+ */
+
+/* 1 when some usable DANE-EE record matches the leaf (ders[0]). */
+static int
+ee_matches(const gnutls_datum_t *ders, unsigned n, const struct tlsa_set *tlsa)
+{
+	gnutls_x509_crt_t leaf;
+	int matched = 0;
+
+	if (n == 0 || gnutls_x509_crt_init(&leaf) < 0)
+		return 0;
+	if (gnutls_x509_crt_import(leaf, &ders[0], GNUTLS_X509_FMT_DER) >= 0)
+		for (size_t i = 0; i < tlsa->count && !matched; i++)
+			matched = tlsa->rr[i].usable && tlsa->rr[i].usage == TLSA_USAGE_DANE_EE
+			    && rr_matches(&tlsa->rr[i], leaf);
+	gnutls_x509_crt_deinit(leaf);
+	return matched;
+}
+
+/* ------------------------------------------------------------------------
+ * DANE-TA.
+ */
 
 /*
  * Verify chain[0..n-1] (leaf first, the TA not included) with ta as the

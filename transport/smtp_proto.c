@@ -58,6 +58,7 @@
 /* tls */
 #include "dane.h"
 #include "tls_policy.h"
+#include "tls_scache.h"
 #include "tls_session.h"
 #include "tls_verify.h"
 /* smtp */
@@ -465,8 +466,12 @@ open_session(struct session *ss, int *retry_plain)
 		break;
 	}
 	/* RFC 3207 4.2: forget what the plaintext EHLO said. */
-	if (hello(ss) == 0)
+	if (hello(ss) == 0) {
+		/* The EHLO reply was the first read past the handshake: TLS 1.3
+		 * tickets have arrived by now (tls_scache.h). */
+		tls_scache_session_ready(stream_tls(ss->stream));
 		return 0;
+	}
 	/* "may": a TLS session that breaks at once is retried in plaintext. */
 	if (ss->level == TLS_LEVEL_MAY && strcmp(ss->out->dsn, "4.4.2") == 0)
 		*retry_plain = 1;

@@ -24,6 +24,11 @@
  *
  * The GnuTLS priority string comes from tls_priority_string() (tls_policy.c).
  *
+ * Session resumption (tls_scache.h): before the handshake, a ticket cached
+ * under a key of every input above is offered; a resumed session goes
+ * through exactly the same checks, on the chain stored with it, and its
+ * summary line says "reused" instead of "established" (Postfix's words).
+ *
  * SNI: the server's host name by default (never an address literal);
  * servername=hostname|nexthop|NAME as in Postfix.
  *
@@ -47,6 +52,7 @@
 /* tls */
 #include "dane.h"
 #include "tls_policy.h"
+#include "tls_scache.h"
 #include "tls_session.h"
 #include "tls_verify.h"
 /* smtp: the one include that runs up (docs/architecture.md, "Exceptions") */
@@ -273,6 +279,56 @@ dane_peer(gnutls_session_t sess, const struct smtp_request *req, const struct ro
 }
 /* ---- DANE end ---- */
 
+/* ---- session cache begin (tls_scache.c) ----
+ * The cache key covers every input of the handshake and of the checks
+ * below; a resumed session is then checked exactly like a new one.
+ */
+static void
+scache_begin(gnutls_session_t sess, const struct smtp_request *req, const struct route_addr *a,
+    const char *sni, const char *prios)
+{
+	const struct tls_effective *eff = req->tls;
+	const struct tlsmtp_config *cfg = req->cfg;
+	struct tls_scache_fields f;
+	struct tls_scache_key key;
+	char *names[MATCH_NAMES_MAX];
+	size_t nnames = 0;
+
+	if (!tls_scache_wanted(cfg))
+		return;
+	memset(&f, 0, sizeof(f));
+	f.nexthop = req->nexthop->key;
+	f.host = a->host;
+	f.addr = a->addr;
+	f.port = route_addr_port(a);
+	f.sni = sni;
+	f.level = req->dane != NULL ? req->dane->level : eff->level;
+	if (TLS_LEVEL_MUST_PKIX(eff->level)) {
+		nnames = tls_policy_match_names(eff, req->nexthop, a->host, names, MATCH_NAMES_MAX);
+		f.names = (const char *const *)names;
+		f.name_count = nnames;
+		f.tafiles = (const char *const *)eff->tafile;
+		f.tafile_count = eff->tafile_count;
+	} else if (eff->level == TLS_LEVEL_FINGERPRINT) {
+		f.digests = (const char *const *)eff->match;
+		f.digest_count = eff->match_count;
+	}
+	f.digest_alg = cfg->tls_fingerprint_digest;
+	if (req->dane != NULL && req->dane->level == TLS_LEVEL_DANE) {
+		f.tlsa = &req->dane->tlsa;
+		f.dane_insecure_mx = req->dane->insecure_mx;
+	}
+	f.ca_file = cfg->tls_CAfile;
+	f.ca_path = cfg->tls_CApath;
+	f.priority = prios;
+	f.cert_file = cfg->tls_cert_file;
+	f.key_file = cfg->tls_key_file;
+	tls_scache_key_make(&f, &key);
+	tls_match_names_free(names, nnames);
+	tls_scache_session_begin(cfg, sess, &key);
+}
+/* ---- session cache end ---- */
+
 /* Verify the peer and log the outcome; returns 1 when the level is satisfied. */
 static int
 check_peer(gnutls_session_t sess, const struct smtp_request *req, const struct route_addr *a,
@@ -316,9 +372,10 @@ check_peer(gnutls_session_t sess, const struct smtp_request *req, const struct r
 	info->status = res.status;
 	snprintf(info->detail, sizeof(info->detail), "%s", res.reason);
 	if (req->cfg->tls_loglevel >= 1)
-		log_info("%s TLS connection established to %s: %s with cipher %s (%u/%u bits)",
-		    tls_peer_status_name(res.status), label, info->protocol, info->cipher,
-		    info->usebits, info->algbits);
+		log_info("%s TLS connection %s to %s: %s with cipher %s (%u/%u bits)",
+		    tls_peer_status_name(res.status),
+		    gnutls_session_is_resumed(sess) ? "reused" : "established", label,
+		    info->protocol, info->cipher, info->usebits, info->algbits);
 	if (TLS_LEVEL_MUST_MATCH(level)) {
 		if (!res.matched && res.reason[0] != '\0')
 			log_info("%s", res.reason);
@@ -371,6 +428,9 @@ tls_session_start(struct stream *s, const struct smtp_request *req, const struct
 	}
 	if (sni_name(req, a, sni, sizeof(sni)))
 		(void)gnutls_server_name_set(sess, GNUTLS_NAME_DNS, sni, strlen(sni));
+	else
+		sni[0] = '\0';
+	scache_begin(sess, req, a, sni, prios);
 	gnutls_transport_set_int(sess, stream_fd(s));
 	stream_set_tls(s, sess);
 	if (handshake(s, sess, stage_deadline(cfg->starttls_timeout, req->deadline_ms), why,

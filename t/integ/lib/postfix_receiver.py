@@ -2,7 +2,8 @@
 
 Interface:
     r = PostfixReceiver(workdir, key_file, chain_file, hostname="mx.example.test",
-                        addresses=("127.0.0.1",), port=None)   # None: a free port
+                        addresses=("127.0.0.1",), port=None,   # None: a free port
+                        tls_loglevel="1")   # "1, cache" also logs session reuse
     r.start()            # postfix -c DIR start, waits until every port accepts
     r.port               # the loopback TCP port smtpd listens on
     r.clear()            # forget earlier deliveries and log lines
@@ -214,7 +215,7 @@ maillog_file = {dir}/maillog
 maillog_file_prefixes = {dir}
 smtpd_tls_security_level = may
 smtpd_tls_chain_files = {key}, {chain}
-smtpd_tls_loglevel = 1
+smtpd_tls_loglevel = {tls_loglevel}
 smtpd_tls_received_header = yes
 smtpd_tls_session_cache_database =
 smtpd_banner = $myhostname ESMTP receiver
@@ -236,13 +237,15 @@ cat > "$f.tmp" && mv "$f.tmp" "$f.eml"
 
 class PostfixReceiver:
 	def __init__(self, workdir, key_file, chain_file, hostname="mx.example.test",
-		     addresses=("127.0.0.1",), extra_main="", name="postfix", port=None):
+		     addresses=("127.0.0.1",), extra_main="", name="postfix", port=None,
+		     tls_loglevel="1"):
 		self.dir = os.path.join(os.path.abspath(workdir), name)
 		self.key_file = os.path.abspath(key_file)
 		self.chain_file = os.path.abspath(chain_file)
 		self.hostname = hostname
 		self.addresses = tuple(addresses)
 		self.extra_main = extra_main
+		self.tls_loglevel = tls_loglevel
 		self.port = port
 		self.fixed_port = port is not None
 		self.started = False
@@ -300,7 +303,8 @@ class PostfixReceiver:
 			    MASTER_CF.format(listeners=listeners, user=DELIVERY_USER, script=script))
 		self._write(os.path.join(self.config_dir, "main.cf"),
 			    MAIN_CF.format(dir=self.dir, hostname=self.hostname, protocols=protocols,
-					   key=self.key_file, chain=self.chain_file, extra=self.extra_main))
+					   key=self.key_file, chain=self.chain_file, extra=self.extra_main,
+					   tls_loglevel=self.tls_loglevel))
 		open(self.maillog, "a").close()
 
 	def _postfix(self, *args, timeout=30):

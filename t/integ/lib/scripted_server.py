@@ -46,8 +46,9 @@ accepted, recorded and closed at once.  Steps are tuples (verb, argument):
 Each connection is served on its own thread, so a client may give up on a
 silent connection and be served on the next one.  Every byte is logged per connection and direction: client->server in
 plaintext (Connection.plain_in), client->server inside TLS after decryption
-(Connection.tls_in), server->client likewise (plain_out, tls_out), and the
-TLS server name the client asked for (Connection.sni), so tests
+(Connection.tls_in), server->client likewise (plain_out, tls_out), the
+TLS server name the client asked for (Connection.sni) and whether the
+client resumed a session (Connection.resumed), so tests
 can check that nothing leaked before TLS or before verification.
 
 TLS runs over memory BIOs so the server sees exactly what the client puts on
@@ -75,20 +76,36 @@ class ClientClosed(Exception):
 
 
 class TlsSettings:
-	"""Server-side TLS: certificate chain, key, protocol range, ciphers."""
+	"""Server-side TLS: certificate chain, key, protocol range, ciphers.
+	tickets = N > 0 issues N session tickets per handshake (TLS 1.3; TLS
+	1.2 gets RFC 5077 tickets) from one context shared by every
+	connection, so that a client can resume; 0 (the default) issues none."""
 
 	def __init__(self, chain_file=None, key_file=None, min_version=None,
-		     max_version=None, ciphers=None):
+		     max_version=None, ciphers=None, tickets=0):
 		self.chain_file = chain_file
 		self.key_file = key_file
 		self.min_version = min_version
 		self.max_version = max_version
 		self.ciphers = ciphers
+		self.tickets = tickets
+		self._shared = None
 
 	def context(self):
+		if self.tickets > 0:
+			# Tickets are sealed with the context's keys: one context.
+			if self._shared is None:
+				self._shared = self._new_context()
+			return self._shared
+		return self._new_context()
+
+	def _new_context(self):
 		ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-		ctx.options |= getattr(ssl, "OP_NO_TICKET", 0)
-		ctx.num_tickets = 0
+		if self.tickets > 0:
+			ctx.num_tickets = self.tickets
+		else:
+			ctx.options |= getattr(ssl, "OP_NO_TICKET", 0)
+			ctx.num_tickets = 0
 		if self.ciphers:
 			ctx.set_ciphers(self.ciphers)
 		if self.min_version:
@@ -97,7 +114,15 @@ class TlsSettings:
 			ctx.maximum_version = _tls_version(self.max_version)
 		if self.chain_file:
 			ctx.load_cert_chain(self.chain_file, self.key_file)
+		ctx.sni_callback = _note_sni
 		return ctx
+
+
+def _note_sni(sslobj, name, context):
+	"""Record the server name on the Connection the SSL object belongs to."""
+	conn = getattr(sslobj, "tlsmtp_connection", None)
+	if conn is not None:
+		conn.sni = name
 
 
 def _tls_version(name):
@@ -124,6 +149,7 @@ class Connection:
 		self.premature = bytearray()
 		self.data = None
 		self.tls_version = None
+		self.resumed = None	# after "tls": whether the client resumed a session
 		self.sni = None		# server name the client sent, if any
 		self.tls_done = False
 		self.closed_by_client = False
@@ -255,13 +281,10 @@ class Connection:
 		if self._buf:
 			self.premature += self._buf
 		ctx = self.tls_settings.context()
-
-		def note_sni(sslobj, name, context):
-			self.sni = name
-		ctx.sni_callback = note_sni
 		self._in_bio = ssl.MemoryBIO()
 		self._out_bio = ssl.MemoryBIO()
 		self._ssl = ctx.wrap_bio(self._in_bio, self._out_bio, server_side=True)
+		self._ssl.tlsmtp_connection = self	# for _note_sni
 		if self._buf:
 			self._in_bio.write(bytes(self._buf))
 			self._buf.clear()
@@ -289,6 +312,7 @@ class Connection:
 		self._flush_tls()
 		self.tls_done = True
 		self.tls_version = self._ssl.version()
+		self.resumed = self._ssl.session_reused
 		if expect_failure:
 			raise ScriptError("TLS handshake succeeded but should have failed")
 
