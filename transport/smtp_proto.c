@@ -88,6 +88,7 @@ struct session {
 	struct stream *stream;
 	enum tls_level level;		/* effective for this attempt */
 	char namaddr[ROUTE_NAMADDR_MAX];	/* "host[addr]" */
+	char label[ROUTE_LABEL_MAX];		/* "host[addr]:port" */
 	struct ehlo_features feat;
 	int tls_active;
 	struct tls_info tls;
@@ -283,8 +284,7 @@ ehlo_loop(struct session *ss)
 
 	if (!loop_check_applies(ss) || !reply_names_host(&ss->reply, me))
 		return 0;
-	log_warn("host %s:%u replied to HELO/EHLO with my own hostname %s", ss->namaddr,
-	    route_addr_port(ss->addr), me);
+	log_warn("host %s replied to HELO/EHLO with my own hostname %s", ss->label, me);
 	send_quit(ss);
 	text_cut(text, sizeof(text), "mail for %s loops back to myself", ss->req->nexthop->key);
 	if (ss->addr->pref == ss->req->best_pref) {
@@ -306,8 +306,8 @@ greeting(struct session *ss)
 		return -1;
 	if (ss->reply.code == 220) {
 		if (loop_check_applies(ss) && reply_names_host(&ss->reply, cfg->myhostname))
-			log_warn("host %s:%u greeted me with my own hostname %s", ss->namaddr,
-			    route_addr_port(ss->addr), cfg->myhostname);
+			log_warn("host %s greeted me with my own hostname %s", ss->label,
+			    cfg->myhostname);
 		return 0;
 	}
 	reply_quote(&ss->reply, raw, sizeof(raw));
@@ -1000,7 +1000,8 @@ dane_begin(struct session *ss, int tls_off)
 	struct dane_session *ds;
 	unsigned port = route_addr_port(a);
 	int secure = a->dnssec_secure && req->dns != NULL;
-	char dsn[OUTCOME_DSN_MAX], reason[OUTCOME_TEXT_MAX], label[ROUTE_LABEL_MAX];
+	char dsn[OUTCOME_DSN_MAX], reason[OUTCOME_TEXT_MAX];
+	const char *label = ss->label;
 
 	if (ss->level != TLS_LEVEL_DANE && ss->level != TLS_LEVEL_DANE_ONLY)
 		return 0;
@@ -1008,7 +1009,6 @@ dane_begin(struct session *ss, int tls_off)
 		fail_soft(ss, "4.3.0", "out of memory");
 		return -1;
 	}
-	snprintf(label, sizeof(label), "%s:%u", ss->namaddr, port);
 	snprintf(ds->base, sizeof(ds->base), "%s", a->host);
 	/*
 	 * An MX host found through an MX lookup that was not validated:
@@ -1092,6 +1092,7 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 	if (tls_off && ss->level == TLS_LEVEL_MAY)
 		ss->level = TLS_LEVEL_NONE;
 	snprintf(ss->namaddr, sizeof(ss->namaddr), "%s[%s]", addr->host, addr->addr);
+	route_addr_label(addr, ss->label, sizeof(ss->label));
 	if (!level_unusable(ss) && dane_begin(ss, tls_off) == 0) {
 		if ((fd = smtp_connect(req->cfg, addr, req->deadline_ms, out)) < 0) {
 			settle_open_rcpts(ss, RCPT_SOFT, out->dsn, out->text);

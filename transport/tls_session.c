@@ -42,7 +42,6 @@
 /* dns */
 #include "route.h"
 /* net */
-#include "smtp_connect.h"
 #include "stream.h"
 /* tls */
 #include "dane.h"
@@ -341,7 +340,7 @@ tls_session_start(struct stream *s, const struct smtp_request *req, const struct
 	int rc;
 
 	memset(info, 0, sizeof(*info));
-	snprintf(label, sizeof(label), "%s[%s]:%u", a->host, a->addr, route_addr_port(a));
+	route_addr_label(a, label, sizeof(label));
 	if (tls_global_init(cfg, why, sizeof(why)) != 0) {
 		log_warn("%s", why);
 		snprintf(info->detail, sizeof(info->detail), "%s", why);
