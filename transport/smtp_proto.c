@@ -50,7 +50,6 @@
 #include "core.h"
 /* dns */
 #include "route.h"
-#include "tlsa.h"
 /* net */
 #include "reply.h"
 #include "smtp_connect.h"
@@ -986,82 +985,29 @@ level_unusable(struct session *ss)
 
 /* ---- DANE begin (dane.c owns the rules; this only wires them in) ----
  *
- * At dane and dane-only, before connecting: TLSA records of this address's
- * host when its address records were DNSSEC-validated (never otherwise),
- * and from them the level this attempt runs at, or a deferral ("TLSA
- * lookup error for H:P", which makes the caller try the next address).
- * Returns 0 to go on, -1 when the attempt is settled as a soft failure.
+ * At dane and dane-only, before connecting: the TLSA state and the level
+ * of this attempt (dane_session_open()), or a deferral ("TLSA lookup error
+ * for H:P", which makes the caller try the next address).  Returns 0 to go
+ * on, -1 when the attempt is settled as a soft failure.
  */
 static int
-dane_begin(struct session *ss, int tls_off)
+dane_level(struct session *ss, int tls_off)
 {
 	struct smtp_request *req = ss->req;
-	const struct route_addr *a = ss->addr;
-	struct dane_session *ds;
-	unsigned port = route_addr_port(a);
-	int secure = a->dnssec_secure && req->dns != NULL;
 	char dsn[OUTCOME_DSN_MAX], reason[OUTCOME_TEXT_MAX];
-	const char *label = ss->label;
 
-	if (ss->level != TLS_LEVEL_DANE && ss->level != TLS_LEVEL_DANE_ONLY)
-		return 0;
-	if ((ds = calloc(1, sizeof(*ds))) == NULL) {
-		fail_soft(ss, "4.3.0", "out of memory");
-		return -1;
-	}
-	snprintf(ds->base, sizeof(ds->base), "%s", a->host);
-	/*
-	 * An MX host found through an MX lookup that was not validated:
-	 * Postfix's default smtp_tls_dane_insecure_mx_policy is "dane" when
-	 * main.cf says dane, else "may" (the TLSA records are not used).
-	 */
-	if (ss->level == TLS_LEVEL_DANE && req->nexthop->kind == NEXTHOP_DOMAIN && !req->mx_secure
-	    && strcasecmp(a->host, req->nexthop->host) != 0) {
-		if (req->cfg->default_level == TLS_LEVEL_DANE) {
-			ds->insecure_mx = 1;
-		} else {
-			log_verbose("%s: MX lookup not DNSSEC-validated: no TLSA lookup", label);
-			secure = 0;
-		}
-	}
-	if (secure) {
-		tlsa_lookup(req->dns, a->host, port,
-		    stage_deadline(req->cfg->connect_timeout, req->deadline_ms),
-		    &ds->tlsa, ds->base, sizeof(ds->base));
-		log_verbose("%s: TLSA lookup for %s:%u: %s%s%s", label, ds->base, port,
-		    tlsa_status_text(ds->tlsa.status), ds->tlsa.why[0] ? ": " : "",
-		    ds->tlsa.why);
-		dane_log_records(&ds->tlsa, label, req->cfg->tls_loglevel >= 2);
-	} else {
-		log_verbose("%s: address records not DNSSEC-validated: no TLSA lookup", label);
-	}
-	if (dane_plan(ss->level, secure, &ds->tlsa, a->host, port, &ds->level, dsn, sizeof(dsn),
-	    reason, sizeof(reason)) != DANE_PLAN_OK) {
-		log_verbose("%s: %s", label, reason);
+	if (dane_session_open(req->dns, req->cfg, ss->level, req->nexthop, req->mx_secure, ss->addr,
+	    req->deadline_ms, &ss->dane, dsn, sizeof(dsn), reason, sizeof(reason)) != DANE_PLAN_OK) {
 		fail_soft(ss, dsn, "%s", reason);
-		tlsa_set_free(&ds->tlsa);
-		free(ds);
 		return -1;
 	}
-	log_verbose("%s: %s: effective TLS level %s", label, tls_level_name(ss->level),
-	    tls_level_name(ds->level));
-	ss->level = ds->level;
+	if (ss->dane == NULL)
+		return 0;
+	ss->level = ss->dane->level;
 	if (tls_off && ss->level == TLS_LEVEL_MAY)
 		ss->level = TLS_LEVEL_NONE;
-	ss->dane = ds;
-	req->dane = ds;
+	req->dane = ss->dane;
 	return 0;
-}
-
-static void
-dane_end(struct session *ss)
-{
-	if (ss->dane == NULL)
-		return;
-	ss->req->dane = NULL;
-	tlsa_set_free(&ss->dane->tlsa);
-	free(ss->dane);
-	ss->dane = NULL;
 }
 /* ---- DANE end ---- */
 
@@ -1093,7 +1039,7 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 		ss->level = TLS_LEVEL_NONE;
 	snprintf(ss->namaddr, sizeof(ss->namaddr), "%s[%s]", addr->host, addr->addr);
 	route_addr_label(addr, ss->label, sizeof(ss->label));
-	if (!level_unusable(ss) && dane_begin(ss, tls_off) == 0) {
+	if (!level_unusable(ss) && dane_level(ss, tls_off) == 0) {
 		if ((fd = smtp_connect(req->cfg, addr, req->deadline_ms, out)) < 0) {
 			settle_open_rcpts(ss, RCPT_SOFT, out->dsn, out->text);
 		} else if ((ss->stream = stream_new(fd)) == NULL) {
@@ -1109,7 +1055,8 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 	}
 	status = conclude(ss, summary, summarylen);
 	stream_free(ss->stream);
-	dane_end(ss);
+	req->dane = NULL;
+	dane_session_close(ss->dane);
 	free(ss);
 	return status;
 }
