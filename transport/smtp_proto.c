@@ -374,10 +374,26 @@ hello(struct session *ss)
 
 enum tls_step { TLS_STEP_OK, TLS_STEP_PLAIN, TLS_STEP_FAILED };
 
+/* What the TLS layer needs of this session (tls_session.h). */
+static const struct tls_start_props *
+tls_props(const struct session *ss, struct tls_start_props *props)
+{
+	memset(props, 0, sizeof(*props));
+	props->cfg = ss->req->cfg;
+	props->policy = ss->req->tls;
+	props->dane = ss->dane;
+	props->nexthop = ss->req->nexthop;
+	props->host = ss->addr->host;
+	props->peer_label = ss->label;
+	props->deadline_ms = ss->req->deadline_ms;
+	return props;
+}
+
 static enum tls_step
 starttls(struct session *ss, int *retry_plain)
 {
 	const struct tlsmtp_config *cfg = ss->req->cfg;
+	struct tls_start_props props;
 	int may = ss->level == TLS_LEVEL_MAY;
 	char raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
 	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
@@ -417,7 +433,7 @@ starttls(struct session *ss, int *retry_plain)
 		    ss->namaddr);
 		return TLS_STEP_FAILED;
 	}
-	switch (tls_session_start(ss->stream, ss->req, ss->addr, &ss->tls)) {
+	switch (tls_session_start(ss->stream, tls_props(ss, &props), &ss->tls)) {
 	case TLS_START_OK:
 		ss->tls_active = 1;
 		return TLS_STEP_OK;
@@ -1006,7 +1022,6 @@ dane_level(struct session *ss, int tls_off)
 	ss->level = ss->dane->level;
 	if (tls_off && ss->level == TLS_LEVEL_MAY)
 		ss->level = TLS_LEVEL_NONE;
-	req->dane = ss->dane;
 	return 0;
 }
 /* ---- DANE end ---- */
@@ -1055,7 +1070,6 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 	}
 	status = conclude(ss, summary, summarylen);
 	stream_free(ss->stream);
-	req->dane = NULL;
 	dane_session_close(ss->dane);
 	free(ss);
 	return status;
