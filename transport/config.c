@@ -482,23 +482,25 @@ parse_bool(const char *text, int *out)
 	return -1;
 }
 
-static int
-parse_port(const char *text, char *out, size_t outlen)
+int
+config_parse_port(const char *text, unsigned *port)
 {
 	long n;
 
 	if (parse_int(text, &n) == 0) {
 		if (n < 1 || n > 65535)
 			return -1;
-		snprintf(out, outlen, "%ld", n);
+		*port = (unsigned)n;
 		return 0;
 	}
+	if (text[0] == '\0')
+		return -1;
 	for (const char *p = text; *p != '\0'; p++)
 		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
 			return -1;
 	if (strcmp(text, "smtp") == 0) {
 		/* Needs no /etc/services. */
-		snprintf(out, outlen, "25");
+		*port = 25;
 		return 0;
 	}
 	{
@@ -506,7 +508,7 @@ parse_port(const char *text, char *out, size_t outlen)
 
 		if (se == NULL)
 			return -1;
-		snprintf(out, outlen, "%d", ntohs((uint16_t)se->s_port));
+		*port = ntohs((uint16_t)se->s_port);
 	}
 	return 0;
 }
@@ -608,11 +610,13 @@ convert(struct tlsmtp_config *cfg, size_t i, char *value, const char *origin, ch
 		lower(value);
 		return set_string(cfg, i, value, err, errlen);
 	case P_PORT: {
-		char port[16];
+		unsigned port;
+		char text[16];
 
-		if (parse_port(value, port, sizeof(port)) != 0)
+		if (config_parse_port(value, &port) != 0)
 			return fail(err, errlen, "%s: bad port for %s: \"%.100s\"", origin, p->name, value);
-		return set_string(cfg, i, port, err, errlen);
+		snprintf(text, sizeof(text), "%u", port);
+		return set_string(cfg, i, text, err, errlen);
 	}
 	case P_CHOICE:
 		if (!in_choices(value, p->choices))

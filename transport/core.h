@@ -110,6 +110,13 @@ int config_load(struct tlsmtp_config *cfg, const char *file, char *const *overri
 void config_free(struct tlsmtp_config *cfg);
 /* Postfix time syntax: "30", "30s", "5m", "1h", "1d", "1w" -> seconds. */
 int config_parse_time(const char *text, int *seconds);
+/*
+ * A TCP port: a number 1..65535, or a service name (letters, digits, '-',
+ * '_') of the services database, where "smtp" is 25 even without one.
+ * The one port rule, for smtp_tcp_port and for the ":port" of a next-hop
+ * (route.c route_port()).  Returns 0, or -1 for anything else.
+ */
+int config_parse_port(const char *text, unsigned *port);
 
 /* ------------------------------------------------------------------------
  * address.c

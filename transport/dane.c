@@ -26,6 +26,10 @@
  *   leaf's signature.  A "2 1 0" record whose TA is not in the chain cannot
  *   be used (RFC 7672 3.1.2: servers must send their TA).
  *
+ * dane_session_open() wires the rules into one attempt, before it
+ * connects: the TLSA lookup (only for DNSSEC-validated addresses), the
+ * insecure-MX rule, dane_plan(), and the state the handshake needs.
+ *
  * Failure reasons use Postfix's wording: "certificate verification failed
  * for H[A]:P: not trusted by local or TLSA policy" when nothing matched,
  * "server certificate verification failed for H[A]:P: certificate has
@@ -39,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -48,6 +53,8 @@
 /* core */
 #include "core.h"
 /* dns */
+#include "dns.h"
+#include "route.h"
 #include "tlsa.h"
 /* tls */
 #include "dane.h"
@@ -354,4 +361,72 @@ dane_verify(gnutls_session_t session, const struct tlsa_set *tlsa,
 	    && gnutls_certificate_type_get2(session, GNUTLS_CTYPE_SERVER) != GNUTLS_CRT_X509)
 		n = 0;
 	dane_verify_chain(ders, n, tlsa, names, name_count, peer_label, result);
+}
+
+/* ------------------------------------------------------------------------
+ * One attempt: the TLSA lookup before connecting and the session state.
+ */
+enum dane_plan_result
+dane_session_open(struct dns_ctx *dns, const struct tlsmtp_config *cfg, enum tls_level configured,
+    const struct nexthop *nh, int mx_secure, const struct route_addr *a, int64_t deadline_ms,
+    struct dane_session **out, char *dsn, size_t dsnlen, char *reason, size_t reasonlen)
+{
+	struct dane_session *ds;
+	unsigned port = route_addr_port(a);
+	int secure = a->dnssec_secure && dns != NULL;
+	char label[ROUTE_LABEL_MAX];
+
+	*out = NULL;
+	if (configured != TLS_LEVEL_DANE && configured != TLS_LEVEL_DANE_ONLY)
+		return DANE_PLAN_OK;
+	if ((ds = calloc(1, sizeof(*ds))) == NULL) {
+		snprintf(dsn, dsnlen, "4.3.0");
+		snprintf(reason, reasonlen, "out of memory");
+		return DANE_PLAN_DEFER;
+	}
+	route_addr_label(a, label, sizeof(label));
+	snprintf(ds->base, sizeof(ds->base), "%s", a->host);
+	/*
+	 * An MX host found through an MX lookup that was not validated:
+	 * Postfix's default smtp_tls_dane_insecure_mx_policy is "dane" when
+	 * main.cf says dane, else "may" (the TLSA records are not used).
+	 */
+	if (configured == TLS_LEVEL_DANE && nh->kind == NEXTHOP_DOMAIN && !mx_secure
+	    && strcasecmp(a->host, nh->host) != 0) {
+		if (cfg->default_level == TLS_LEVEL_DANE) {
+			ds->insecure_mx = 1;
+		} else {
+			log_verbose("%s: MX lookup not DNSSEC-validated: no TLSA lookup", label);
+			secure = 0;
+		}
+	}
+	if (secure) {
+		tlsa_lookup(dns, a->host, port, stage_deadline(cfg->connect_timeout, deadline_ms),
+		    &ds->tlsa, ds->base, sizeof(ds->base));
+		log_verbose("%s: TLSA lookup for %s:%u: %s%s%s", label, ds->base, port,
+		    tlsa_status_text(ds->tlsa.status), ds->tlsa.why[0] ? ": " : "",
+		    ds->tlsa.why);
+		dane_log_records(&ds->tlsa, label, cfg->tls_loglevel >= 2);
+	} else {
+		log_verbose("%s: address records not DNSSEC-validated: no TLSA lookup", label);
+	}
+	if (dane_plan(configured, secure, &ds->tlsa, a->host, port, &ds->level, dsn, dsnlen,
+	    reason, reasonlen) != DANE_PLAN_OK) {
+		log_verbose("%s: %s", label, reason);
+		dane_session_close(ds);
+		return DANE_PLAN_DEFER;
+	}
+	log_verbose("%s: %s: effective TLS level %s", label, tls_level_name(configured),
+	    tls_level_name(ds->level));
+	*out = ds;
+	return DANE_PLAN_OK;
+}
+
+void
+dane_session_close(struct dane_session *ds)
+{
+	if (ds == NULL)
+		return;
+	tlsa_set_free(&ds->tlsa);
+	free(ds);
 }

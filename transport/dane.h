@@ -13,15 +13,24 @@
  *                  chain (or a full TA certificate from the record) that
  *                  the leaf must chain to, valid, with a name match
  *   dane_log_records()  the records, one line each
+ *   dane_session_open() at dane and dane-only, before connecting to one
+ *                  address: its TLSA lookup, the insecure-MX rule and
+ *                  dane_plan(), giving the state of this attempt
+ *   dane_session_close()
  */
 #ifndef TLSMTP_DANE_H
 #define TLSMTP_DANE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <gnutls/gnutls.h>
 /* policymap */
 #include "policymap.h"
+/* core */
+#include "core.h"
 /* dns */
+#include "dns.h"
+#include "route.h"
 #include "tlsa.h"
 /* tls */
 #include "tls_verify.h"
@@ -77,5 +86,21 @@ void dane_verify_chain(const gnutls_datum_t *ders, unsigned n, const struct tlsa
  * loud (smtp_tls_loglevel >= 2), else only with -v.
  */
 void dane_log_records(const struct tlsa_set *tlsa, const char *label, int loud);
+
+/*
+ * At dane and dane-only (configured), before connecting to a: the TLSA
+ * records of a's host when its address records were DNSSEC-validated
+ * (never otherwise; dns NULL: no lookups), Postfix's insecure-MX rule
+ * (nh's MX answer was validated when mx_secure), and from them the level
+ * of this attempt (dane_plan()).  Returns DANE_PLAN_OK with *out set, NULL
+ * at every other level; or DANE_PLAN_DEFER with dsn and reason, e.g.
+ * "4.7.5" "TLSA lookup error for mx.example:25": do not connect, the next
+ * address may do.  Free *out with dane_session_close().
+ */
+enum dane_plan_result dane_session_open(struct dns_ctx *dns, const struct tlsmtp_config *cfg,
+    enum tls_level configured, const struct nexthop *nh, int mx_secure,
+    const struct route_addr *a, int64_t deadline_ms, struct dane_session **out,
+    char *dsn, size_t dsnlen, char *reason, size_t reasonlen);
+void dane_session_close(struct dane_session *ds);
 
 #endif

@@ -17,13 +17,14 @@
 
 #include <ares.h>
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+/* core */
+#include "core.h"
 /* dns */
 #include "dns_msg.h"
 #include "route.h"
@@ -509,6 +510,41 @@ lookup_start(struct dns_ctx *dns, struct lookup *lk, const char *name, unsigned 
 }
 
 /* ------------------------------------------------------------------------
+ * Ports and labels: the one home of the next-hop port rule and of
+ * "host[addr]:port".
+ */
+int
+route_port(const struct nexthop *nh, unsigned default_port, unsigned *port,
+    struct route_error *e)
+{
+	char name[sizeof(nh->port)];
+
+	*port = default_port;
+	if (!nh->has_port || nh->port[0] == 0)
+		return 0;
+	if (config_parse_port(nh->port, port) == 0)
+		return 0;
+	printable(name, sizeof(name), nh->port);
+	route_fail(e, "4.3.5", "unknown service: %s/tcp", name);
+	return -1;
+}
+
+unsigned
+route_addr_port(const struct route_addr *a)
+{
+	if (a->sa.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+}
+
+char *
+route_addr_label(const struct route_addr *a, char *buf, size_t buflen)
+{
+	snprintf(buf, buflen, "%s[%s]:%u", a->host, a->addr, route_addr_port(a));
+	return buf;
+}
+
+/* ------------------------------------------------------------------------
  * Assembling the route.
  */
 
@@ -519,33 +555,6 @@ struct host_lookup {
 	struct lookup a;
 	struct lookup aaaa;
 };
-
-static int
-route_port(const struct nexthop *nh, const struct route_options *opt, unsigned *port,
-    struct route_error *e)
-{
-	struct servent *se;
-	char *end;
-	unsigned long n;
-	char name[sizeof(nh->port)];
-
-	*port = opt->port;
-	if (!nh->has_port || nh->port[0] == 0)
-		return 0;
-	if (nh->port[0] >= '0' && nh->port[0] <= '9') {
-		n = strtoul(nh->port, &end, 10);
-		if (*end == 0 && n > 0 && n <= 65535) {
-			*port = (unsigned)n;
-			return 0;
-		}
-	} else if ((se = getservbyname(nh->port, "tcp")) != NULL) {
-		*port = ntohs((uint16_t)se->s_port);
-		return 0;
-	}
-	printable(name, sizeof(name), nh->port);
-	route_fail(e, "4.3.5", "unknown service: %s/tcp", name);
-	return -1;
-}
 
 static void
 fill_addr(struct route_addr *ra, const char *host, int family, const unsigned char *bin,
@@ -777,7 +786,7 @@ route_resolve(struct dns_ctx *dns, const struct nexthop *nh, const struct route_
 
 	memset(out, 0, sizeof(*out));
 	memset(e, 0, sizeof(*e));
-	if (route_port(nh, opt, &port, e) != 0)
+	if (route_port(nh, opt->port, &port, e) != 0)
 		return -1;
 	if (nh->kind == NEXTHOP_IPV4 || nh->kind == NEXTHOP_IPV6)
 		return route_literal(nh, port, out, e);

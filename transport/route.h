@@ -15,6 +15,9 @@
  *                    destination: as in smtp(8), no further destination of
  *                    a next-hop list (nor a fallback relay) may be tried.
  *   route_list_free()
+ *   route_port()     the port of a next-hop: its ":port", else smtp_tcp_port
+ *   route_addr_port(), route_addr_label()
+ *                    an address's port, and its "host[addr]:port" label
  */
 #ifndef TLSMTP_ROUTE_H
 #define TLSMTP_ROUTE_H
@@ -43,7 +46,7 @@
 enum route_pref { ROUTE_PREF_ANY, ROUTE_PREF_IPV4, ROUTE_PREF_IPV6 };
 
 struct route_options {
-	unsigned port;			/* TCP port (network order NOT applied) */
+	unsigned port;			/* smtp_tcp_port: when the next-hop names none */
 	unsigned mx_address_limit;	/* smtp_mx_address_limit, 0 = none */
 	enum route_pref address_preference;	/* smtp_address_preference */
 	int randomize;			/* smtp_randomize_addresses */
@@ -79,6 +82,22 @@ struct route_error {
 int route_resolve(struct dns_ctx *dns, const struct nexthop *nh, const struct route_options *opt,
     struct route_list *out, struct route_error *e);
 void route_list_free(struct route_list *l);
+
+/*
+ * The TCP port of a next-hop: its ":port" (config_parse_port()), else
+ * default_port (smtp_tcp_port).  Returns 0, or -1 with e set to 4.3.5
+ * "unknown service: NAME/tcp".  route_resolve() uses it; tlsmtp.c checks
+ * every destination with it before anything is sent.
+ */
+int route_port(const struct nexthop *nh, unsigned default_port, unsigned *port,
+    struct route_error *e);
+/* The port of an address, host order. */
+unsigned route_addr_port(const struct route_addr *a);
+/*
+ * "host[addr]:port", the name of an address in logs and reasons; buf
+ * should hold ROUTE_LABEL_MAX.  Returns buf.
+ */
+char *route_addr_label(const struct route_addr *a, char *buf, size_t buflen);
 
 /* ------------------------------------------------------------------------
  * Building blocks of route_resolve(), pure functions exposed for the unit

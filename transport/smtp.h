@@ -19,8 +19,6 @@
 /* tls */
 #include "tls_policy.h"
 
-struct dane_session;		/* dane.h */
-
 enum rcpt_state {
 	RCPT_PENDING = 0,
 	RCPT_ACCEPTED,		/* 2xx to RCPT in the current transaction */
@@ -51,11 +49,8 @@ struct smtp_request {
 	/* smtp_attempt adds 1 for each session that completed EHLO (and TLS,
 	 * when used); tlsmtp.c stops at smtp_mx_session_limit. */
 	unsigned sessions;
-	/* DANE (dane.h): the channel for TLSA lookups, and the state of the
-	 * current attempt at the dane levels (set and cleared by
-	 * smtp_attempt; NULL otherwise). */
+	/* DANE (dane.h): the channel for TLSA lookups. */
 	struct dns_ctx *dns;
-	const struct dane_session *dane;
 	int mx_secure;			/* route_list.mx_secure of this next-hop */
 	int best_pref;			/* the route's best preference (its first address) */
 	/* Set by smtp_attempt when a refused recipient held the whole batch

@@ -8,9 +8,6 @@
  * exchange by about 40 ms.  Failures read as Postfix's:
  * "connect to H[A]:P: Connection refused" with DSN 4.4.1.
  *
- * route_addr_port() lives here for now because this is where an address
- * first needs its port; tls_session.c and smtp_proto.c use it too.
- *
  * Interface: smtp_connect.h.
  */
 #include "config.h"
@@ -36,19 +33,13 @@
 /* With smtp_connect_timeout = 0 the kernel decides; we still stop at the deadline. */
 #define CONNECT_OS_LIMIT_S	3600
 
-unsigned
-route_addr_port(const struct route_addr *a)
-{
-	if (a->sa.ss_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
-	return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
-}
-
 static void
 connect_failed(struct outcome *out, const struct route_addr *a, const char *why)
 {
-	outcome_set(out, "4.4.1", "connect to %s[%s]:%u: %s", a->host, a->addr,
-	    route_addr_port(a), why);
+	char label[ROUTE_LABEL_MAX];
+
+	outcome_set(out, "4.4.1", "connect to %s: %s", route_addr_label(a, label, sizeof(label)),
+	    why);
 }
 
 /* Bind to the configured source address of a's family, if any. */

@@ -21,7 +21,5 @@
  */
 int smtp_connect(const struct tlsmtp_config *cfg, const struct route_addr *a,
     int64_t overall_ms, struct outcome *out);
-/* Port of a as a number (host order). */
-unsigned route_addr_port(const struct route_addr *a);
 
 #endif

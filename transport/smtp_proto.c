@@ -50,7 +50,6 @@
 #include "core.h"
 /* dns */
 #include "route.h"
-#include "tlsa.h"
 /* net */
 #include "reply.h"
 #include "smtp_connect.h"
@@ -89,6 +88,7 @@ struct session {
 	struct stream *stream;
 	enum tls_level level;		/* effective for this attempt */
 	char namaddr[ROUTE_NAMADDR_MAX];	/* "host[addr]" */
+	char label[ROUTE_LABEL_MAX];		/* "host[addr]:port" */
 	struct ehlo_features feat;
 	int tls_active;
 	struct tls_info tls;
@@ -284,8 +284,7 @@ ehlo_loop(struct session *ss)
 
 	if (!loop_check_applies(ss) || !reply_names_host(&ss->reply, me))
 		return 0;
-	log_warn("host %s:%u replied to HELO/EHLO with my own hostname %s", ss->namaddr,
-	    route_addr_port(ss->addr), me);
+	log_warn("host %s replied to HELO/EHLO with my own hostname %s", ss->label, me);
 	send_quit(ss);
 	text_cut(text, sizeof(text), "mail for %s loops back to myself", ss->req->nexthop->key);
 	if (ss->addr->pref == ss->req->best_pref) {
@@ -307,8 +306,8 @@ greeting(struct session *ss)
 		return -1;
 	if (ss->reply.code == 220) {
 		if (loop_check_applies(ss) && reply_names_host(&ss->reply, cfg->myhostname))
-			log_warn("host %s:%u greeted me with my own hostname %s", ss->namaddr,
-			    route_addr_port(ss->addr), cfg->myhostname);
+			log_warn("host %s greeted me with my own hostname %s", ss->label,
+			    cfg->myhostname);
 		return 0;
 	}
 	reply_quote(&ss->reply, raw, sizeof(raw));
@@ -376,10 +375,28 @@ hello(struct session *ss)
 
 enum tls_step { TLS_STEP_OK, TLS_STEP_PLAIN, TLS_STEP_FAILED };
 
+/* What the TLS layer needs of this session (tls_session.h). */
+static const struct tls_start_props *
+tls_props(const struct session *ss, struct tls_start_props *props)
+{
+	memset(props, 0, sizeof(*props));
+	props->cfg = ss->req->cfg;
+	props->policy = ss->req->tls;
+	props->dane = ss->dane;
+	props->nexthop = ss->req->nexthop;
+	props->host = ss->addr->host;
+	props->addr = ss->addr->addr;
+	props->port = route_addr_port(ss->addr);
+	props->peer_label = ss->label;
+	props->deadline_ms = ss->req->deadline_ms;
+	return props;
+}
+
 static enum tls_step
 starttls(struct session *ss, int *retry_plain)
 {
 	const struct tlsmtp_config *cfg = ss->req->cfg;
+	struct tls_start_props props;
 	int may = ss->level == TLS_LEVEL_MAY;
 	char raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
 	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
@@ -419,7 +436,7 @@ starttls(struct session *ss, int *retry_plain)
 		    ss->namaddr);
 		return TLS_STEP_FAILED;
 	}
-	switch (tls_session_start(ss->stream, ss->req, ss->addr, &ss->tls)) {
+	switch (tls_session_start(ss->stream, tls_props(ss, &props), &ss->tls)) {
 	case TLS_START_OK:
 		ss->tls_active = 1;
 		return TLS_STEP_OK;
@@ -991,82 +1008,28 @@ level_unusable(struct session *ss)
 
 /* ---- DANE begin (dane.c owns the rules; this only wires them in) ----
  *
- * At dane and dane-only, before connecting: TLSA records of this address's
- * host when its address records were DNSSEC-validated (never otherwise),
- * and from them the level this attempt runs at, or a deferral ("TLSA
- * lookup error for H:P", which makes the caller try the next address).
- * Returns 0 to go on, -1 when the attempt is settled as a soft failure.
+ * At dane and dane-only, before connecting: the TLSA state and the level
+ * of this attempt (dane_session_open()), or a deferral ("TLSA lookup error
+ * for H:P", which makes the caller try the next address).  Returns 0 to go
+ * on, -1 when the attempt is settled as a soft failure.
  */
 static int
-dane_begin(struct session *ss, int tls_off)
+dane_level(struct session *ss, int tls_off)
 {
 	struct smtp_request *req = ss->req;
-	const struct route_addr *a = ss->addr;
-	struct dane_session *ds;
-	unsigned port = route_addr_port(a);
-	int secure = a->dnssec_secure && req->dns != NULL;
-	char dsn[OUTCOME_DSN_MAX], reason[OUTCOME_TEXT_MAX], label[ROUTE_LABEL_MAX];
+	char dsn[OUTCOME_DSN_MAX], reason[OUTCOME_TEXT_MAX];
 
-	if (ss->level != TLS_LEVEL_DANE && ss->level != TLS_LEVEL_DANE_ONLY)
-		return 0;
-	if ((ds = calloc(1, sizeof(*ds))) == NULL) {
-		fail_soft(ss, "4.3.0", "out of memory");
-		return -1;
-	}
-	snprintf(label, sizeof(label), "%s:%u", ss->namaddr, port);
-	snprintf(ds->base, sizeof(ds->base), "%s", a->host);
-	/*
-	 * An MX host found through an MX lookup that was not validated:
-	 * Postfix's default smtp_tls_dane_insecure_mx_policy is "dane" when
-	 * main.cf says dane, else "may" (the TLSA records are not used).
-	 */
-	if (ss->level == TLS_LEVEL_DANE && req->nexthop->kind == NEXTHOP_DOMAIN && !req->mx_secure
-	    && strcasecmp(a->host, req->nexthop->host) != 0) {
-		if (req->cfg->default_level == TLS_LEVEL_DANE) {
-			ds->insecure_mx = 1;
-		} else {
-			log_verbose("%s: MX lookup not DNSSEC-validated: no TLSA lookup", label);
-			secure = 0;
-		}
-	}
-	if (secure) {
-		tlsa_lookup(req->dns, a->host, port,
-		    stage_deadline(req->cfg->connect_timeout, req->deadline_ms),
-		    &ds->tlsa, ds->base, sizeof(ds->base));
-		log_verbose("%s: TLSA lookup for %s:%u: %s%s%s", label, ds->base, port,
-		    tlsa_status_text(ds->tlsa.status), ds->tlsa.why[0] ? ": " : "",
-		    ds->tlsa.why);
-		dane_log_records(&ds->tlsa, label, req->cfg->tls_loglevel >= 2);
-	} else {
-		log_verbose("%s: address records not DNSSEC-validated: no TLSA lookup", label);
-	}
-	if (dane_plan(ss->level, secure, &ds->tlsa, a->host, port, &ds->level, dsn, sizeof(dsn),
-	    reason, sizeof(reason)) != DANE_PLAN_OK) {
-		log_verbose("%s: %s", label, reason);
+	if (dane_session_open(req->dns, req->cfg, ss->level, req->nexthop, req->mx_secure, ss->addr,
+	    req->deadline_ms, &ss->dane, dsn, sizeof(dsn), reason, sizeof(reason)) != DANE_PLAN_OK) {
 		fail_soft(ss, dsn, "%s", reason);
-		tlsa_set_free(&ds->tlsa);
-		free(ds);
 		return -1;
 	}
-	log_verbose("%s: %s: effective TLS level %s", label, tls_level_name(ss->level),
-	    tls_level_name(ds->level));
-	ss->level = ds->level;
+	if (ss->dane == NULL)
+		return 0;
+	ss->level = ss->dane->level;
 	if (tls_off && ss->level == TLS_LEVEL_MAY)
 		ss->level = TLS_LEVEL_NONE;
-	ss->dane = ds;
-	req->dane = ds;
 	return 0;
-}
-
-static void
-dane_end(struct session *ss)
-{
-	if (ss->dane == NULL)
-		return;
-	ss->req->dane = NULL;
-	tlsa_set_free(&ss->dane->tlsa);
-	free(ss->dane);
-	ss->dane = NULL;
 }
 /* ---- DANE end ---- */
 
@@ -1097,7 +1060,8 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 	if (tls_off && ss->level == TLS_LEVEL_MAY)
 		ss->level = TLS_LEVEL_NONE;
 	snprintf(ss->namaddr, sizeof(ss->namaddr), "%s[%s]", addr->host, addr->addr);
-	if (!level_unusable(ss) && dane_begin(ss, tls_off) == 0) {
+	route_addr_label(addr, ss->label, sizeof(ss->label));
+	if (!level_unusable(ss) && dane_level(ss, tls_off) == 0) {
 		if ((fd = smtp_connect(req->cfg, addr, req->deadline_ms, out)) < 0) {
 			settle_open_rcpts(ss, RCPT_SOFT, out->dsn, out->text);
 		} else if ((ss->stream = stream_new(fd)) == NULL) {
@@ -1113,7 +1077,7 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 	}
 	status = conclude(ss, summary, summarylen);
 	stream_free(ss->stream);
-	dane_end(ss);
+	dane_session_close(ss->dane);
 	free(ss);
 	return status;
 }

@@ -44,10 +44,7 @@
 
 /* core */
 #include "core.h"
-/* dns */
-#include "route.h"
 /* net */
-#include "smtp_connect.h"
 #include "stream.h"
 /* tls */
 #include "dane.h"
@@ -55,8 +52,6 @@
 #include "tls_scache.h"
 #include "tls_session.h"
 #include "tls_verify.h"
-/* smtp: the one include that runs up (docs/architecture.md, "Exceptions") */
-#include "smtp.h"
 
 #define MATCH_NAMES_MAX		TLS_POLICY_MAX_LIST
 
@@ -178,18 +173,18 @@ tafile_trust(const struct tls_effective *eff)
 
 /* A name for SNI: never an address literal, no trailing dot. */
 static int
-sni_name(const struct smtp_request *req, const struct route_addr *a, char *out, size_t outlen)
+sni_name(const struct tls_start_props *props, char *out, size_t outlen)
 {
-	const char *name = a->host;
-	const char *sn = req->tls->servername;
+	const char *name = props->host;
+	const char *sn = props->policy->servername;
 	unsigned char addrbuf[sizeof(struct in6_addr)];
 	size_t len;
 
 	/* DANE: the TLSA base domain (RFC 7672 8.1), whatever servername= says. */
-	if (req->dane != NULL && req->dane->level == TLS_LEVEL_DANE)
-		name = req->dane->base;
+	if (props->dane != NULL && props->dane->level == TLS_LEVEL_DANE)
+		name = props->dane->base;
 	else if (sn != NULL && strcasecmp(sn, "nexthop") == 0)
-		name = req->nexthop->host;
+		name = props->nexthop->host;
 	else if (sn != NULL && strcasecmp(sn, "hostname") != 0)
 		name = sn;
 	len = strlen(name);
@@ -261,20 +256,21 @@ handshake(struct stream *s, gnutls_session_t sess, int64_t deadline, char *why, 
  * TLSA base domain when a CNAME made it differ.
  */
 static void
-dane_peer(gnutls_session_t sess, const struct smtp_request *req, const struct route_addr *a,
-    const char *label, struct tls_verify_result *res)
+dane_peer(gnutls_session_t sess, const struct tls_start_props *props,
+    struct tls_verify_result *res)
 {
+	const struct dane_session *dane = props->dane;
 	const char *names[3];
 	size_t n = 0;
 
-	if (req->nexthop->kind == NEXTHOP_DOMAIN && !req->dane->insecure_mx)
-		names[n++] = req->nexthop->host;
-	names[n++] = a->host;
-	if (strcasecmp(req->dane->base, a->host) != 0)
-		names[n++] = req->dane->base;
-	dane_verify(sess, &req->dane->tlsa, names, n, label, res);
+	if (props->nexthop->kind == NEXTHOP_DOMAIN && !dane->insecure_mx)
+		names[n++] = props->nexthop->host;
+	names[n++] = props->host;
+	if (strcasecmp(dane->base, props->host) != 0)
+		names[n++] = dane->base;
+	dane_verify(sess, &dane->tlsa, names, n, props->peer_label, res);
 	/* Half-dane: matched, but the MX name could have been forged. */
-	if (res->matched && req->dane->insecure_mx)
+	if (res->matched && dane->insecure_mx)
 		res->status = TLS_PEER_TRUSTED;
 }
 /* ---- DANE end ---- */
@@ -284,11 +280,12 @@ dane_peer(gnutls_session_t sess, const struct smtp_request *req, const struct ro
  * below; a resumed session is then checked exactly like a new one.
  */
 static void
-scache_begin(gnutls_session_t sess, const struct smtp_request *req, const struct route_addr *a,
-    const char *sni, const char *prios)
+scache_begin(gnutls_session_t sess, const struct tls_start_props *props, const char *sni,
+    const char *prios)
 {
-	const struct tls_effective *eff = req->tls;
-	const struct tlsmtp_config *cfg = req->cfg;
+	const struct tls_effective *eff = props->policy;
+	const struct tlsmtp_config *cfg = props->cfg;
+	const struct dane_session *dane = props->dane;
 	struct tls_scache_fields f;
 	struct tls_scache_key key;
 	char *names[MATCH_NAMES_MAX];
@@ -297,14 +294,14 @@ scache_begin(gnutls_session_t sess, const struct smtp_request *req, const struct
 	if (!tls_scache_wanted(cfg))
 		return;
 	memset(&f, 0, sizeof(f));
-	f.nexthop = req->nexthop->key;
-	f.host = a->host;
-	f.addr = a->addr;
-	f.port = route_addr_port(a);
+	f.nexthop = props->nexthop->key;
+	f.host = props->host;
+	f.addr = props->addr;
+	f.port = props->port;
 	f.sni = sni;
-	f.level = req->dane != NULL ? req->dane->level : eff->level;
+	f.level = dane != NULL ? dane->level : eff->level;
 	if (TLS_LEVEL_MUST_PKIX(eff->level)) {
-		nnames = tls_policy_match_names(eff, req->nexthop, a->host, names, MATCH_NAMES_MAX);
+		nnames = tls_policy_match_names(eff, props->nexthop, props->host, names, MATCH_NAMES_MAX);
 		f.names = (const char *const *)names;
 		f.name_count = nnames;
 		f.tafiles = (const char *const *)eff->tafile;
@@ -314,9 +311,9 @@ scache_begin(gnutls_session_t sess, const struct smtp_request *req, const struct
 		f.digest_count = eff->match_count;
 	}
 	f.digest_alg = cfg->tls_fingerprint_digest;
-	if (req->dane != NULL && req->dane->level == TLS_LEVEL_DANE) {
-		f.tlsa = &req->dane->tlsa;
-		f.dane_insecure_mx = req->dane->insecure_mx;
+	if (dane != NULL && dane->level == TLS_LEVEL_DANE) {
+		f.tlsa = &dane->tlsa;
+		f.dane_insecure_mx = dane->insecure_mx;
 	}
 	f.ca_file = cfg->tls_CAfile;
 	f.ca_path = cfg->tls_CApath;
@@ -331,18 +328,18 @@ scache_begin(gnutls_session_t sess, const struct smtp_request *req, const struct
 
 /* Verify the peer and log the outcome; returns 1 when the level is satisfied. */
 static int
-check_peer(gnutls_session_t sess, const struct smtp_request *req, const struct route_addr *a,
-    const char *label, struct tls_info *info)
+check_peer(gnutls_session_t sess, const struct tls_start_props *props, struct tls_info *info)
 {
-	const struct tls_effective *eff = req->tls;
+	const struct tls_effective *eff = props->policy;
+	const char *label = props->peer_label;
 	struct tls_match_spec spec;
 	struct tls_verify_result res;
 	char *names[MATCH_NAMES_MAX];
 	size_t nnames = 0;
 	gnutls_x509_trust_list_t own = NULL;
-	const char *dname = req->cfg->tls_fingerprint_digest;
+	const char *dname = props->cfg->tls_fingerprint_digest;
 	/* At the dane levels the TLSA records decide the level (dane.c). */
-	enum tls_level level = req->dane != NULL ? req->dane->level : eff->level;
+	enum tls_level level = props->dane != NULL ? props->dane->level : eff->level;
 
 	memset(&spec, 0, sizeof(spec));
 	memset(&res, 0, sizeof(res));
@@ -350,7 +347,8 @@ check_peer(gnutls_session_t sess, const struct smtp_request *req, const struct r
 	spec.peer_label = label;
 	spec.digest_alg = gnutls_digest_get_id(dname != NULL && *dname != '\0' ? dname : "sha256");
 	if (TLS_LEVEL_MUST_PKIX(eff->level)) {
-		nnames = tls_policy_match_names(eff, req->nexthop, a->host, names, MATCH_NAMES_MAX);
+		nnames = tls_policy_match_names(eff, props->nexthop, props->host, names,
+		    MATCH_NAMES_MAX);
 		spec.names = (const char *const *)names;
 		spec.name_count = nnames;
 	} else if (eff->level == TLS_LEVEL_FINGERPRINT) {
@@ -361,9 +359,9 @@ check_peer(gnutls_session_t sess, const struct smtp_request *req, const struct r
 	if (TLS_LEVEL_MUST_PKIX(eff->level) && eff->tafile_count > 0)
 		spec.trust = own = tafile_trust(eff);
 	else if (eff->level != TLS_LEVEL_FINGERPRINT)
-		spec.trust = ca_trust(req->cfg, TLS_LEVEL_MUST_PKIX(eff->level));
-	if (level == TLS_LEVEL_DANE && req->dane != NULL)
-		dane_peer(sess, req, a, label, &res);	/* DANE */
+		spec.trust = ca_trust(props->cfg, TLS_LEVEL_MUST_PKIX(eff->level));
+	if (level == TLS_LEVEL_DANE && props->dane != NULL)
+		dane_peer(sess, props, &res);	/* DANE */
 	else
 		tls_verify_peer(sess, &spec, &res);
 	tls_match_names_free(names, nnames);
@@ -371,7 +369,7 @@ check_peer(gnutls_session_t sess, const struct smtp_request *req, const struct r
 		gnutls_x509_trust_list_deinit(own, 1);
 	info->status = res.status;
 	snprintf(info->detail, sizeof(info->detail), "%s", res.reason);
-	if (req->cfg->tls_loglevel >= 1)
+	if (props->cfg->tls_loglevel >= 1)
 		log_info("%s TLS connection %s to %s: %s with cipher %s (%u/%u bits)",
 		    tls_peer_status_name(res.status),
 		    gnutls_session_is_resumed(sess) ? "reused" : "established", label,
@@ -381,30 +379,29 @@ check_peer(gnutls_session_t sess, const struct smtp_request *req, const struct r
 			log_info("%s", res.reason);
 		return res.matched;
 	}
-	if (res.reason[0] != '\0' && req->cfg->tls_loglevel >= 1)
+	if (res.reason[0] != '\0' && props->cfg->tls_loglevel >= 1)
 		log_info("%s", res.reason);
 	return 1;
 }
 
 enum tls_start_result
-tls_session_start(struct stream *s, const struct smtp_request *req, const struct route_addr *a,
-    struct tls_info *info)
+tls_session_start(struct stream *s, const struct tls_start_props *props, struct tls_info *info)
 {
-	const struct tlsmtp_config *cfg = req->cfg;
+	const struct tlsmtp_config *cfg = props->cfg;
+	const char *label = props->peer_label;
 	gnutls_session_t sess;
 	gnutls_priority_t prio;
-	char why[OUTCOME_TEXT_MAX], prios[1024], sni[256], label[ROUTE_LABEL_MAX];
+	char why[OUTCOME_TEXT_MAX], prios[1024], sni[256];
 	const char *errpos = NULL;
 	int rc;
 
 	memset(info, 0, sizeof(*info));
-	snprintf(label, sizeof(label), "%s[%s]:%u", a->host, a->addr, route_addr_port(a));
 	if (tls_global_init(cfg, why, sizeof(why)) != 0) {
 		log_warn("%s", why);
 		snprintf(info->detail, sizeof(info->detail), "%s", why);
 		return TLS_START_CONFIG;
 	}
-	if (tls_priority_string(req->tls, prios, sizeof(prios), why, sizeof(why)) != 0
+	if (tls_priority_string(props->policy, prios, sizeof(prios), why, sizeof(why)) != 0
 	    || (rc = gnutls_priority_init2(&prio, prios, &errpos, 0)) < 0) {
 		if (errpos != NULL)
 			snprintf(why, sizeof(why), "bad TLS priority near \"%.40s\"", errpos);
@@ -426,21 +423,21 @@ tls_session_start(struct stream *s, const struct smtp_request *req, const struct
 		snprintf(info->detail, sizeof(info->detail), "%s", gnutls_strerror(rc));
 		return TLS_START_CONFIG;
 	}
-	if (sni_name(req, a, sni, sizeof(sni)))
+	if (sni_name(props, sni, sizeof(sni)))
 		(void)gnutls_server_name_set(sess, GNUTLS_NAME_DNS, sni, strlen(sni));
 	else
 		sni[0] = '\0';
-	scache_begin(sess, req, a, sni, prios);
+	scache_begin(sess, props, sni, prios);
 	gnutls_transport_set_int(sess, stream_fd(s));
 	stream_set_tls(s, sess);
-	if (handshake(s, sess, stage_deadline(cfg->starttls_timeout, req->deadline_ms), why,
+	if (handshake(s, sess, stage_deadline(cfg->starttls_timeout, props->deadline_ms), why,
 	    sizeof(why)) != 0) {
 		log_info("SSL_connect error to %s: %s", label, why);
 		snprintf(info->detail, sizeof(info->detail), "%s", why);
 		return TLS_START_HANDSHAKE;
 	}
 	session_details(sess, info);
-	if (!check_peer(sess, req, a, label, info))
+	if (!check_peer(sess, props, info))
 		return TLS_START_NOT_VERIFIED;
 	return TLS_START_OK;
 }

@@ -7,21 +7,40 @@
 #ifndef TLSMTP_TLS_SESSION_H
 #define TLSMTP_TLS_SESSION_H
 
+#include <stdint.h>
+
+/* policymap */
+#include "policymap.h"
 /* core */
 #include "core.h"
-/* dns */
-#include "route.h"
 /* net */
 #include "stream.h"
 /* tls */
+#include "tls_policy.h"
 #include "tls_verify.h"
 
+struct dane_session;		/* dane.h */
+
 /*
- * Until tls_session_start() gets an input struct of its own (issue 10,
- * phase 2) it reads the request of the layer above: declared here, never
- * included (docs/architecture.md lists this one exception).
+ * What the TLS layer needs to know of one handshake (cf. Postfix's
+ * TLS_CLIENT_START_PROPS); the caller keeps each pointer valid for the
+ * call.  The SNI name follows from policy->servername, dane, nexthop and
+ * host (tls_session.c sni_name()).
  */
-struct smtp_request;
+struct tls_start_props {
+	const struct tlsmtp_config *cfg;	/* credentials, trust anchors, log level,
+						 * smtp_starttls_timeout, fingerprint digest */
+	const struct tls_effective *policy;	/* the next-hop's effective policy */
+	const struct dane_session *dane;	/* dane levels: this attempt's TLSA state;
+						 * NULL otherwise */
+	const struct nexthop *nexthop;		/* servername=nexthop, match names,
+						 * DANE-TA names */
+	const char *host;			/* the server's host name (route_addr.host) */
+	const char *addr;			/* its address and port, for the session */
+	unsigned port;				/* cache key (route_addr.addr, port) */
+	const char *peer_label;			/* "host[addr]:port", for logs and reasons */
+	int64_t deadline_ms;			/* the overall delivery deadline */
+};
 
 enum tls_start_result {
 	TLS_START_OK = 0,
@@ -40,10 +59,10 @@ struct tls_info {
 };
 
 /*
- * Handshake on s (plaintext so far) for this request and address, verify
- * the peer as the effective level asks, and log the summary line.
+ * Handshake on s (plaintext so far) as props say, verify the peer as the
+ * effective level asks, and log the summary line.
  */
-enum tls_start_result tls_session_start(struct stream *s, const struct smtp_request *req,
-    const struct route_addr *a, struct tls_info *info);
+enum tls_start_result tls_session_start(struct stream *s, const struct tls_start_props *props,
+    struct tls_info *info);
 
 #endif

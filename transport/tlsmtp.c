@@ -38,14 +38,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 /* core */
 #include "core.h"
@@ -342,28 +340,14 @@ struct destinations {
 	size_t primary;		/* the next-hop's own; list[primary..] are fallback relays */
 };
 
-static int
-port_number(const struct tlsmtp_config *cfg, const struct nexthop *nh, unsigned *port)
+/* smtp_tcp_port as a number: config_load() checked and normalised it. */
+static unsigned
+default_port(const struct tlsmtp_config *cfg)
 {
-	const char *text = nh->has_port ? nh->port : cfg->tcp_port;
-	char *end;
-	long n;
+	unsigned port = 25;
 
-	n = strtol(text, &end, 10);
-	if (text[0] != '\0' && *end == '\0') {
-		if (n < 1 || n > 65535)
-			return -1;
-		*port = (unsigned)n;
-		return 0;
-	}
-	{
-		struct servent *se = getservbyname(text, "tcp");
-
-		if (se == NULL)
-			return -1;
-		*port = ntohs((uint16_t)se->s_port);
-	}
-	return 0;
+	(void)config_parse_port(cfg->tcp_port, &port);
+	return port;
 }
 
 /* The -n list, or the recipients' common domain. */
@@ -416,6 +400,7 @@ choose_destinations(const struct tlsmtp_config *cfg, const struct options *opt,
     const struct envelope *env, struct destinations *d, struct outcome *o)
 {
 	char err[512];
+	struct route_error rerr;
 	unsigned port;
 	int n;
 
@@ -435,7 +420,7 @@ choose_destinations(const struct tlsmtp_config *cfg, const struct options *opt,
 	}
 	d->count += (size_t)n;
 	for (size_t i = 0; i < d->count; i++) {
-		if (port_number(cfg, &d->list[i], &port) != 0) {
+		if (route_port(&d->list[i], default_port(cfg), &port, &rerr) != 0) {
 			outcome_set(o, "4.3.5", "mail system configuration error: unknown port \"%s\"",
 			    d->list[i].has_port ? d->list[i].port : cfg->tcp_port);
 			return -1;
@@ -604,10 +589,8 @@ try_addresses(struct smtp_request *req, const struct route_list *route, int fina
     struct attempts *at)
 {
 	const struct tlsmtp_config *cfg = req->cfg;
-	size_t limit = route->count;
+	size_t limit = route->count;	/* route.c applied smtp_mx_address_limit */
 
-	if (cfg->mx_address_limit > 0 && limit > (size_t)cfg->mx_address_limit)
-		limit = (size_t)cfg->mx_address_limit;
 	req->sessions = 0;
 	for (size_t i = 0; i < limit; i++) {
 		const struct route_addr *a = &route->addrs[i];
@@ -621,10 +604,7 @@ try_addresses(struct smtp_request *req, const struct route_list *route, int fina
 				    "trying %s[%s]", a->host, a->addr);
 			return ATTEMPT_TRY_NEXT;
 		}
-		snprintf(at->relay, sizeof(at->relay), "%s[%s]:%u", a->host, a->addr,
-		    (unsigned)ntohs(a->sa.ss_family == AF_INET6
-		    ? ((const struct sockaddr_in6 *)(const void *)&a->sa)->sin6_port
-		    : ((const struct sockaddr_in *)(const void *)&a->sa)->sin_port));
+		route_addr_label(a, at->relay, sizeof(at->relay));
 		log_verbose("trying %s (%zu of %zu)", at->relay, i + 1, limit);
 		st = smtp_attempt(req, a, 0, &at->last, &retry_plain, at->summary,
 		    sizeof(at->summary));
@@ -673,7 +653,6 @@ try_destination(struct smtp_request *req, struct policy_maps *maps, struct dns_c
 	struct route_error rerr;
 	struct route_options ro;
 	enum destination_result result = DEST_FAILED;
-	unsigned port = 0;
 
 	snprintf(at->relay, sizeof(at->relay), "none");
 	at->summary[0] = '\0';
@@ -686,8 +665,7 @@ try_destination(struct smtp_request *req, struct policy_maps *maps, struct dns_c
 	}
 	log_verbose("next-hop %s: TLS level %s (%s)", nh->key, tls_level_name(eff.level), eff.source);
 
-	(void)port_number(cfg, nh, &port);	/* checked by choose_destinations() */
-	route_options_from(cfg, port, req->deadline_ms, &ro);
+	route_options_from(cfg, default_port(cfg), req->deadline_ms, &ro);
 	if (route_resolve(dns, nh, &ro, &route, &rerr) != 0) {
 		if (t->route_done == 0)
 			t->route_done = now_ms();
