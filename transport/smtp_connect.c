@@ -31,7 +31,7 @@
 #include "smtp_connect.h"
 
 /* With smtp_connect_timeout = 0 the kernel decides; we still stop at the deadline. */
-#define CONNECT_OS_LIMIT_S	3600
+#define CONNECT_OS_LIMIT_S 3600
 
 static void
 connect_failed(struct outcome *out, const struct route_addr *a, const char *why)

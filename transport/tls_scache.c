@@ -59,36 +59,52 @@
 /* tls */
 #include "tls_scache.h"
 
-#define ENTRY_KEY_LEN	(TLS_SCACHE_DIGEST_LEN + 8 + 4 + 4)
-#define ENTRY_MAGIC	"TSC1"
-#define ENTRY_HEAD_LEN	(4 + 8 + 8 + 4)
-#define BLOB_MIN	5		/* GnuTLS's "no ticket" placeholder is 4 bytes */
-#define BLOB_MAX	65536		/* a session with a long chain and an OCSP staple */
-#define POOL_MAX	32		/* tickets kept per key */
-#define WALK_MAX	(POOL_MAX * 4)	/* entries examined by one take or store */
-#define EVICT_MAX	256		/* entries evicted by one store */
-#define CLOCK_SLACK	300		/* seconds an entry may seem to come from the future */
-#define RC_FAULT	(-1)		/* not an LMDB code: the guard caught a fault */
-#define KEY_FORMAT	"tlsmtp session cache key 1"
+#define ENTRY_KEY_LEN  (TLS_SCACHE_DIGEST_LEN + 8 + 4 + 4)
+#define ENTRY_MAGIC    "TSC1"
+#define ENTRY_HEAD_LEN (4 + 8 + 8 + 4)
+#define BLOB_MIN       5	      /* GnuTLS's "no ticket" placeholder is 4 bytes */
+#define BLOB_MAX       65536	      /* a session with a long chain and an OCSP staple */
+#define POOL_MAX       32	      /* tickets kept per key */
+#define WALK_MAX       (POOL_MAX * 4) /* entries examined by one take or store */
+#define EVICT_MAX      256	      /* entries evicted by one store */
+#define CLOCK_SLACK    300	      /* seconds an entry may seem to come from the future */
+#define RC_FAULT       (-1)	      /* not an LMDB code: the guard caught a fault */
+#define KEY_FORMAT     "tlsmtp session cache key 1"
 
 struct tls_scache {
 	MDB_env *env;
-	MDB_txn *txn;			/* the open write transaction, for the fault path */
+	MDB_txn *txn; /* the open write transaction, for the fault path */
 	char file[PATH_MAX];
 	int timeout;
-	int broken;			/* an error was seen: no further use */
-	int faulted;			/* a memory fault: never touch env again */
+	int broken;  /* an error was seen: no further use */
+	int faulted; /* a memory fault: never touch env again */
 	size_t page_size;
-	size_t map_pages;		/* the cap in pages */
+	size_t map_pages; /* the cap in pages */
 };
 
 /* ------------------------------------------------------------------------
  * The key: SHA-256 over tagged, length-prefixed fields.
  */
 enum key_tag {
-	TAG_FORMAT = 1, TAG_GNUTLS, TAG_NEXTHOP, TAG_HOST, TAG_ADDR, TAG_PORT, TAG_SNI,
-	TAG_LEVEL, TAG_NAMES, TAG_DIGESTS, TAG_DIGEST_ALG, TAG_TLSA, TAG_HALF_DANE,
-	TAG_TAFILES, TAG_CAFILE, TAG_CAPATH, TAG_PRIORITY, TAG_CERT, TAG_KEY
+	TAG_FORMAT = 1,
+	TAG_GNUTLS,
+	TAG_NEXTHOP,
+	TAG_HOST,
+	TAG_ADDR,
+	TAG_PORT,
+	TAG_SNI,
+	TAG_LEVEL,
+	TAG_NAMES,
+	TAG_DIGESTS,
+	TAG_DIGEST_ALG,
+	TAG_TLSA,
+	TAG_HALF_DANE,
+	TAG_TAFILES,
+	TAG_CAFILE,
+	TAG_CAPATH,
+	TAG_PRIORITY,
+	TAG_CERT,
+	TAG_KEY
 };
 
 struct key_hash {
@@ -212,7 +228,8 @@ hash_tlsa(struct key_hash *kh, const struct tlsa_set *set)
 	qsort(sorted, n, sizeof(sorted[0]), compare_rr);
 	hash_uint(kh, TAG_TLSA, n);
 	for (size_t i = 0; i < n; i++) {
-		unsigned char params[3] = { sorted[i]->usage, sorted[i]->selector, sorted[i]->mtype };
+		unsigned char params[3] = { sorted[i]->usage, sorted[i]->selector,
+			sorted[i]->mtype };
 
 		hash_bytes(kh, TAG_TLSA, params, sizeof(params));
 		hash_bytes(kh, TAG_TLSA, sorted[i]->data, sorted[i]->len);
@@ -255,9 +272,9 @@ tls_scache_key_make(const struct tls_scache_fields *f, struct tls_scache_key *ke
 		memset(key->digest, 0, sizeof(key->digest));
 		return;
 	}
-	text_cut(key->label, sizeof(key->label), "%s&%s[%s]:%u&%s", f->nexthop != NULL ? f->nexthop : "",
-	    f->host != NULL ? f->host : "", f->addr != NULL ? f->addr : "", f->port,
-	    tls_level_name((enum tls_level)f->level));
+	text_cut(key->label, sizeof(key->label), "%s&%s[%s]:%u&%s",
+	    f->nexthop != NULL ? f->nexthop : "", f->host != NULL ? f->host : "",
+	    f->addr != NULL ? f->addr : "", f->port, tls_level_name((enum tls_level)f->level));
 }
 
 /* A key that could not be computed has an empty label and is never used. */
@@ -327,7 +344,7 @@ guard_disarm(void)
 /* ------------------------------------------------------------------------
  * Errors.
  */
-static int scache_warned;	/* one warning per process */
+static int scache_warned; /* one warning per process */
 
 static void
 scache_warn(struct tls_scache *sc, const char *what, const char *why)
@@ -337,8 +354,8 @@ scache_warn(struct tls_scache *sc, const char *what, const char *why)
 	if (scache_warned)
 		return;
 	scache_warned = 1;
-	log_warn("TLS session cache %s: %s: %s; continuing without it",
-	    sc != NULL ? sc->file : "", what, why);
+	log_warn("TLS session cache %s: %s: %s; continuing without it", sc != NULL ? sc->file : "",
+	    what, why);
 }
 
 /* After a fault: abort the transaction (releasing the writer lock). */
@@ -349,9 +366,10 @@ scache_fault(struct tls_scache *sc, const char *what, int sig)
 
 	sc->txn = NULL;
 	sc->faulted = 1;
-	scache_warn(sc, what, sig == SIGBUS ? "bus error reading the file (corrupt?)"
-	    : sig == SIGABRT ? "LMDB consistency check failed (corrupt file?)"
-	    : "invalid memory access reading the file (corrupt?)");
+	scache_warn(sc, what,
+	    sig == SIGBUS	 ? "bus error reading the file (corrupt?)"
+		: sig == SIGABRT ? "LMDB consistency check failed (corrupt file?)"
+				 : "invalid memory access reading the file (corrupt?)");
 	if (txn == NULL)
 		return;
 	guard_arm();
@@ -526,7 +544,8 @@ open_env(struct tls_scache *sc, size_t map_size)
 	(void)mdb_env_set_assert(sc->env, guard_assert);
 	if ((rc = mdb_env_set_mapsize(sc->env, map_size)) != 0
 	    || (rc = mdb_env_open(sc->env, sc->file, MDB_NOSUBDIR | MDB_NOSYNC | MDB_NORDAHEAD,
-	    0600)) != 0) {
+		    0600))
+		!= 0) {
 		scache_warn(sc, "open", mdb_strerror(rc));
 		return NULL;
 	}
@@ -707,7 +726,7 @@ tls_scache_take(struct tls_scache *sc, const struct tls_scache_key *key, gnutls_
 	guard_arm();
 	if ((sig = sigsetjmp(guard_jump, 1)) != 0) {
 		scache_fault(sc, "lookup", sig);
-		blob->data = NULL;	/* possibly allocated: leaked, never used */
+		blob->data = NULL; /* possibly allocated: leaked, never used */
 		blob->size = 0;
 		return 0;
 	}
@@ -731,7 +750,7 @@ trim_pool(MDB_cursor *cur, const struct tls_scache_key *key)
 	int rc, n = 0;
 
 	for (rc = seek_key(cur, key, &k, &v); rc == 0 && same_key(&k, key) && n < WALK_MAX;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
 		n++;
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
@@ -754,7 +773,7 @@ purge_walk(MDB_cursor *cur, long *count)
 	int rc;
 
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct entry e;
 
 		if (entry_parse(&k, &v, &e) == 0 && entry_usable(&e, now))
@@ -775,7 +794,7 @@ pages_used(MDB_txn *txn, MDB_dbi dbi)
 
 	if (mdb_stat(txn, dbi, &st) == 0)
 		n += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
-	if (mdb_stat(txn, 0, &st) == 0)		/* database 0 is LMDB's free list */
+	if (mdb_stat(txn, 0, &st) == 0) /* database 0 is LMDB's free list */
 		n += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
 	return n;
 }
@@ -914,8 +933,8 @@ tls_scache_purge(struct tls_scache *sc)
 
 /* Key and value bytes of a new entry; the value is malloc'ed. */
 static int
-entry_make(const struct tls_scache_key *key, const gnutls_datum_t *blob, time_t now,
-    unsigned life, unsigned char *kbuf, MDB_val *k, MDB_val *v)
+entry_make(const struct tls_scache_key *key, const gnutls_datum_t *blob, time_t now, unsigned life,
+    unsigned char *kbuf, MDB_val *k, MDB_val *v)
 {
 	size_t labellen = strlen(key->label), len = ENTRY_HEAD_LEN + blob->size + 2 + labellen;
 	unsigned char *p, nonce[4];
@@ -989,11 +1008,12 @@ tls_scache_store(struct tls_scache *sc, const struct tls_scache_key *key,
 	rc = store_guarded(sc, &k, &v, key);
 	free(v.mv_data);
 	if (rc == RC_FAULT)
-		return 0;		/* the fault was reported */
+		return 0; /* the fault was reported */
 	if (rc == MDB_KEYEXIST)
-		return 0;	/* the same expiry, pid and random bytes: never mind */
+		return 0; /* the same expiry, pid and random bytes: never mind */
 	if (rc == MDB_MAP_FULL) {
-		scache_warn(sc, "update", "cache full (lmdb_map_size); expired and old entries removed");
+		scache_warn(sc, "update",
+		    "cache full (lmdb_map_size); expired and old entries removed");
 		return 0;
 	}
 	if (rc != 0) {
@@ -1007,17 +1027,16 @@ tls_scache_store(struct tls_scache *sc, const struct tls_scache_key *key,
  * Session glue: the one TLS session of this process being set up.
  */
 static struct {
-	int tried;			/* tls_scache_open() was called */
+	int tried; /* tls_scache_open() was called */
 	struct tls_scache *cache;
-	gnutls_session_t sess;		/* watched session, or NULL */
+	gnutls_session_t sess; /* watched session, or NULL */
 	struct tls_scache_key key;
-	unsigned lifetime;		/* from the server's last NewSessionTicket */
-	int loud;			/* smtp_tls_loglevel >= 2 */
+	unsigned lifetime; /* from the server's last NewSessionTicket */
+	int loud;	   /* smtp_tls_loglevel >= 2 */
 } glue;
 
 /* Cache activity: logged at smtp_tls_loglevel >= 2, else only with -v. */
-static void
-glue_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void glue_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void
 glue_log(const char *fmt, ...)
@@ -1126,7 +1145,8 @@ tls_scache_session_ready(gnutls_session_t sess)
 	if (gnutls_session_is_resumed(sess) && gnutls_protocol_get_version(sess) != GNUTLS_TLS1_3)
 		return;
 	if ((rc = gnutls_session_get_data2(sess, &data)) < 0) {
-		glue_log("%s: cannot export the TLS session: %s", glue.key.label, gnutls_strerror(rc));
+		glue_log("%s: cannot export the TLS session: %s", glue.key.label,
+		    gnutls_strerror(rc));
 		return;
 	}
 	life = entry_life(glue.cache, glue.lifetime);

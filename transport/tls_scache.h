@@ -38,12 +38,12 @@
 /* dns */
 #include "tlsa.h"
 
-#define TLS_SCACHE_DIGEST_LEN	32		/* SHA-256 */
-#define TLS_SCACHE_LABEL_MAX	600
+#define TLS_SCACHE_DIGEST_LEN 32 /* SHA-256 */
+#define TLS_SCACHE_LABEL_MAX  600
 /* RFC 8446 4.6.1: never keep a ticket longer than 7 days. */
-#define TLS_SCACHE_LIFETIME_MAX	(7 * 86400)
+#define TLS_SCACHE_LIFETIME_MAX (7 * 86400)
 /* Default for lmdb_map_size: the file never grows beyond this. */
-#define TLS_SCACHE_MAP_SIZE	(16 * 1024 * 1024)
+#define TLS_SCACHE_MAP_SIZE (16 * 1024 * 1024)
 
 struct tls_scache_key {
 	unsigned char digest[TLS_SCACHE_DIGEST_LEN];
@@ -59,25 +59,25 @@ struct tls_scache_key {
  * replacing or editing one changes the key.
  */
 struct tls_scache_fields {
-	const char *nexthop;		/* next-hop as looked up ("[mx.example]:587") */
-	const char *host;		/* MX host name */
-	const char *addr;		/* printable address */
+	const char *nexthop; /* next-hop as looked up ("[mx.example]:587") */
+	const char *host;    /* MX host name */
+	const char *addr;    /* printable address */
 	unsigned port;
-	const char *sni;		/* server name sent, "" for none */
-	int level;			/* effective enum tls_level (after DANE) */
-	const char *const *names;	/* expanded match names (verify, secure) */
+	const char *sni;	  /* server name sent, "" for none */
+	int level;		  /* effective enum tls_level (after DANE) */
+	const char *const *names; /* expanded match names (verify, secure) */
 	size_t name_count;
-	const char *const *digests;	/* fingerprint pins */
+	const char *const *digests; /* fingerprint pins */
 	size_t digest_count;
-	const char *digest_alg;		/* smtp_tls_fingerprint_digest */
-	const struct tlsa_set *tlsa;	/* DANE records, or NULL */
-	int dane_insecure_mx;		/* DANE "half-dane" mode */
+	const char *digest_alg;	     /* smtp_tls_fingerprint_digest */
+	const struct tlsa_set *tlsa; /* DANE records, or NULL */
+	int dane_insecure_mx;	     /* DANE "half-dane" mode */
 	const char *const *tafiles;
 	size_t tafile_count;
-	const char *ca_file;		/* smtp_tls_CAfile, NULL or "" = none */
-	const char *ca_path;		/* smtp_tls_CApath */
-	const char *priority;		/* GnuTLS priority string: protocols, ciphers */
-	const char *cert_file;		/* client certificate, NULL = none */
+	const char *ca_file;   /* smtp_tls_CAfile, NULL or "" = none */
+	const char *ca_path;   /* smtp_tls_CApath */
+	const char *priority;  /* GnuTLS priority string: protocols, ciphers */
+	const char *cert_file; /* client certificate, NULL = none */
 	const char *key_file;
 };
 

@@ -53,12 +53,12 @@
 #include "tls_session.h"
 #include "tls_verify.h"
 
-#define MATCH_NAMES_MAX		TLS_POLICY_MAX_LIST
+#define MATCH_NAMES_MAX TLS_POLICY_MAX_LIST
 
 /* Process-wide state: one message per process, several sessions at most. */
 static int tls_global_done;
 static gnutls_certificate_credentials_t tls_creds;
-static gnutls_x509_trust_list_t tls_ca_list;	/* CAfile/CApath [+ system], or system */
+static gnutls_x509_trust_list_t tls_ca_list; /* CAfile/CApath [+ system], or system */
 static int tls_ca_loaded;
 
 static int
@@ -75,7 +75,8 @@ tls_global_init(const struct tlsmtp_config *cfg, char *why, size_t whylen)
 	}
 	if (cfg->tls_cert_file != NULL && *cfg->tls_cert_file != '\0') {
 		const char *key = cfg->tls_key_file != NULL && *cfg->tls_key_file != '\0'
-		    ? cfg->tls_key_file : cfg->tls_cert_file;
+		    ? cfg->tls_key_file
+		    : cfg->tls_cert_file;
 
 		rc = gnutls_certificate_set_x509_key_file(tls_creds, cfg->tls_cert_file, key,
 		    GNUTLS_X509_FMT_PEM);
@@ -166,7 +167,8 @@ tafile_trust(const struct tls_effective *eff)
 		return NULL;
 	for (size_t i = 0; i < eff->tafile_count; i++)
 		if (gnutls_x509_trust_list_add_trust_file(list, eff->tafile[i], NULL,
-		    GNUTLS_X509_FMT_PEM, 0, 0) <= 0)
+			GNUTLS_X509_FMT_PEM, 0, 0)
+		    <= 0)
 			log_warn("cannot load trust anchors from tafile %s", eff->tafile[i]);
 	return list;
 }
@@ -256,8 +258,7 @@ handshake(struct stream *s, gnutls_session_t sess, int64_t deadline, char *why, 
  * TLSA base domain when a CNAME made it differ.
  */
 static void
-dane_peer(gnutls_session_t sess, const struct tls_start_props *props,
-    struct tls_verify_result *res)
+dane_peer(gnutls_session_t sess, const struct tls_start_props *props, struct tls_verify_result *res)
 {
 	const struct dane_session *dane = props->dane;
 	const char *names[3];
@@ -301,7 +302,8 @@ scache_begin(gnutls_session_t sess, const struct tls_start_props *props, const c
 	f.sni = sni;
 	f.level = dane != NULL ? dane->level : eff->level;
 	if (TLS_LEVEL_MUST_PKIX(eff->level)) {
-		nnames = tls_policy_match_names(eff, props->nexthop, props->host, names, MATCH_NAMES_MAX);
+		nnames = tls_policy_match_names(eff, props->nexthop, props->host, names,
+		    MATCH_NAMES_MAX);
 		f.names = (const char *const *)names;
 		f.name_count = nnames;
 		f.tafiles = (const char *const *)eff->tafile;
@@ -361,7 +363,7 @@ check_peer(gnutls_session_t sess, const struct tls_start_props *props, struct tl
 	else if (eff->level != TLS_LEVEL_FINGERPRINT)
 		spec.trust = ca_trust(props->cfg, TLS_LEVEL_MUST_PKIX(eff->level));
 	if (level == TLS_LEVEL_DANE && props->dane != NULL)
-		dane_peer(sess, props, &res);	/* DANE */
+		dane_peer(sess, props, &res); /* DANE */
 	else
 		tls_verify_peer(sess, &spec, &res);
 	tls_match_names_free(names, nnames);
@@ -431,7 +433,8 @@ tls_session_start(struct stream *s, const struct tls_start_props *props, struct 
 	gnutls_transport_set_int(sess, stream_fd(s));
 	stream_set_tls(s, sess);
 	if (handshake(s, sess, stage_deadline(cfg->starttls_timeout, props->deadline_ms), why,
-	    sizeof(why)) != 0) {
+		sizeof(why))
+	    != 0) {
 		log_info("SSL_connect error to %s: %s", label, why);
 		snprintf(info->detail, sizeof(info->detail), "%s", why);
 		return TLS_START_HANDSHAKE;

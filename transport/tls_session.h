@@ -19,7 +19,7 @@
 #include "tls_policy.h"
 #include "tls_verify.h"
 
-struct dane_session;		/* dane.h */
+struct dane_session; /* dane.h */
 
 /*
  * What the TLS layer needs to know of one handshake (cf. Postfix's
@@ -28,34 +28,34 @@ struct dane_session;		/* dane.h */
  * host (tls_session.c sni_name()).
  */
 struct tls_start_props {
-	const struct tlsmtp_config *cfg;	/* credentials, trust anchors, log level,
+	const struct tlsmtp_config *cfg;    /* credentials, trust anchors, log level,
 						 * smtp_starttls_timeout, fingerprint digest */
-	const struct tls_effective *policy;	/* the next-hop's effective policy */
-	const struct dane_session *dane;	/* dane levels: this attempt's TLSA state;
+	const struct tls_effective *policy; /* the next-hop's effective policy */
+	const struct dane_session *dane;    /* dane levels: this attempt's TLSA state;
 						 * NULL otherwise */
-	const struct nexthop *nexthop;		/* servername=nexthop, match names,
+	const struct nexthop *nexthop;	    /* servername=nexthop, match names,
 						 * DANE-TA names */
-	const char *host;			/* the server's host name (route_addr.host) */
-	const char *addr;			/* its address and port, for the session */
-	unsigned port;				/* cache key (route_addr.addr, port) */
-	const char *peer_label;			/* "host[addr]:port", for logs and reasons */
-	int64_t deadline_ms;			/* the overall delivery deadline */
+	const char *host;		    /* the server's host name (route_addr.host) */
+	const char *addr;		    /* its address and port, for the session */
+	unsigned port;			    /* cache key (route_addr.addr, port) */
+	const char *peer_label;		    /* "host[addr]:port", for logs and reasons */
+	int64_t deadline_ms;		    /* the overall delivery deadline */
 };
 
 enum tls_start_result {
 	TLS_START_OK = 0,
-	TLS_START_CONFIG,	/* our configuration: 4.7.5 client TLS configuration problem */
-	TLS_START_HANDSHAKE,	/* handshake failed or timed out */
-	TLS_START_NOT_VERIFIED	/* handshake done, peer does not satisfy the level */
+	TLS_START_CONFIG,      /* our configuration: 4.7.5 client TLS configuration problem */
+	TLS_START_HANDSHAKE,   /* handshake failed or timed out */
+	TLS_START_NOT_VERIFIED /* handshake done, peer does not satisfy the level */
 };
 
 struct tls_info {
 	enum tls_peer_status status;
-	char protocol[32];	/* "TLSv1.3" */
+	char protocol[32]; /* "TLSv1.3" */
 	char cipher[128];
 	unsigned usebits;
 	unsigned algbits;
-	char detail[OUTCOME_TEXT_MAX];	/* handshake error or verification reason */
+	char detail[OUTCOME_TEXT_MAX]; /* handshake error or verification reason */
 };
 
 /*

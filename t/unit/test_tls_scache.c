@@ -36,8 +36,8 @@
 #include "tls_scache.h"
 
 static char dir[64];
-static char spec[128];		/* "lmdb:DIR/scache" */
-static char file[128];		/* DIR/scache.lmdb */
+static char spec[128]; /* "lmdb:DIR/scache" */
+static char file[128]; /* DIR/scache.lmdb */
 static char logfile[128];
 
 static int
@@ -93,8 +93,8 @@ fill_blob(unsigned char *buf, size_t len, unsigned seed)
 }
 
 static int
-store_seeded(struct tls_scache *sc, const struct tls_scache_key *key, unsigned seed,
-    size_t len, unsigned lifetime)
+store_seeded(struct tls_scache *sc, const struct tls_scache_key *key, unsigned seed, size_t len,
+    unsigned lifetime)
 {
 	unsigned char buf[4096];
 	gnutls_datum_t blob = { buf, (unsigned)len };
@@ -157,8 +157,8 @@ test_take_once(void **state)
 	assert_int_equal(store_seeded(sc, &a, 1, 900, 0), 1);
 	assert_int_equal(store_seeded(sc, &b, 2, 900, 0), 1);
 	assert_int_equal(take_seed(sc, &a, 900), 1);
-	assert_int_equal(take_seed(sc, &a, 900), -1);	/* used once */
-	assert_int_equal(take_seed(sc, &b, 900), 2);	/* the other key untouched */
+	assert_int_equal(take_seed(sc, &a, 900), -1); /* used once */
+	assert_int_equal(take_seed(sc, &b, 900), 2);  /* the other key untouched */
 	assert_int_equal(take_seed(sc, &b, 900), -1);
 	/* A pool: two stores, two takes, soonest expiry first. */
 	assert_int_equal(store_seeded(sc, &a, 3, 900, 600), 1);
@@ -229,9 +229,9 @@ test_expiry(void **state)
 	struct tls_scache_key a;
 
 	(void)state;
-	expiry_is(3600, 0, 3600);		/* the timeout */
-	expiry_is(3600, 60, 60);		/* the server's lifetime */
-	expiry_is(100 * 86400, 30 * 86400, 7 * 86400);	/* RFC 8446: 7 days */
+	expiry_is(3600, 0, 3600);		       /* the timeout */
+	expiry_is(3600, 60, 60);		       /* the server's lifetime */
+	expiry_is(100 * 86400, 30 * 86400, 7 * 86400); /* RFC 8446: 7 days */
 	expiry_is(100 * 86400, 0, 7 * 86400);
 	/* An expired ticket is a miss, and is deleted. */
 	test_key(&a, "[a.example]");
@@ -240,7 +240,7 @@ test_expiry(void **state)
 	assert_int_equal(store_seeded(sc, &a, 2, 100, 1), 1);
 	usleep(1100 * 1000);
 	assert_int_equal(take_seed(sc, &a, 100), -1);
-	assert_int_equal(tls_scache_purge(sc), 0);	/* the take deleted them */
+	assert_int_equal(tls_scache_purge(sc), 0); /* the take deleted them */
 	assert_int_equal(store_seeded(sc, &a, 3, 100, 0), 1);
 	usleep(1100 * 1000);
 	assert_int_equal(tls_scache_purge(sc), 1);
@@ -421,11 +421,11 @@ test_corrupt_pages(void **state)
 		fill_file(40);
 		size = file_size();
 		if (pass == 0)
-			overwrite(2 * 4096, (size_t)(size - 2 * 4096), 1);	/* every data page */
+			overwrite(2 * 4096, (size_t)(size - 2 * 4096), 1); /* every data page */
 		else if (pass == 1)
-			overwrite(2 * 4096, (size_t)(size - 2 * 4096), 0);	/* all 0xff */
+			overwrite(2 * 4096, (size_t)(size - 2 * 4096), 0); /* all 0xff */
 		else
-			overwrite(size / 2, 4096, 1);			/* one page */
+			overwrite(size / 2, 4096, 1); /* one page */
 		in_child(survive_corruption);
 		assert_int_equal(unlink(file), 0);
 	}
@@ -463,7 +463,9 @@ test_map_cap(void **state)
 	for (int i = 0; i < 1000; i++) {
 		snprintf(name, sizeof(name), "[h%d.example]", i);
 		test_key(&k, name);
-		assert_int_equal(store_seeded(sc, &k, (unsigned)i % 100, 1000 + (size_t)i % 1500, 0), 1);
+		assert_int_equal(store_seeded(sc, &k, (unsigned)i % 100, 1000 + (size_t)i % 1500,
+				     0),
+		    1);
 		if (i % 7 == 0)
 			assert_int_equal(take_seed(sc, &k, 1000 + (size_t)i % 1500), i % 100);
 	}
@@ -648,22 +650,53 @@ test_key_fields(void **state)
 	key_of(&f, &k);
 	assert_memory_equal(k.digest, base.digest, TLS_SCACHE_DIGEST_LEN);
 
-	base_fields(&f); f.nexthop = "mx.example"; assert_key_differs(&f, &base);
-	base_fields(&f); f.host = "mx2.example"; assert_key_differs(&f, &base);
-	base_fields(&f); f.addr = "192.0.2.2"; assert_key_differs(&f, &base);
-	base_fields(&f); f.port = 25; assert_key_differs(&f, &base);
-	base_fields(&f); f.sni = "other.example"; assert_key_differs(&f, &base);
-	base_fields(&f); f.sni = ""; assert_key_differs(&f, &base);
-	base_fields(&f); f.level = TLS_LEVEL_VERIFY; assert_key_differs(&f, &base);
-	base_fields(&f); f.names = names_ac; assert_key_differs(&f, &base);
-	base_fields(&f); f.name_count = 1; assert_key_differs(&f, &base);
-	base_fields(&f); f.digests = digests_1; f.digest_count = 1; assert_key_differs(&f, &base);
-	base_fields(&f); f.digest_alg = "sha512"; assert_key_differs(&f, &base);
-	base_fields(&f); f.priority = "NORMAL"; assert_key_differs(&f, &base);
-	base_fields(&f); f.dane_insecure_mx = 1; assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.nexthop = "mx.example";
+	assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.host = "mx2.example";
+	assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.addr = "192.0.2.2";
+	assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.port = 25;
+	assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.sni = "other.example";
+	assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.sni = "";
+	assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.level = TLS_LEVEL_VERIFY;
+	assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.names = names_ac;
+	assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.name_count = 1;
+	assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.digests = digests_1;
+	f.digest_count = 1;
+	assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.digest_alg = "sha512";
+	assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.priority = "NORMAL";
+	assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.dane_insecure_mx = 1;
+	assert_key_differs(&f, &base);
 	/* Fingerprint pins: each pin counts. */
-	base_fields(&f); f.digests = digests_1; f.digest_count = 1; key_of(&f, &k);
-	f.digests = digests_2; assert_key_differs(&f, &k);
+	base_fields(&f);
+	f.digests = digests_1;
+	f.digest_count = 1;
+	key_of(&f, &k);
+	f.digests = digests_2;
+	assert_key_differs(&f, &k);
 
 	/* TLSA: records count, unusable ones do not, order does not. */
 	assert_non_null(tlsa = calloc(1, sizeof(*tlsa)));
@@ -672,14 +705,17 @@ test_key_fields(void **state)
 	tlsa->count = 2;
 	tlsa->rr[0] = (struct tlsa_rr){ 3, 1, 1, 1, d1, 32 };
 	tlsa->rr[1] = (struct tlsa_rr){ 2, 0, 1, 1, d2, 32 };
-	base_fields(&f); f.level = TLS_LEVEL_DANE; key_of(&f, &base);
-	f.tlsa = tlsa; assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.level = TLS_LEVEL_DANE;
+	key_of(&f, &base);
+	f.tlsa = tlsa;
+	assert_key_differs(&f, &base);
 	key_of(&f, &base);
 	tlsa->rr[0] = (struct tlsa_rr){ 2, 0, 1, 1, d2, 32 };
 	tlsa->rr[1] = (struct tlsa_rr){ 3, 1, 1, 1, d1, 32 };
 	key_of(&f, &k);
 	assert_memory_equal(k.digest, base.digest, TLS_SCACHE_DIGEST_LEN);
-	tlsa->rr[2] = (struct tlsa_rr){ 3, 1, 1, 0, d1, 31 };	/* unusable */
+	tlsa->rr[2] = (struct tlsa_rr){ 3, 1, 1, 0, d1, 31 }; /* unusable */
 	tlsa->count = 3;
 	key_of(&f, &k);
 	assert_memory_equal(k.digest, base.digest, TLS_SCACHE_DIGEST_LEN);
@@ -688,20 +724,34 @@ test_key_fields(void **state)
 	free(tlsa);
 
 	/* Files: path, and any change to the file. */
-	base_fields(&f); f.ca_file = ca; key_of(&f, &base);
+	base_fields(&f);
+	f.ca_file = ca;
+	key_of(&f, &base);
 	touch_file(ca, "ca two, longer\n");
 	assert_key_differs(&f, &base);
 	key_of(&f, &base);
-	f.ca_file = NULL; f.ca_path = dir; assert_key_differs(&f, &base);
-	base_fields(&f); f.cert_file = cert; f.key_file = cert; key_of(&f, &base);
-	f.cert_file = NULL; f.key_file = NULL; assert_key_differs(&f, &base);
-	f.cert_file = cert; f.key_file = cert;
+	f.ca_file = NULL;
+	f.ca_path = dir;
+	assert_key_differs(&f, &base);
+	base_fields(&f);
+	f.cert_file = cert;
+	f.key_file = cert;
+	key_of(&f, &base);
+	f.cert_file = NULL;
+	f.key_file = NULL;
+	assert_key_differs(&f, &base);
+	f.cert_file = cert;
+	f.key_file = cert;
 	touch_file(cert, "cert two, longer\n");
 	assert_key_differs(&f, &base);
-	base_fields(&f); f.tafiles = tafiles; f.tafile_count = 1; key_of(&f, &base);
+	base_fields(&f);
+	f.tafiles = tafiles;
+	f.tafile_count = 1;
+	key_of(&f, &base);
 	touch_file(ta, "ta two, longer\n");
 	assert_key_differs(&f, &base);
-	f.tafile_count = 0; assert_key_differs(&f, &base);
+	f.tafile_count = 0;
+	assert_key_differs(&f, &base);
 }
 
 /* ------------------------------------------------------------------------
@@ -761,7 +811,7 @@ test_modes(void **state)
 /* ------------------------------------------------------------------------
  * Concurrency: forked takers on one pool.
  */
-#define TAKERS		8
+#define TAKERS 8
 
 static void
 test_concurrent_takers(void **state)
