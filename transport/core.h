@@ -40,6 +40,13 @@ int64_t now_ms(void); /* CLOCK_MONOTONIC, milliseconds */
  * limit); an overall deadline <= 0 means "none".
  */
 int64_t stage_deadline(int timeout_s, int64_t overall_ms);
+/*
+ * Wait until fd is ready for events (POLLIN, POLLOUT) or deadline_ms
+ * passes: 1 ready (or in error: the next I/O call tells), 0 timed out,
+ * -1 poll failed (errno).  EINTR is retried; long waits are cut into
+ * slices of at most a minute so a clock jump is noticed.
+ */
+int deadline_poll(int fd, short events, int64_t deadline_ms);
 
 /* ------------------------------------------------------------------------
  * config.c - parameters use Postfix's smtp(8) names where the meaning is

@@ -11,6 +11,8 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -38,4 +40,26 @@ stage_deadline(int timeout_s, int64_t overall_ms)
 	if (overall_ms > 0 && overall_ms < stage)
 		return overall_ms;
 	return stage;
+}
+
+int
+deadline_poll(int fd, short events, int64_t deadline_ms)
+{
+	struct pollfd pfd;
+	int64_t left;
+	int n;
+
+	for (;;) {
+		left = deadline_ms - now_ms();
+		if (left <= 0)
+			return 0;
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+		if (n > 0)
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
 }

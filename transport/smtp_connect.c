@@ -83,23 +83,14 @@ bind_source(int fd, const struct tlsmtp_config *cfg, int family, char *why, size
 static int
 finish_connect(int fd, int64_t deadline_ms)
 {
-	struct pollfd pfd;
-	int64_t left;
-	int n, soerr = 0;
+	int soerr = 0;
 	socklen_t len = sizeof(soerr);
 
-	for (;;) {
-		left = deadline_ms - now_ms();
-		if (left <= 0)
-			return ETIMEDOUT;
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		pfd.revents = 0;
-		n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
-		if (n > 0)
-			break;
-		if (n < 0 && errno != EINTR)
-			return errno;
+	switch (deadline_poll(fd, POLLOUT, deadline_ms)) {
+	case 0:
+		return ETIMEDOUT;
+	case -1:
+		return errno;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
 		return errno;

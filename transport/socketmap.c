@@ -216,22 +216,13 @@ socketmap_close(struct socketmap *sm)
 static enum io_status
 wait_fd(int fd, short events, int64_t deadline_ms)
 {
-	struct pollfd pfd;
-	int64_t left;
-	int n;
-
-	for (;;) {
-		left = deadline_ms - now_ms();
-		if (left <= 0)
-			return IO_TIMEOUT;
-		pfd.fd = fd;
-		pfd.events = events;
-		pfd.revents = 0;
-		n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
-		if (n > 0)
-			return IO_OK;
-		if (n < 0 && errno != EINTR)
-			return IO_ERROR;
+	switch (deadline_poll(fd, events, deadline_ms)) {
+	case 1:
+		return IO_OK;
+	case 0:
+		return IO_TIMEOUT;
+	default:
+		return IO_ERROR;
 	}
 }
 

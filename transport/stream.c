@@ -110,9 +110,7 @@ stream_unread_input(struct stream *s)
 static enum stream_io
 wait_fd(int fd, short events, int64_t deadline_ms)
 {
-	struct pollfd pfd;
-	int64_t left;
-	int n, one = 1;
+	int one = 1;
 
 	/*
 	 * Before waiting for a reply, ACK at once: a server whose small reply
@@ -123,18 +121,13 @@ wait_fd(int fd, short events, int64_t deadline_ms)
 	 */
 	if (events & POLLIN)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
-	for (;;) {
-		left = deadline_ms - now_ms();
-		if (left <= 0)
-			return STREAM_TIMEOUT;
-		pfd.fd = fd;
-		pfd.events = events;
-		pfd.revents = 0;
-		n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
-		if (n > 0)
-			return STREAM_OK;
-		if (n < 0 && errno != EINTR)
-			return STREAM_ERROR;
+	switch (deadline_poll(fd, events, deadline_ms)) {
+	case 1:
+		return STREAM_OK;
+	case 0:
+		return STREAM_TIMEOUT;
+	default:
+		return STREAM_ERROR;
 	}
 }
 
