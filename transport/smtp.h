@@ -20,6 +20,7 @@
 #include "tls_policy.h"
 
 struct dane_session;		/* dane.h */
+struct sasl_maps;		/* smtp_sasl.h */
 
 enum rcpt_state {
 	RCPT_PENDING = 0,
@@ -65,6 +66,9 @@ struct smtp_request {
 	 * summary, when the server's name does not show it (an MX host of a
 	 * domain); NULL otherwise. */
 	const char *via;
+	/* smtp_sasl_auth_enable = yes: the password tables and the mechanism
+	 * filter (smtp_sasl.h), opened once; NULL otherwise. */
+	struct sasl_maps *sasl;
 };
 
 enum attempt_status {

@@ -46,6 +46,7 @@
 #include "stream.h"
 /* tls */
 #include "dane.h"
+#include "tls_ccert.h"
 #include "tls_policy.h"
 #include "tls_session.h"
 #include "tls_verify.h"
@@ -72,21 +73,22 @@ tls_global_init(const struct tlsmtp_config *cfg, char *why, size_t whylen)
 		snprintf(why, whylen, "TLS library initialisation: %s", gnutls_strerror(rc));
 		return -1;
 	}
-	if (cfg->tls_cert_file != NULL && *cfg->tls_cert_file != '\0') {
-		const char *key = cfg->tls_key_file != NULL && *cfg->tls_key_file != '\0'
-		    ? cfg->tls_key_file : cfg->tls_cert_file;
-
-		rc = gnutls_certificate_set_x509_key_file(tls_creds, cfg->tls_cert_file, key,
-		    GNUTLS_X509_FMT_PEM);
-		if (rc < 0) {
-			snprintf(why, whylen, "cannot load client certificate %s / key %s: %s",
-			    cfg->tls_cert_file, key, gnutls_strerror(rc));
-			gnutls_certificate_free_credentials(tls_creds);
-			return -1;
-		}
+	/* Client certificates (tls_ccert.c): a broken one is a configuration error. */
+	if (tls_ccert_load(tls_creds, cfg, why, whylen) != 0) {
+		gnutls_certificate_free_credentials(tls_creds);
+		return -1;
 	}
 	tls_global_done = 1;
 	return 0;
+}
+
+int
+tls_session_init(const struct tlsmtp_config *cfg, char *why, size_t whylen)
+{
+	if (tls_global_init(cfg, why, whylen) == 0)
+		return 0;
+	log_warn("%s", why);
+	return -1;
 }
 
 static int
