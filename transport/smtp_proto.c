@@ -2,8 +2,10 @@
  * smtp_proto.c - one SMTP session with one address (smtp_attempt).
  *
  * Greeting, EHLO (HELO only when TLS is not required), STARTTLS as the
- * effective level asks, EHLO again inside TLS with everything learnt in
- * plaintext forgotten, then MAIL, RCPT per recipient, DATA, the body from
+ * effective level asks (or TLS before the greeting with
+ * smtp_tls_wrappermode), EHLO again inside TLS with everything learnt in
+ * plaintext forgotten, AUTH when smtp_sasl_auth_enable asks for it
+ * (smtp_sasl.c does the rest), then MAIL, RCPT per recipient, DATA, the body from
  * the spool encoder in large writes, the final dot and QUIT.  When the
  * server advertises PIPELINING, MAIL, RCPT and DATA go out in one write and
  * the replies are counted exactly (RFC 2920); otherwise one command at a

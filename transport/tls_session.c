@@ -2,7 +2,8 @@
  * tls_session.c - the GnuTLS client side of STARTTLS.
  *
  * tls_session_start() runs the handshake on a stream whose plaintext part
- * is finished, under smtp_starttls_timeout, then asks tls_verify_peer()
+ * is finished (after the 220 to STARTTLS, or right after connecting with
+ * smtp_tls_wrappermode), under smtp_starttls_timeout, then asks tls_verify_peer()
  * whether the peer satisfies the effective level, and logs Postfix's
  * summary line:
  *   Verified TLS connection established to H[A]:P: TLSv1.3 with cipher
@@ -23,6 +24,8 @@
  * never succeed, use the system store (documented in tlsmtp(8)).
  *
  * The GnuTLS priority string comes from tls_priority_string() (tls_policy.c).
+ * Our client certificates come from tls_ccert.c, loaded once per process
+ * (tls_session_init(), called before connecting).
  *
  * SNI: the server's host name by default (never an address literal);
  * servername=hostname|nexthop|NAME as in Postfix.
