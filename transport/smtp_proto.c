@@ -526,6 +526,45 @@ authenticate(struct session *ss)
 }
 
 /*
+ * Relay-host settings checked before connecting: wrapper mode needs a
+ * level that requires TLS (as Postfix, which skips the address); our
+ * client certificate must load wherever TLS may be used, so that a broken
+ * one defers instead of ever leading to plaintext; the AUTH state.
+ */
+static int
+relay_ready(struct session *ss)
+{
+	const struct tlsmtp_config *cfg = ss->req->cfg;
+	struct sasl_peer peer;
+	char why[OUTCOME_TEXT_MAX];
+
+	if (cfg->tls_wrappermode && ss->level < TLS_LEVEL_ENCRYPT) {
+		log_warn("smtp_tls_wrappermode requires \"smtp_tls_security_level = encrypt\" "
+		    "(or stronger)");
+		fail_soft(ss, "4.7.5", "client TLS configuration problem");
+		return -1;
+	}
+	if (!cfg->tls_wrappermode && route_addr_port(ss->addr) == SMTPS_PORT)
+		log_info("SMTPS wrappermode (TCP port 465) requires setting \"smtp_tls_wrappermode = "
+		    "yes\", and \"smtp_tls_security_level = encrypt\" (or stronger)");
+	if (ss->level > TLS_LEVEL_NONE && tls_session_init(cfg, why, sizeof(why)) != 0) {
+		fail_soft(ss, "4.7.5", "client TLS configuration problem");
+		return -1;
+	}
+	if (ss->req->sasl == NULL)
+		return 0;
+	peer.sender = ss->req->sender;
+	peer.host = ss->addr->host;
+	peer.nexthop = ss->req->nexthop->key;
+	peer.namaddr = ss->namaddr;
+	if ((ss->sasl = sasl_session_new(cfg, ss->req->sasl, &peer)) == NULL) {
+		fail_soft(ss, "4.3.0", "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Greeting, EHLO and STARTTLS as the level asks (in wrapper mode, TLS
  * first and no STARTTLS), then AUTH.  0: ready for MAIL.
  */
@@ -1074,45 +1113,6 @@ level_unusable(struct session *ss)
 		    req->nexthop->key, tls_level_name(ss->level));
 		fail_soft(ss, "4.7.5", "client TLS configuration problem");
 		return 1;
-	}
-	return 0;
-}
-
-/*
- * Relay-host settings checked before connecting: wrapper mode needs a
- * level that requires TLS (as Postfix, which skips the address); our
- * client certificate must load wherever TLS may be used, so that a broken
- * one defers instead of ever leading to plaintext; the AUTH state.
- */
-static int
-relay_ready(struct session *ss)
-{
-	const struct tlsmtp_config *cfg = ss->req->cfg;
-	struct sasl_peer peer;
-	char why[OUTCOME_TEXT_MAX];
-
-	if (cfg->tls_wrappermode && ss->level < TLS_LEVEL_ENCRYPT) {
-		log_warn("smtp_tls_wrappermode requires \"smtp_tls_security_level = encrypt\" "
-		    "(or stronger)");
-		fail_soft(ss, "4.7.5", "client TLS configuration problem");
-		return -1;
-	}
-	if (!cfg->tls_wrappermode && route_addr_port(ss->addr) == SMTPS_PORT)
-		log_info("SMTPS wrappermode (TCP port 465) requires setting \"smtp_tls_wrappermode = "
-		    "yes\", and \"smtp_tls_security_level = encrypt\" (or stronger)");
-	if (ss->level > TLS_LEVEL_NONE && tls_session_init(cfg, why, sizeof(why)) != 0) {
-		fail_soft(ss, "4.7.5", "client TLS configuration problem");
-		return -1;
-	}
-	if (ss->req->sasl == NULL)
-		return 0;
-	peer.sender = ss->req->sender;
-	peer.host = ss->addr->host;
-	peer.nexthop = ss->req->nexthop->key;
-	peer.namaddr = ss->namaddr;
-	if ((ss->sasl = sasl_session_new(cfg, ss->req->sasl, &peer)) == NULL) {
-		fail_soft(ss, "4.3.0", "out of memory");
-		return -1;
 	}
 	return 0;
 }
