@@ -3,10 +3,11 @@
  *
  * Why dlopen() and not a link-time dependency: the agent is one process per
  * message, so whatever it loads at start-up is paid for every delivery.
- * Measured on Debian 12 (hyperfine, 1000 runs of a program linked like the
- * agent): linking libgsasl.so.18, which brings libidn, libntlm and
- * libgssglue, adds about 0.8 ms to a 2 ms process start, whether or not the
- * library is used.  Most relays are served with PLAIN or LOGIN inside TLS,
+ * Measured on Debian 12 (hyperfine, 1000 runs of "tlsmtp -c /dev/null",
+ * which exits after reading its options): the agent linked with
+ * libgsasl.so.18, which brings libidn, libntlm and libgssglue, starts in
+ * 3.6 ms instead of 3.2 ms, and its dynamic loader takes 1.24 instead of
+ * 0.69 million cycles, whether or not the library is used.  Most relays are served with PLAIN or LOGIN inside TLS,
  * which need no library (sasl_mech.c), so the library is loaded only when
  * one of its mechanisms is the one about to be used.  Built without
  * gsasl.h, the functions below report the mechanisms unusable.
