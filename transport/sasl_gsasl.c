@@ -37,7 +37,7 @@
 #ifdef HAVE_GSASL_H
 
 #ifndef GSASL_SONAME
-#define GSASL_SONAME	"libgsasl.so.18"
+#define GSASL_SONAME "libgsasl.so.18"
 #endif
 
 /* The part of the library's interface we call. */
@@ -54,7 +54,7 @@ struct gsasl_api {
 };
 
 static struct gsasl_api api;
-static int load_state;		/* 0 not tried, 1 loaded, -1 unavailable */
+static int load_state; /* 0 not tried, 1 loaded, -1 unavailable */
 
 struct sasl_gsasl {
 	Gsasl *ctx;
@@ -89,8 +89,8 @@ load(void)
 	}
 	api.init = (__typeof__(api.init))symbol(h, "gsasl_init", &missing);
 	api.done = (__typeof__(api.done))symbol(h, "gsasl_done", &missing);
-	api.client_support_p = (__typeof__(api.client_support_p))symbol(h,
-	    "gsasl_client_support_p", &missing);
+	api.client_support_p =
+	    (__typeof__(api.client_support_p))symbol(h, "gsasl_client_support_p", &missing);
 	api.client_start = (__typeof__(api.client_start))symbol(h, "gsasl_client_start", &missing);
 	api.property_set = (__typeof__(api.property_set))symbol(h, "gsasl_property_set", &missing);
 	api.step = (__typeof__(api.step))symbol(h, "gsasl_step", &missing);
@@ -127,8 +127,8 @@ sasl_gsasl_usable(const char *name)
 }
 
 int
-sasl_gsasl_start(const char *name, const char *user, const char *pass,
-    struct sasl_gsasl **out, char *why, size_t whylen)
+sasl_gsasl_start(const char *name, const char *user, const char *pass, struct sasl_gsasl **out,
+    char *why, size_t whylen)
 {
 	struct sasl_gsasl *g;
 	int rc;
@@ -159,8 +159,8 @@ sasl_gsasl_start(const char *name, const char *user, const char *pass,
 }
 
 int
-sasl_gsasl_step(struct sasl_gsasl *g, const unsigned char *in, size_t inlen,
-    unsigned char **out, size_t *outlen, char *why, size_t whylen)
+sasl_gsasl_step(struct sasl_gsasl *g, const unsigned char *in, size_t inlen, unsigned char **out,
+    size_t *outlen, char *why, size_t whylen)
 {
 	char *raw = NULL;
 	size_t rawlen = 0;
@@ -204,7 +204,7 @@ sasl_gsasl_free(struct sasl_gsasl *g)
 	free(g);
 }
 
-#else	/* !HAVE_GSASL_H: built without GNU SASL */
+#else /* !HAVE_GSASL_H: built without GNU SASL */
 
 int
 sasl_gsasl_built(void)
@@ -220,8 +220,8 @@ sasl_gsasl_usable(const char *name)
 }
 
 int
-sasl_gsasl_start(const char *name, const char *user, const char *pass,
-    struct sasl_gsasl **out, char *why, size_t whylen)
+sasl_gsasl_start(const char *name, const char *user, const char *pass, struct sasl_gsasl **out,
+    char *why, size_t whylen)
 {
 	(void)name;
 	(void)user;
@@ -232,8 +232,8 @@ sasl_gsasl_start(const char *name, const char *user, const char *pass,
 }
 
 int
-sasl_gsasl_step(struct sasl_gsasl *g, const unsigned char *in, size_t inlen,
-    unsigned char **out, size_t *outlen, char *why, size_t whylen)
+sasl_gsasl_step(struct sasl_gsasl *g, const unsigned char *in, size_t inlen, unsigned char **out,
+    size_t *outlen, char *why, size_t whylen)
 {
 	(void)g;
 	(void)in;

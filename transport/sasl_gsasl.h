@@ -31,8 +31,8 @@ struct sasl_gsasl;
  * A client session of NAME for user and password (both copied by the
  * library, which wipes them).  Returns 0, or -1 with the reason.
  */
-int sasl_gsasl_start(const char *name, const char *user, const char *pass,
-    struct sasl_gsasl **out, char *why, size_t whylen);
+int sasl_gsasl_start(const char *name, const char *user, const char *pass, struct sasl_gsasl **out,
+    char *why, size_t whylen);
 /*
  * One step: the server's data in (inlen 0 for the client's first turn),
  * the client's data out (*out malloc'ed, possibly empty; never NULL on

@@ -31,22 +31,22 @@
 #include "sasl_gsasl.h"
 #include "sasl_mech.h"
 
-#define SASL_CREDENTIAL_MAX	1024	/* bytes of a user name or a password */
+#define SASL_CREDENTIAL_MAX 1024 /* bytes of a user name or a password */
 
 enum mech_kind {
 	MECH_PLAIN,
 	MECH_LOGIN,
-	MECH_LIBRARY		/* GNU SASL */
+	MECH_LIBRARY /* GNU SASL */
 };
 
 struct mech_info {
 	const char *name;
-	unsigned props;		/* SASL_SEC_* this mechanism has */
+	unsigned props; /* SASL_SEC_* this mechanism has */
 	enum mech_kind kind;
 };
 
-#define SCRAM_PROPS	(SASL_SEC_NOPLAINTEXT | SASL_SEC_NOACTIVE | SASL_SEC_NOANONYMOUS \
-			    | SASL_SEC_MUTUAL_AUTH)
+#define SCRAM_PROPS \
+	(SASL_SEC_NOPLAINTEXT | SASL_SEC_NOACTIVE | SASL_SEC_NOANONYMOUS | SASL_SEC_MUTUAL_AUTH)
 
 /* In order of preference. */
 static const struct mech_info mech_table[] = {
@@ -57,7 +57,7 @@ static const struct mech_info mech_table[] = {
 	{ "LOGIN", SASL_SEC_NOANONYMOUS, MECH_LOGIN },
 };
 
-#define MECH_COUNT	(sizeof(mech_table) / sizeof(mech_table[0]))
+#define MECH_COUNT (sizeof(mech_table) / sizeof(mech_table[0]))
 
 static const struct {
 	const char *word;
@@ -74,8 +74,8 @@ struct sasl_mech {
 	const struct mech_info *info;
 	char *user;
 	char *pass;
-	unsigned challenges;	/* answered so far */
-	int complete;		/* GNU SASL said the exchange is over */
+	unsigned challenges; /* answered so far */
+	int complete;	     /* GNU SASL said the exchange is over */
 	struct sasl_gsasl *lib;
 };
 
@@ -381,8 +381,8 @@ library_step(struct sasl_mech *m, const unsigned char *raw, size_t rawlen, char 
 }
 
 int
-sasl_mech_step(struct sasl_mech *m, const char *challenge, size_t len, char **response,
-    char *why, size_t whylen)
+sasl_mech_step(struct sasl_mech *m, const char *challenge, size_t len, char **response, char *why,
+    size_t whylen)
 {
 	unsigned char *raw;
 	size_t rawlen;
@@ -401,8 +401,9 @@ sasl_mech_step(struct sasl_mech *m, const char *challenge, size_t len, char **re
 			snprintf(why, whylen, "unexpected third LOGIN challenge");
 			break;
 		}
-		*response = m->challenges == 1 ? b64_dup((const unsigned char *)m->user,
-		    strlen(m->user)) : b64_dup((const unsigned char *)m->pass, strlen(m->pass));
+		*response = m->challenges == 1
+		    ? b64_dup((const unsigned char *)m->user, strlen(m->user))
+		    : b64_dup((const unsigned char *)m->pass, strlen(m->pass));
 		if (*response == NULL)
 			snprintf(why, whylen, "out of memory");
 		else

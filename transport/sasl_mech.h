@@ -23,11 +23,11 @@
  * refuses a mechanism lacking them.  A mechanism is usable when it has
  * every property the options ask for.
  */
-#define SASL_SEC_NOPLAINTEXT	(1u << 0)	/* no password sent in the clear */
-#define SASL_SEC_NOACTIVE	(1u << 1)	/* resists active attacks */
-#define SASL_SEC_NODICTIONARY	(1u << 2)	/* resists offline dictionary attacks */
-#define SASL_SEC_NOANONYMOUS	(1u << 3)	/* not anonymous */
-#define SASL_SEC_MUTUAL_AUTH	(1u << 4)	/* the server proves itself too */
+#define SASL_SEC_NOPLAINTEXT  (1u << 0) /* no password sent in the clear */
+#define SASL_SEC_NOACTIVE     (1u << 1) /* resists active attacks */
+#define SASL_SEC_NODICTIONARY (1u << 2) /* resists offline dictionary attacks */
+#define SASL_SEC_NOANONYMOUS  (1u << 3) /* not anonymous */
+#define SASL_SEC_MUTUAL_AUTH  (1u << 4) /* the server proves itself too */
 
 /* "noplaintext, noanonymous" to the properties asked for; unknown words are ignored. */
 unsigned sasl_security_mask(const char *options);
@@ -45,7 +45,7 @@ int sasl_mech_known(const char *name);
 /* ------------------------------------------------------------------------
  * base64 (RFC 4648 section 4, with padding; no line breaks, no white space).
  */
-#define SASL_B64_LEN(n)		(((n) + 2) / 3 * 4)
+#define SASL_B64_LEN(n) (((n) + 2) / 3 * 4)
 
 /* Encode len bytes into out (cap >= SASL_B64_LEN(len) + 1); returns the length. */
 size_t sasl_b64_encode(const unsigned char *in, size_t len, char *out, size_t cap);

@@ -61,19 +61,19 @@
 #include "sasl_mech.h"
 #include "smtp_sasl.h"
 
-#define AUTH_LINE_MAX		512	/* RFC 4954 4: "AUTH mech response" CRLF */
-#define SASL_STEPS_MAX		100	/* as Postfix */
-#define MECH_NAME_MAX		20	/* RFC 4422 3.1 */
-#define MECHS_MAX		32	/* names kept from one EHLO */
-#define FILTER_MAX		64	/* smtp_sasl_mechanism_filter patterns */
-#define SECRETS_MAX		8	/* strings redacted from server text */
-#define SECRET_MIN		4	/* shorter ones would garble any text */
-#define SASL_KEY_MAX		(ADDRESS_MAX + 64)
+#define AUTH_LINE_MAX  512 /* RFC 4954 4: "AUTH mech response" CRLF */
+#define SASL_STEPS_MAX 100 /* as Postfix */
+#define MECH_NAME_MAX  20  /* RFC 4422 3.1 */
+#define MECHS_MAX      32  /* names kept from one EHLO */
+#define FILTER_MAX     64  /* smtp_sasl_mechanism_filter patterns */
+#define SECRETS_MAX    8   /* strings redacted from server text */
+#define SECRET_MIN     4   /* shorter ones would garble any text */
+#define SASL_KEY_MAX   (ADDRESS_MAX + 64)
 
 struct filter_pattern {
-	int negate;			/* "!pattern" */
-	char *name;			/* a mechanism name, or NULL */
-	struct policy_maps *table;	/* a type:table, or NULL */
+	int negate;		   /* "!pattern" */
+	char *name;		   /* a mechanism name, or NULL */
+	struct policy_maps *table; /* a type:table, or NULL */
 };
 
 struct sasl_maps {
@@ -88,13 +88,13 @@ struct sasl_session {
 	struct sasl_maps *maps;
 	struct sasl_peer peer;
 	int looked_up;
-	int found;			/* 1 credentials, 0 none, -1 lookup error */
+	int found; /* 1 credentials, 0 none, -1 lookup error */
 	char *user;
 	char *pass;
-	char key[SASL_KEY_MAX];		/* the key that matched, for the log */
+	char key[SASL_KEY_MAX]; /* the key that matched, for the log */
 	char map[256];
-	int offered;			/* the last EHLO had an AUTH keyword */
-	int filter_error;		/* a filter table could not be read */
+	int offered;	  /* the last EHLO had an AUTH keyword */
+	int filter_error; /* a filter table could not be read */
 	char mechs[MECHS_MAX][MECH_NAME_MAX + 1];
 	size_t nmechs;
 	int authenticated;
@@ -138,8 +138,8 @@ scrub_detail(char *detail)
  * Opening the tables and the filter.
  */
 static int
-add_pattern(struct sasl_maps *m, const char *text, size_t len, const struct policy_map_backend *b,
-    size_t nb, int depth, char *err, size_t errlen);
+add_pattern(struct sasl_maps *m, const char *text, size_t len,
+    const struct policy_map_backend *b, size_t nb, int depth, char *err, size_t errlen);
 
 /* "/file": its words are more patterns (comments start with '#'). */
 static int
@@ -188,21 +188,22 @@ add_pattern(struct sasl_maps *m, const char *text, size_t len, const struct poli
 		len--;
 	}
 	if (len == 0 || (spec = strndup(text, len)) == NULL) {
-		snprintf(err, errlen, len == 0 ? "smtp_sasl_mechanism_filter: empty pattern"
-		    : "out of memory");
+		snprintf(err, errlen,
+		    len == 0 ? "smtp_sasl_mechanism_filter: empty pattern" : "out of memory");
 		return -1;
 	}
 	if (spec[0] == '/' && !negate) {
 		if (depth > 0)
-			snprintf(err, errlen, "smtp_sasl_mechanism_filter: %s: a file inside a file",
-			    spec);
+			snprintf(err, errlen,
+			    "smtp_sasl_mechanism_filter: %s: a file inside a file", spec);
 		rc = depth > 0 ? -1 : add_file_patterns(m, spec, b, nb, err, errlen);
 		free(spec);
 		return rc;
 	}
 	if (m->nfilter == FILTER_MAX) {
 		free(spec);
-		snprintf(err, errlen, "smtp_sasl_mechanism_filter: more than %d patterns", FILTER_MAX);
+		snprintf(err, errlen, "smtp_sasl_mechanism_filter: more than %d patterns",
+		    FILTER_MAX);
 		return -1;
 	}
 	f = &m->filter[m->nfilter];
@@ -253,13 +254,16 @@ sasl_maps_open(const struct tlsmtp_config *cfg, const struct policy_map_backend 
 	}
 	m->cfg = cfg;
 	if (policy_maps_open_with(cfg->sasl_password_maps, backends, nbackends, &m->passwords,
-	    detail, sizeof(detail)) != 0) {
+		detail, sizeof(detail))
+	    != 0) {
 		/* Only a type's name and the table's name are quoted there: no value. */
 		if (strncmp(detail, "unsupported table type", 22) != 0)
 			scrub_detail(detail);
 		snprintf(err, errlen, "smtp_sasl_password_maps: %s%s", detail,
-		    strstr(detail, "tlsmap lmdb:") != NULL ? " (a password table compiles with "
-		    "\"tlsmap -P lmdb:FILE\" or \"postmap lmdb:FILE\")" : "");
+		    strstr(detail, "tlsmap lmdb:") != NULL
+			? " (a password table compiles with "
+			  "\"tlsmap -P lmdb:FILE\" or \"postmap lmdb:FILE\")"
+			: "");
 		sasl_maps_close(m);
 		return -1;
 	}
@@ -412,8 +416,8 @@ sasl_credentials(struct sasl_session *s)
 		rc = take_value(s, value);
 	s->found = rc;
 	if (rc > 0)
-		log_verbose("%s: SASL credentials for %s from %s (user %s)", s->peer.namaddr, s->key,
-		    s->map, s->user);
+		log_verbose("%s: SASL credentials for %s from %s (user %s)", s->peer.namaddr,
+		    s->key, s->map, s->user);
 	else if (rc == 0)
 		log_verbose("%s: no SASL credentials (sender <%s>, host %s, next-hop %s)",
 		    s->peer.namaddr, s->peer.sender, s->peer.host, s->peer.nexthop);
@@ -445,7 +449,8 @@ filter_allows(struct sasl_session *s, const char *name)
 			char *value = NULL;
 			const char *map;
 
-			hit = policy_maps_find(f->table, folded, &value, &map, detail, sizeof(detail));
+			hit = policy_maps_find(f->table, folded, &value, &map, detail,
+			    sizeof(detail));
 			free(value);
 			if (hit < 0) {
 				log_warn("smtp_sasl_mechanism_filter lookup error: %s", detail);
@@ -508,8 +513,8 @@ ehlo_line(struct sasl_session *s, const char *line, size_t len, char *offered, s
 		if (w > i) {
 			add_mech(s, line + i, w - i);
 			if (o + (w - i) + 2 < offcap) {
-				o += (size_t)snprintf(offered + o, offcap - o, "%s%.*s", o ? " " : "",
-				    (int)(w - i), line + i);
+				o += (size_t)snprintf(offered + o, offcap - o, "%s%.*s",
+				    o ? " " : "", (int)(w - i), line + i);
 			}
 		}
 		i = w + 1;
@@ -601,12 +606,11 @@ challenge_of(const struct smtp_reply *r, size_t *len)
 }
 
 static int
-failed(char *dsn, size_t dsnlen, char *text, size_t textlen, const char *code, const char *fmt,
-    ...) __attribute__((format(printf, 6, 7)));
+failed(char *dsn, size_t dsnlen, char *text, size_t textlen, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 static int
-failed(char *dsn, size_t dsnlen, char *text, size_t textlen, const char *code, const char *fmt,
-    ...)
+failed(char *dsn, size_t dsnlen, char *text, size_t textlen, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -631,8 +635,8 @@ respond(struct sasl_session *s, const struct sasl_io *io, const char *response,
 
 /* The AUTH command, with the initial response when it fits. */
 static int
-send_auth(struct sasl_session *s, const struct sasl_io *io, const char *mech,
-    const char *initial, int *deferred, const struct smtp_reply **reply)
+send_auth(struct sasl_session *s, const struct sasl_io *io, const char *mech, const char *initial,
+    int *deferred, const struct smtp_reply **reply)
 {
 	char *line;
 	char shown[128];
@@ -640,7 +644,8 @@ send_auth(struct sasl_session *s, const struct sasl_io *io, const char *mech,
 	int rc;
 
 	*deferred = 0;
-	if (initial == NULL || strlen("AUTH  \r\n") + strlen(mech) + strlen(initial) > AUTH_LINE_MAX) {
+	if (initial == NULL
+	    || strlen("AUTH  \r\n") + strlen(mech) + strlen(initial) > AUTH_LINE_MAX) {
 		*deferred = initial != NULL;
 		snprintf(shown, sizeof(shown), "AUTH %s", mech);
 		return io->exchange(io->ctx, shown, shown, reply);
@@ -688,8 +693,8 @@ required_properties(const struct sasl_session *s, enum sasl_channel channel, con
 
 /* The final reply was not 2xx: the server's code, soft unless told otherwise. */
 static int
-refused(struct sasl_session *s, const struct smtp_reply *r, char *dsn, size_t dsnlen,
-    char *text, size_t textlen)
+refused(struct sasl_session *s, const struct smtp_reply *r, char *dsn, size_t dsnlen, char *text,
+    size_t textlen)
 {
 	char raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
 
@@ -719,26 +724,33 @@ dialogue(struct sasl_session *s, struct sasl_mech *mech, const struct sasl_io *i
 		char *response = NULL;
 
 		if (++steps > SASL_STEPS_MAX)
-			return failed(dsn, dsnlen, text, textlen, "4.3.0", "SASL authentication failed; "
-			    "authentication protocol loop with server %s", s->peer.namaddr);
+			return failed(dsn, dsnlen, text, textlen, "4.3.0",
+			    "SASL authentication failed; "
+			    "authentication protocol loop with server %s",
+			    s->peer.namaddr);
 		challenge = challenge_of(r, &len);
 		if (deferred) {
 			/* The initial response did not fit on the AUTH line. */
 			deferred = 0;
 			if (len != 0)
-				return failed(dsn, dsnlen, text, textlen, "4.7.0", "SASL authentication "
+				return failed(dsn, dsnlen, text, textlen, "4.7.0",
+				    "SASL authentication "
 				    "failed; cannot authenticate to server %s: protocol error: non-empty "
-				    "challenge while the initial response was deferred", s->peer.namaddr);
+				    "challenge while the initial response was deferred",
+				    s->peer.namaddr);
 			rc = respond(s, io, initial, &r);
 		} else {
 			if (sasl_mech_step(mech, challenge, len, &response, why, sizeof(why)) != 0)
-				return failed(dsn, dsnlen, text, textlen, "4.7.0", "SASL authentication "
-				    "failed; cannot authenticate to server %s: %s", s->peer.namaddr, why);
+				return failed(dsn, dsnlen, text, textlen, "4.7.0",
+				    "SASL authentication "
+				    "failed; cannot authenticate to server %s: %s",
+				    s->peer.namaddr, why);
 			rc = respond(s, io, response, &r);
 			wipe_free(response);
 		}
 		if (rc != 0)
-			return rc == -2 ? failed(dsn, dsnlen, text, textlen, "4.3.0", "out of memory")
+			return rc == -2
+			    ? failed(dsn, dsnlen, text, textlen, "4.3.0", "out of memory")
 			    : SASL_RESULT_IO;
 	}
 	if (r->code / 100 != 2)
@@ -747,8 +759,8 @@ dialogue(struct sasl_session *s, struct sasl_mech *mech, const struct sasl_io *i
 }
 
 enum sasl_result
-sasl_login(struct sasl_session *s, enum sasl_channel channel, const struct sasl_io *io,
-    char *dsn, size_t dsnlen, char *text, size_t textlen)
+sasl_login(struct sasl_session *s, enum sasl_channel channel, const struct sasl_io *io, char *dsn,
+    size_t dsnlen, char *text, size_t textlen)
 {
 	const char *names[MECHS_MAX], *mech, *param;
 	const struct smtp_reply *r;
@@ -762,29 +774,38 @@ sasl_login(struct sasl_session *s, enum sasl_channel channel, const struct sasl_
 	if ((rc = sasl_credentials(s)) == 0)
 		return SASL_RESULT_OK;
 	if (rc < 0 || s->filter_error)
-		return failed(dsn, dsnlen, text, textlen, "4.3.0", "local data error while talking "
-		    "to %s", s->peer.namaddr);
+		return failed(dsn, dsnlen, text, textlen, "4.3.0",
+		    "local data error while talking "
+		    "to %s",
+		    s->peer.namaddr);
 	if (s->nmechs == 0)
-		return failed(dsn, dsnlen, text, textlen, "4.7.0", "SASL authentication failed: "
+		return failed(dsn, dsnlen, text, textlen, "4.7.0",
+		    "SASL authentication failed: "
 		    "server %s offered no compatible authentication mechanisms for this type of "
-		    "connection security", s->peer.namaddr);
+		    "connection security",
+		    s->peer.namaddr);
 	required = required_properties(s, channel, &param);
 	if ((mech = sasl_mech_choose(names, mech_names(s, names), required)) == NULL) {
-		log_verbose("%s: no SASL mechanism of the server's that %s allows is available here",
+		log_verbose(
+		    "%s: no SASL mechanism of the server's that %s allows is available here",
 		    s->peer.namaddr, param);
-		return failed(dsn, dsnlen, text, textlen, "4.7.0", "SASL authentication failed; "
-		    "cannot authenticate to server %s: no mechanism available", s->peer.namaddr);
+		return failed(dsn, dsnlen, text, textlen, "4.7.0",
+		    "SASL authentication failed; "
+		    "cannot authenticate to server %s: no mechanism available",
+		    s->peer.namaddr);
 	}
 	log_verbose("%s: SASL mechanism %s (%s)", s->peer.namaddr, mech, param);
 	if (sasl_mech_start(mech, s->user, s->pass, &m, &initial, why, sizeof(why)) != 0)
-		return failed(dsn, dsnlen, text, textlen, "4.7.0", "SASL authentication failed; "
-		    "cannot authenticate to server %s: %s", s->peer.namaddr, why);
+		return failed(dsn, dsnlen, text, textlen, "4.7.0",
+		    "SASL authentication failed; "
+		    "cannot authenticate to server %s: %s",
+		    s->peer.namaddr, why);
 	rc = send_auth(s, io, mech, initial, &deferred, &r);
 	if (rc == 0)
 		rc = dialogue(s, m, io, initial, deferred, r, dsn, dsnlen, text, textlen);
 	else
 		rc = rc == -2 ? failed(dsn, dsnlen, text, textlen, "4.3.0", "out of memory")
-		    : SASL_RESULT_IO;
+			      : SASL_RESULT_IO;
 	wipe_free(initial);
 	sasl_mech_free(m);
 	if (rc == SASL_RESULT_OK) {

@@ -39,10 +39,10 @@ void sasl_maps_close(struct sasl_maps *m);
 
 /* Who this session talks to, for the password lookup and the texts. */
 struct sasl_peer {
-	const char *sender;	/* envelope sender, "" for the null sender */
-	const char *host;	/* the server's name: "relay.example", "mx1.example.com" */
-	const char *nexthop;	/* the next-hop as given: "[relay.example]:587" */
-	const char *namaddr;	/* "host[addr]" */
+	const char *sender;  /* envelope sender, "" for the null sender */
+	const char *host;    /* the server's name: "relay.example", "mx1.example.com" */
+	const char *nexthop; /* the next-hop as given: "[relay.example]:587" */
+	const char *namaddr; /* "host[addr]" */
 };
 
 struct sasl_session;
@@ -67,9 +67,9 @@ void sasl_ehlo(struct sasl_session *s, const struct smtp_reply *ehlo);
 
 /* The connection the credentials would travel over (the security options to apply). */
 enum sasl_channel {
-	SASL_CHANNEL_PLAIN,		/* smtp_sasl_security_options */
-	SASL_CHANNEL_TLS,		/* smtp_sasl_tls_security_options */
-	SASL_CHANNEL_TLS_VERIFIED	/* smtp_sasl_tls_verified_security_options */
+	SASL_CHANNEL_PLAIN,	  /* smtp_sasl_security_options */
+	SASL_CHANNEL_TLS,	  /* smtp_sasl_tls_security_options */
+	SASL_CHANNEL_TLS_VERIFIED /* smtp_sasl_tls_verified_security_options */
 };
 
 /*
@@ -84,9 +84,9 @@ struct sasl_io {
 };
 
 enum sasl_result {
-	SASL_RESULT_OK,		/* authenticated, or no AUTH for this server */
-	SASL_RESULT_FAILED,	/* dsn and text say why, in Postfix's words */
-	SASL_RESULT_IO		/* the exchange failed: the caller's outcome stands */
+	SASL_RESULT_OK,	    /* authenticated, or no AUTH for this server */
+	SASL_RESULT_FAILED, /* dsn and text say why, in Postfix's words */
+	SASL_RESULT_IO	    /* the exchange failed: the caller's outcome stands */
 };
 
 /*

@@ -32,14 +32,14 @@
 /* tls */
 #include "tls_ccert.h"
 
-#define CHAIN_FILE_MAX		(1024 * 1024)	/* bytes in one PEM file */
-#define CHAIN_FILES_MAX		16
-#define PEM_LABEL_MAX		64
+#define CHAIN_FILE_MAX	(1024 * 1024) /* bytes in one PEM file */
+#define CHAIN_FILES_MAX 16
+#define PEM_LABEL_MAX	64
 
 /* One PEM object: where it is and what it says it is. */
 struct pem_object {
-	char *start;		/* "-----BEGIN" */
-	size_t len;		/* through the END line */
+	char *start; /* "-----BEGIN" */
+	size_t len;  /* through the END line */
 	char label[PEM_LABEL_MAX];
 	const char *file;
 };
@@ -125,16 +125,16 @@ next_pem(char *p, const char *path, struct pem_object *o, char **rest, char *why
 
 /* One key and its chain (PEM text, leaf first) into creds. */
 static int
-add_pair(gnutls_certificate_credentials_t creds, const struct pem_object *key,
-    char *certs, size_t certslen, unsigned n, char *why, size_t whylen)
+add_pair(gnutls_certificate_credentials_t creds, const struct pem_object *key, char *certs,
+    size_t certslen, unsigned n, char *why, size_t whylen)
 {
 	gnutls_datum_t k = { (unsigned char *)key->start, (unsigned)key->len };
 	gnutls_datum_t c = { (unsigned char *)certs, (unsigned)certslen };
 	int rc = gnutls_certificate_set_x509_key_mem2(creds, &c, &k, GNUTLS_X509_FMT_PEM, NULL, 0);
 
 	if (rc < 0) {
-		snprintf(why, whylen, "smtp_tls_chain_files: key %u (%s) and its certificate: %s", n,
-		    key->file, gnutls_strerror(rc));
+		snprintf(why, whylen, "smtp_tls_chain_files: key %u (%s) and its certificate: %s",
+		    n, key->file, gnutls_strerror(rc));
 		return -1;
 	}
 	return 0;
@@ -160,20 +160,28 @@ load_objects(gnutls_certificate_credentials_t creds, char *const *texts, char *c
 			case PEM_SKIP:
 				continue;
 			case PEM_BAD:
-				snprintf(why, whylen, "smtp_tls_chain_files: %s: unsupported PEM object "
-				    "\"%s\"%s", o.file, o.label, strstr(o.label, "ENCRYPTED") != NULL
-				    ? " (encrypted keys are not supported)" : "");
+				snprintf(why, whylen,
+				    "smtp_tls_chain_files: %s: unsupported PEM object "
+				    "\"%s\"%s",
+				    o.file, o.label,
+				    strstr(o.label, "ENCRYPTED") != NULL
+					? " (encrypted keys are not supported)"
+					: "");
 				rc = -1;
 				continue;
 			case PEM_KEY:
 				if (have_key && chainlen == 0) {
-					snprintf(why, whylen, "smtp_tls_chain_files: %s: private key %u has "
-					    "no certificate after it", key.file, pairs + 1);
+					snprintf(why, whylen,
+					    "smtp_tls_chain_files: %s: private key %u has "
+					    "no certificate after it",
+					    key.file, pairs + 1);
 					rc = -1;
 					continue;
 				}
-				if (have_key && (rc = add_pair(creds, &key, chain, chainlen, ++pairs, why,
-				    whylen)) != 0)
+				if (have_key
+				    && (rc = add_pair(creds, &key, chain, chainlen, ++pairs, why,
+					    whylen))
+					!= 0)
 					continue;
 				key = o;
 				have_key = 1;
@@ -181,9 +189,11 @@ load_objects(gnutls_certificate_credentials_t creds, char *const *texts, char *c
 				continue;
 			case PEM_CERT:
 				if (!have_key) {
-					snprintf(why, whylen, "smtp_tls_chain_files: %s: a certificate before "
+					snprintf(why, whylen,
+					    "smtp_tls_chain_files: %s: a certificate before "
 					    "any private key (each key must come right before its "
-					    "certificate)", o.file);
+					    "certificate)",
+					    o.file);
 					rc = -1;
 					continue;
 				}
@@ -209,8 +219,10 @@ load_objects(gnutls_certificate_credentials_t creds, char *const *texts, char *c
 			rc = -1;
 	}
 	if (rc == 0 && have_key && chainlen == 0) {
-		snprintf(why, whylen, "smtp_tls_chain_files: %s: private key %u has no certificate "
-		    "after it", key.file, pairs + 1);
+		snprintf(why, whylen,
+		    "smtp_tls_chain_files: %s: private key %u has no certificate "
+		    "after it",
+		    key.file, pairs + 1);
 		rc = -1;
 	}
 	if (rc == 0 && have_key)
@@ -221,14 +233,14 @@ load_objects(gnutls_certificate_credentials_t creds, char *const *texts, char *c
 	}
 	free(chain);
 	if (rc == 0)
-		log_verbose("loaded %u client key(s) and certificate chain(s) from smtp_tls_chain_files",
+		log_verbose(
+		    "loaded %u client key(s) and certificate chain(s) from smtp_tls_chain_files",
 		    pairs);
 	return rc;
 }
 
 static int
-load_chain_files(gnutls_certificate_credentials_t creds, const char *list, char *why,
-    size_t whylen)
+load_chain_files(gnutls_certificate_credentials_t creds, const char *list, char *why, size_t whylen)
 {
 	char *paths[CHAIN_FILES_MAX], *texts[CHAIN_FILES_MAX];
 	size_t n = 0;
@@ -241,7 +253,8 @@ load_chain_files(gnutls_certificate_credentials_t creds, const char *list, char 
 		if ((len = strcspn(p, ", \t\r\n")) == 0)
 			break;
 		if (n == CHAIN_FILES_MAX) {
-			snprintf(why, whylen, "smtp_tls_chain_files: more than %d files", CHAIN_FILES_MAX);
+			snprintf(why, whylen, "smtp_tls_chain_files: more than %d files",
+			    CHAIN_FILES_MAX);
 			rc = -1;
 			break;
 		}
@@ -269,8 +282,8 @@ load_chain_files(gnutls_certificate_credentials_t creds, const char *list, char 
 }
 
 int
-tls_ccert_load(gnutls_certificate_credentials_t creds, const struct tlsmtp_config *cfg,
-    char *why, size_t whylen)
+tls_ccert_load(gnutls_certificate_credentials_t creds, const struct tlsmtp_config *cfg, char *why,
+    size_t whylen)
 {
 	const char *cert = cfg->tls_cert_file, *key = cfg->tls_key_file;
 	int rc;
@@ -278,13 +291,13 @@ tls_ccert_load(gnutls_certificate_credentials_t creds, const struct tlsmtp_confi
 	if (cfg->tls_chain_files != NULL && cfg->tls_chain_files[0] != '\0') {
 		if ((cert != NULL && *cert != '\0') || (key != NULL && *key != '\0'))
 			log_warn("smtp_tls_chain_files is set: ignoring smtp_tls_cert_file and "
-			    "smtp_tls_key_file");
+				 "smtp_tls_key_file");
 		return load_chain_files(creds, cfg->tls_chain_files, why, whylen);
 	}
 	if (cert == NULL || *cert == '\0') {
 		if (key != NULL && *key != '\0')
 			log_warn("smtp_tls_key_file is set without smtp_tls_cert_file: no client "
-			    "certificate");
+				 "certificate");
 		return 0;
 	}
 	if (key == NULL || *key == '\0')

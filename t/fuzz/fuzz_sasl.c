@@ -20,12 +20,16 @@
 /* smtp */
 #include "sasl_mech.h"
 
-#define LINE_MAX_FUZZ	4096
+#define LINE_MAX_FUZZ 4096
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const mechs[] = {
-	"PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256",
+	"PLAIN",
+	"LOGIN",
+	"CRAM-MD5",
+	"SCRAM-SHA-1",
+	"SCRAM-SHA-256",
 };
 
 static void
@@ -67,8 +71,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	if (sasl_mech_start(mechs[data[0] % 5], "fuzz@example.org", "Fuzz:Pass", &m, &initial, why,
-	    sizeof(why)) != 0)
-		return 0;	/* GNU SASL not there: nothing to fuzz for this mechanism */
+		sizeof(why))
+	    != 0)
+		return 0; /* GNU SASL not there: nothing to fuzz for this mechanism */
 	if (initial != NULL)
 		check_response(initial);
 	free(initial);

@@ -23,8 +23,13 @@
 
 /* RFC 4648 section 10 */
 static const char *const b64_vectors[][2] = {
-	{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
-	{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	{ "", "" },
+	{ "f", "Zg==" },
+	{ "fo", "Zm8=" },
+	{ "foo", "Zm9v" },
+	{ "foob", "Zm9vYg==" },
+	{ "fooba", "Zm9vYmE=" },
+	{ "foobar", "Zm9vYmFy" },
 };
 
 static void
@@ -39,7 +44,8 @@ test_b64_vectors(void **state)
 		const char *raw = b64_vectors[i][0], *b64 = b64_vectors[i][1];
 
 		assert_int_equal(sasl_b64_encode((const unsigned char *)raw, strlen(raw), enc,
-		    sizeof(enc)), strlen(b64));
+				     sizeof(enc)),
+		    strlen(b64));
 		assert_string_equal(enc, b64);
 		assert_int_equal(sasl_b64_decode(b64, strlen(b64), dec, sizeof(dec), &n), 0);
 		assert_int_equal(n, strlen(raw));
@@ -73,8 +79,23 @@ static void
 test_b64_strict(void **state)
 {
 	static const char *const bad[] = {
-		"Zg=", "Zg", "Z", "Zg=a", "Z===", "====", "Zg==Zg==", "Zm9v\n", "Zm 9v", " Zm9v",
-		"Zm9-", "Zm9_", "Zh==", "Zm9=", "Zm8b=", "Zm\r\n9v", "Zg==\n",
+		"Zg=",
+		"Zg",
+		"Z",
+		"Zg=a",
+		"Z===",
+		"====",
+		"Zg==Zg==",
+		"Zm9v\n",
+		"Zm 9v",
+		" Zm9v",
+		"Zm9-",
+		"Zm9_",
+		"Zh==",
+		"Zm9=",
+		"Zm8b=",
+		"Zm\r\n9v",
+		"Zg==\n",
 	};
 	unsigned char dec[64];
 	size_t n;
@@ -102,7 +123,8 @@ static void
 test_choose(void **state)
 {
 	const char *plain_login[] = { "login", "PLAIN" };
-	const char *all[] = { "PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "GSSAPI" };
+	const char *all[] = { "PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256",
+		"GSSAPI" };
 	const char *unknown[] = { "GSSAPI", "NTLM", "XOAUTH2" };
 	int lib = sasl_gsasl_built();
 
@@ -139,7 +161,8 @@ test_plain(void **state)
 
 	(void)state;
 	assert_int_equal(sasl_mech_start("PLAIN", "alice", "s3cr:t", &m, &initial, why,
-	    sizeof(why)), 0);
+			     sizeof(why)),
+	    0);
 	assert_non_null(initial);
 	assert_int_equal(sasl_b64_decode(initial, strlen(initial), dec, sizeof(dec), &n), 0);
 	assert_int_equal(n, 13);
@@ -160,7 +183,8 @@ test_login(void **state)
 
 	(void)state;
 	assert_int_equal(sasl_mech_start("login", "alice@example.org", "pw", &m, &initial, why,
-	    sizeof(why)), 0);
+			     sizeof(why)),
+	    0);
 	assert_null(initial);
 	/* The prompt's text does not matter, only the order. */
 	assert_int_equal(sasl_mech_step(m, "VXNlcm5hbWU6", 12, &resp, why, sizeof(why)), 0);
@@ -174,7 +198,8 @@ test_login(void **state)
 	sasl_mech_free(m);
 
 	/* A malformed challenge is answered with nothing. */
-	assert_int_equal(sasl_mech_start("LOGIN", "alice", "pw", &m, &initial, why, sizeof(why)), 0);
+	assert_int_equal(sasl_mech_start("LOGIN", "alice", "pw", &m, &initial, why, sizeof(why)),
+	    0);
 	assert_int_equal(sasl_mech_step(m, "VXNlcm5hbWU6*", 13, &resp, why, sizeof(why)), -1);
 	assert_null(resp);
 	assert_string_equal(why, "malformed server challenge (not base64)");
@@ -191,9 +216,11 @@ test_limits(void **state)
 	assert_non_null(big);
 	memset(big, 'x', 1999);
 	big[1999] = '\0';
-	assert_int_equal(sasl_mech_start("PLAIN", "alice", big, &m, &initial, why, sizeof(why)), -1);
+	assert_int_equal(sasl_mech_start("PLAIN", "alice", big, &m, &initial, why, sizeof(why)),
+	    -1);
 	assert_null(m);
-	assert_int_equal(sasl_mech_start("GSSAPI", "alice", "pw", &m, &initial, why, sizeof(why)), -1);
+	assert_int_equal(sasl_mech_start("GSSAPI", "alice", "pw", &m, &initial, why, sizeof(why)),
+	    -1);
 	free(big);
 }
 
@@ -210,15 +237,17 @@ test_cram_md5(void **state)
 
 	(void)state;
 	if (!sasl_gsasl_built()) {
-		assert_int_equal(sasl_mech_start("CRAM-MD5", "tim", "tanstaaftanstaaf", &m, &initial,
-		    why, sizeof(why)), -1);
+		assert_int_equal(sasl_mech_start("CRAM-MD5", "tim", "tanstaaftanstaaf", &m,
+				     &initial, why, sizeof(why)),
+		    -1);
 		return;
 	}
 	/* Built with GNU SASL: its runtime library must be there (libgsasl18). */
 	assert_true(sasl_gsasl_usable("CRAM-MD5"));
 	assert_int_equal(sasl_mech_start("CRAM-MD5", "tim", "tanstaaftanstaaf", &m, &initial, why,
-	    sizeof(why)), 0);
-	assert_null(initial);	/* the server speaks first */
+			     sizeof(why)),
+	    0);
+	assert_null(initial); /* the server speaks first */
 	sasl_b64_encode((const unsigned char *)challenge, strlen(challenge), b64, sizeof(b64));
 	assert_int_equal(sasl_mech_step(m, b64, strlen(b64), &resp, why, sizeof(why)), 0);
 	assert_int_equal(sasl_b64_decode(resp, strlen(resp), dec, sizeof(dec), &n), 0);
@@ -243,7 +272,8 @@ test_scram_first(void **state)
 	if (!sasl_gsasl_built())
 		return;
 	assert_int_equal(sasl_mech_start("SCRAM-SHA-256", "alice", "pw", &m, &initial, why,
-	    sizeof(why)), 0);
+			     sizeof(why)),
+	    0);
 	assert_non_null(initial);
 	assert_int_equal(sasl_b64_decode(initial, strlen(initial), dec, sizeof(dec) - 1, &n), 0);
 	dec[n] = '\0';

@@ -26,8 +26,9 @@
 #include "sasl_mech.h"
 #include "smtp_sasl.h"
 
-#define PASSWORDS "smtp_sasl_password_maps=inline:{ " \
-	"{bob@example.org=bob:Bob-Pw-1}, {@example.org=dom:Dom-Pw-2}, " \
+#define PASSWORDS                                                              \
+	"smtp_sasl_password_maps=inline:{ "                                    \
+	"{bob@example.org=bob:Bob-Pw-1}, {@example.org=dom:Dom-Pw-2}, "        \
 	"{relay.example=host:Host-Pw-3}, {[relay.example]:587=hop:Hop-Pw-4}, " \
 	"{[other.example]:587=hop2:Hop2-Pw-5} }"
 
@@ -46,7 +47,7 @@ static struct {
 	size_t next;
 	struct exchange seen[8];
 	size_t nseen;
-	int fail_at;		/* 1-based exchange that fails as I/O; 0 none */
+	int fail_at; /* 1-based exchange that fails as I/O; 0 none */
 	struct smtp_reply reply;
 } io_state;
 
@@ -153,7 +154,8 @@ plain_user(struct sasl_session *s)
 	script("235 2.7.0 Authentication successful\n", NULL, NULL);
 	ehlo(s, "250-relay.example\n250 AUTH PLAIN\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_TLS, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_OK);
+			     sizeof(text)),
+	    SASL_RESULT_OK);
 	if (io_state.nseen == 0)
 		return user;
 	b64 = io_state.seen[0].line + strlen("AUTH PLAIN ");
@@ -169,7 +171,7 @@ static void
 test_lookup_order(void **state)
 {
 	const char *dependent[] = { "smtp_sasl_tls_security_options=noanonymous",
-	    "smtp_sender_dependent_authentication=yes", "recipient_delimiter=+" };
+		"smtp_sender_dependent_authentication=yes", "recipient_delimiter=+" };
 	struct sasl_session *s;
 
 	(void)state;
@@ -185,7 +187,7 @@ test_lookup_order(void **state)
 	s = session("", "mx.relay.example", "[relay.example]");
 	assert_int_equal(sasl_credentials(s), 0);
 	assert_string_equal(plain_user(s), "");
-	assert_int_equal(io_state.nseen, 0);	/* no credentials: no AUTH */
+	assert_int_equal(io_state.nseen, 0); /* no credentials: no AUTH */
 	sasl_session_free(s);
 
 	setup_cfg(dependent, 3);
@@ -217,7 +219,8 @@ test_plain_dialogue(void **state)
 	/* Both AUTH forms, several lines: joined; LOGIN listed first. */
 	ehlo(s, "250-relay.example\n250-AUTH LOGIN\n250-AUTH=LOGIN PLAIN\n250 8BITMIME\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_TLS, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_OK);
+			     sizeof(text)),
+	    SASL_RESULT_OK);
 	assert_int_equal(io_state.nseen, 1);
 	assert_string_equal(io_state.seen[0].line, "AUTH PLAIN AGhvc3QASG9zdC1Qdy0z");
 	assert_string_equal(io_state.seen[0].shown, "AUTH PLAIN [initial response, 20 bytes]");
@@ -229,7 +232,7 @@ static void
 test_login_dialogue(void **state)
 {
 	const char *o[] = { "smtp_sasl_tls_security_options=noanonymous",
-	    "smtp_sasl_mechanism_filter=login" };
+		"smtp_sasl_mechanism_filter=login" };
 	struct sasl_session *s;
 	char dsn[16], text[512];
 
@@ -239,7 +242,8 @@ test_login_dialogue(void **state)
 	script("334 VXNlcm5hbWU6\n", "334 UGFzc3dvcmQ6\n", "235 2.7.0 ok\n");
 	ehlo(s, "250-relay.example\n250 AUTH PLAIN LOGIN\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_TLS_VERIFIED, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_OK);
+			     sizeof(text)),
+	    SASL_RESULT_OK);
 	assert_int_equal(io_state.nseen, 3);
 	assert_string_equal(io_state.seen[0].line, "AUTH LOGIN");
 	assert_string_equal(io_state.seen[1].line, "aG9zdA==");
@@ -252,7 +256,7 @@ static void
 test_refused(void **state)
 {
 	const char *hard[] = { "smtp_sasl_tls_security_options=noanonymous",
-	    "smtp_sasl_auth_soft_bounce=no" };
+		"smtp_sasl_auth_soft_bounce=no" };
 	struct sasl_session *s;
 	char dsn[16], text[512];
 
@@ -263,9 +267,11 @@ test_refused(void **state)
 	script("535 5.7.8 bad AGhvc3QASG9zdC1Qdy0z = Host-Pw-3\n", NULL, NULL);
 	ehlo(s, "250-relay.example\n250 AUTH PLAIN\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_TLS, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_FAILED);
+			     sizeof(text)),
+	    SASL_RESULT_FAILED);
 	assert_string_equal(dsn, "4.7.8");
-	assert_string_equal(text, "SASL authentication failed; server relay.example[192.0.2.1] "
+	assert_string_equal(text,
+	    "SASL authentication failed; server relay.example[192.0.2.1] "
 	    "said: 535 5.7.8 bad * = *");
 	assert_int_equal(sasl_authenticated(s), 0);
 	sasl_session_free(s);
@@ -275,7 +281,8 @@ test_refused(void **state)
 	script("535 5.7.8 Error: authentication failed\n", NULL, NULL);
 	ehlo(s, "250-relay.example\n250 AUTH PLAIN\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_TLS, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_FAILED);
+			     sizeof(text)),
+	    SASL_RESULT_FAILED);
 	assert_string_equal(dsn, "5.7.8");
 	sasl_session_free(s);
 
@@ -285,7 +292,8 @@ test_refused(void **state)
 	script("454 4.7.0 Temporary authentication failure\n", NULL, NULL);
 	ehlo(s, "250-relay.example\n250 AUTH PLAIN\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_TLS, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_FAILED);
+			     sizeof(text)),
+	    SASL_RESULT_FAILED);
 	assert_string_equal(dsn, "4.7.0");
 	sasl_session_free(s);
 }
@@ -294,7 +302,7 @@ static void
 test_no_mechanism(void **state)
 {
 	const char *filter[] = { "smtp_sasl_tls_security_options=noanonymous",
-	    "smtp_sasl_mechanism_filter=!plain, static:yes" };
+		"smtp_sasl_mechanism_filter=!plain, static:yes" };
 	struct sasl_session *s;
 	char dsn[16], text[512];
 
@@ -305,9 +313,11 @@ test_no_mechanism(void **state)
 	script(NULL, NULL, NULL);
 	ehlo(s, "250-relay.example\n250 AUTH PLAIN LOGIN\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_TLS_VERIFIED, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_FAILED);
+			     sizeof(text)),
+	    SASL_RESULT_FAILED);
 	assert_string_equal(dsn, "4.7.0");
-	assert_string_equal(text, "SASL authentication failed; cannot authenticate to server "
+	assert_string_equal(text,
+	    "SASL authentication failed; cannot authenticate to server "
 	    "relay.example[192.0.2.1]: no mechanism available");
 	assert_int_equal(io_state.nseen, 0);
 	sasl_session_free(s);
@@ -317,14 +327,17 @@ test_no_mechanism(void **state)
 	s = session("", "relay.example", "[relay.example]:587");
 	ehlo(s, "250-relay.example\n250 AUTH PLAIN\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_TLS, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_FAILED);
-	assert_string_equal(text, "SASL authentication failed: server relay.example[192.0.2.1] "
+			     sizeof(text)),
+	    SASL_RESULT_FAILED);
+	assert_string_equal(text,
+	    "SASL authentication failed: server relay.example[192.0.2.1] "
 	    "offered no compatible authentication mechanisms for this type of connection security");
 	/* ... and a table in the filter admits LOGIN. */
 	script("334 VXNlcm5hbWU6\n", "334 UGFzc3dvcmQ6\n", "235 2.7.0 ok\n");
 	ehlo(s, "250-relay.example\n250 AUTH PLAIN LOGIN\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_TLS, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_OK);
+			     sizeof(text)),
+	    SASL_RESULT_OK);
 	assert_string_equal(io_state.seen[0].line, "AUTH LOGIN");
 	sasl_session_free(s);
 
@@ -334,7 +347,8 @@ test_no_mechanism(void **state)
 	script(NULL, NULL, NULL);
 	ehlo(s, "250-relay.example\n250 AUTH PLAIN LOGIN\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_PLAIN, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_FAILED);
+			     sizeof(text)),
+	    SASL_RESULT_FAILED);
 	assert_int_equal(io_state.nseen, 0);
 	sasl_session_free(s);
 }
@@ -353,13 +367,15 @@ test_not_offered(void **state)
 	ehlo(s, "250-relay.example\n250 AUTH PLAIN\n");
 	ehlo(s, "250-relay.example\n250 8BITMIME\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_TLS, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_OK);
+			     sizeof(text)),
+	    SASL_RESULT_OK);
 	assert_int_equal(io_state.nseen, 0);
 	assert_int_equal(sasl_authenticated(s), 0);
 	/* A word that only starts with AUTH is another keyword. */
 	ehlo(s, "250-relay.example\n250 AUTHX PLAIN\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_TLS, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_OK);
+			     sizeof(text)),
+	    SASL_RESULT_OK);
 	assert_int_equal(io_state.nseen, 0);
 	sasl_ehlo(s, NULL);
 	sasl_session_free(s);
@@ -385,7 +401,8 @@ test_errors(void **state)
 	script(NULL, NULL, NULL);
 	ehlo(s, "250-relay.example\n250 AUTH PLAIN\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_TLS, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_FAILED);
+			     sizeof(text)),
+	    SASL_RESULT_FAILED);
 	assert_string_equal(dsn, "4.3.0");
 	assert_string_equal(text, "local data error while talking to relay.example[192.0.2.1]");
 	sasl_session_free(s);
@@ -397,7 +414,8 @@ test_errors(void **state)
 	io_state.fail_at = 1;
 	ehlo(s, "250-relay.example\n250 AUTH PLAIN\n");
 	assert_int_equal(sasl_login(s, SASL_CHANNEL_TLS, &fake_io, dsn, sizeof(dsn), text,
-	    sizeof(text)), SASL_RESULT_IO);
+			     sizeof(text)),
+	    SASL_RESULT_IO);
 	sasl_session_free(s);
 
 	/* Opening: the reason never quotes a value; hash: gets the fix. */
