@@ -408,6 +408,31 @@ map_get(struct policy_map *pm, const char *key, char **value, char *detail, size
 	return -1;
 }
 
+int
+policy_maps_find(struct policy_maps *m, const char *key, char **value, const char **map, char *err,
+    size_t errlen)
+{
+	char detail[512];
+
+	*value = NULL;
+	for (size_t i = 0; i < m->count; i++) {
+		struct policy_map *pm = &m->map[i];
+		int rc;
+
+		*map = pm->name;
+		detail[0] = 0;
+		rc = map_get(pm, key, value, detail, sizeof(detail));
+		if (rc < 0) {
+			snprintf(err, errlen, "%.300s: %s", pm->name, detail);
+			return -1;
+		}
+		if (rc > 0)
+			return 1;
+	}
+	*map = NULL;
+	return 0;
+}
+
 /*
  * Look KEY up in every map.  Returns 1 found (result filled), 0 not found,
  * -1 lookup error (err filled).
@@ -416,25 +441,17 @@ static int
 lookup_key(struct policy_maps *m, const char *key, struct policy_result *result, char *err,
     size_t errlen)
 {
-	char detail[512];
+	char detail[1024];
+	const char *map = NULL;
+	int rc;
 
-	for (size_t i = 0; i < m->count; i++) {
-		struct policy_map *pm = &m->map[i];
-		int rc;
-
-		snprintf(result->map, sizeof(result->map), "%s", pm->name);
-		snprintf(result->key, sizeof(result->key), "%s", key);
-		detail[0] = 0;
-		rc = map_get(pm, key, &result->value, detail, sizeof(detail));
-		if (rc < 0) {
-			snprintf(err, errlen, "policy table lookup error: %.300s: %s", pm->name,
-			    detail);
-			return -1;
-		}
-		if (rc > 0)
-			return 1;
-	}
-	return 0;
+	snprintf(result->key, sizeof(result->key), "%s", key);
+	rc = policy_maps_find(m, key, &result->value, &map, detail, sizeof(detail));
+	if (map != NULL)
+		snprintf(result->map, sizeof(result->map), "%s", map);
+	if (rc < 0)
+		snprintf(err, errlen, "policy table lookup error: %s", detail);
+	return rc;
 }
 
 enum policy_lookup_status

@@ -295,6 +295,16 @@ int policy_maps_open_with(const char *spec, const struct policy_map_backend *bac
     size_t nbackends, struct policy_maps **out, char *err, size_t errlen);
 void policy_maps_close(struct policy_maps *m);
 
+/*
+ * One key, as given (the caller folds it), in every map in order; the
+ * first hit wins.  The generic lookup under policy_lookup(), also used for
+ * tables whose values are not policies (smtp_sasl_password_maps).  Returns
+ * 1 found (*value malloc'ed, *map the name of the map that had it), 0 not
+ * found, -1 error ("MAP: reason" in err; *map the map that failed).
+ */
+int policy_maps_find(struct policy_maps *m, const char *key, char **value, const char **map,
+    char *err, size_t errlen);
+
 enum policy_lookup_status {
 	POLICY_NOT_FOUND = 0, /* use the default level */
 	POLICY_FOUND,	      /* result->policy is valid */

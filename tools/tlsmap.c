@@ -41,6 +41,7 @@ struct options {
 	int verbose;	      /* -v */
 	int keep_privileges;  /* -o */
 	int default_perms;    /* -p */
+	int any_values;	      /* -P: values are not TLS policies (a password table) */
 	char source[PATH_MAX];
 	char target[PATH_MAX];
 };
@@ -49,7 +50,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: tlsmap [-N|-n] [-f] [-r|-w] [-o] [-p] [-v] [lmdb:]FILE\n"
+	    "usage: tlsmap [-N|-n] [-f] [-r|-w] [-o] [-p] [-P] [-v] [lmdb:]FILE\n"
 	    "              build FILE.lmdb from FILE; refused if any entry is invalid\n"
 	    "       tlsmap -c [-f] [-v] [lmdb:]FILE      check FILE only, write nothing\n"
 	    "       tlsmap [-f] -q KEY [lmdb:]FILE       print the value of KEY\n"
@@ -64,6 +65,7 @@ usage(void)
 	    "  -w  on duplicate keys keep the first value, silently\n"
 	    "  -o  as root, do not switch to the source file's owner\n"
 	    "  -p  give a new FILE.lmdb mode 0644 instead of following FILE\n"
+	    "  -P  the values are not TLS policies (smtp_sasl_password_maps): not checked\n"
 	    "  -v  verbose\n"
 	    "exit status: 0 success or found, 1 failure or not found, 2 usage error\n");
 	exit(EXIT_USAGE);
@@ -160,7 +162,7 @@ parse_args(int argc, char **argv, struct options *o)
 	o->mode = MODE_BUILD;
 	o->nul = 1;
 	o->fold = 1;
-	while ((ch = getopt(argc, argv, "cd:fnNopq:rsvw")) != -1) {
+	while ((ch = getopt(argc, argv, "cd:fnNopPq:rsvw")) != -1) {
 		switch (ch) {
 		case 'c':
 			set_mode(o, MODE_CHECK, NULL);
@@ -182,6 +184,9 @@ parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'p':
 			o->default_perms = 1;
+			break;
+		case 'P':
+			o->any_values = 1;
 			break;
 		case 'q':
 			set_mode(o, MODE_QUERY, optarg);
@@ -379,7 +384,8 @@ on_entry(const struct table_entry *e, void *ctx)
 	if (interrupted)
 		return 1;
 	bc->entries++;
-	check_value(bc, e);
+	if (!bc->opt->any_values)
+		check_value(bc, e);
 	if (bc->builder == NULL) {
 		fresh = keyset_add(&bc->keys, e->key);
 	} else {

@@ -57,6 +57,7 @@ enum ptype {
 	P_PORT,	   /* char *, stored as a decimal port number */
 	P_CHOICE,  /* char *, one of a '|'-separated list, lower-cased */
 	P_LINELEN, /* int: 0 (RFC maximum) or 40..998 */
+	P_WORDS,   /* char *, words of a '|'-separated list, lower-cased; "" allowed */
 	P_REF	   /* not stored: only for $name references */
 };
 
@@ -70,6 +71,9 @@ struct param {
 };
 
 #define F(field) offsetof(struct tlsmtp_config, field)
+
+/* Cyrus SASL's security property names, as Postfix accepts them. */
+#define SASL_SECURITY_WORDS "noplaintext|noactive|nodictionary|noanonymous|mutual_auth"
 
 static const struct param params[] = {
 	{ "smtp_tls_security_level", P_LEVEL, F(tls_security_level), "may", 0, 0, NULL },
@@ -131,6 +135,25 @@ static const struct param params[] = {
 	{ "smtp_tls_session_cache_timeout", P_TIME, F(tls_session_cache_timeout), "3600s", 0,
 	    100 * 86400, NULL },
 	{ "lmdb_map_size", P_INT, F(lmdb_map_size), "16777216", 16384, INT_MAX, NULL },
+	/* Relay hosts (smtp_sasl.c, tls_ccert.c). */
+	{ "smtp_tls_wrappermode", P_BOOL, F(tls_wrappermode), "no", 0, 0, NULL },
+	{ "smtp_tls_chain_files", P_STR, F(tls_chain_files), "", 0, 0, NULL },
+	{ "smtp_sasl_auth_enable", P_BOOL, F(sasl_auth_enable), "no", 0, 0, NULL },
+	{ "smtp_sasl_password_maps", P_STR, F(sasl_password_maps), "", 0, 0, NULL },
+	{ "smtp_sasl_security_options", P_WORDS, F(sasl_security_options),
+	    "noplaintext, noanonymous", 0, 0, SASL_SECURITY_WORDS },
+	{ "smtp_sasl_tls_security_options", P_WORDS, F(sasl_tls_security_options),
+	    "$smtp_sasl_security_options", 0, 0, SASL_SECURITY_WORDS },
+	{ "smtp_sasl_tls_verified_security_options", P_WORDS, F(sasl_tls_verified_security_options),
+	    "$smtp_sasl_tls_security_options", 0, 0, SASL_SECURITY_WORDS },
+	{ "smtp_sasl_mechanism_filter", P_STR, F(sasl_mechanism_filter), "", 0, 0, NULL },
+	{ "smtp_sasl_auth_soft_bounce", P_BOOL, F(sasl_auth_soft_bounce), "yes", 0, 0, NULL },
+	{ "smtp_sender_dependent_authentication", P_BOOL, F(sender_dependent_authentication), "no",
+	    0, 0, NULL },
+	{ "smtp_sasl_password_result_delimiter", P_STR, F(sasl_password_result_delimiter), ":", 0,
+	    0, NULL },
+	{ "smtp_sasl_type", P_CHOICE, F(sasl_type), "cyrus", 0, 0, "cyrus" },
+	{ "recipient_delimiter", P_STR, F(recipient_delimiter), "", 0, 0, NULL },
 	/* So that a shared value like lmdb:$config_directory/tls_policy works. */
 	{ "config_directory", P_REF, 0, "/etc/postfix", 0, 0, NULL },
 };
@@ -538,6 +561,33 @@ in_choices(const char *text, const char *choices)
 	}
 }
 
+/* Every word (separated by commas and/or white space) one of choices. */
+static int
+check_words(const char *text, const char *choices, char *why, size_t whylen)
+{
+	char word[64];
+
+	for (const char *p = text; *p != '\0';) {
+		size_t len;
+
+		p += strspn(p, ", \t");
+		if ((len = strcspn(p, ", \t")) == 0)
+			break;
+		if (len >= sizeof(word)) {
+			snprintf(why, whylen, "word too long: \"%.40s...\"", p);
+			return -1;
+		}
+		memcpy(word, p, len);
+		word[len] = '\0';
+		if (!in_choices(word, choices)) {
+			snprintf(why, whylen, "unknown word \"%s\" (known: %s)", word, choices);
+			return -1;
+		}
+		p += len;
+	}
+	return 0;
+}
+
 static void
 lower(char *s)
 {
@@ -635,6 +685,11 @@ convert(struct tlsmtp_config *cfg, size_t i, char *value, const char *origin, ch
 		snprintf(text, sizeof(text), "%u", port);
 		return set_string(cfg, i, text, err, errlen);
 	}
+	case P_WORDS:
+		if (check_words(value, p->choices, why, sizeof(why)) != 0)
+			return fail(err, errlen, "%s: bad value for %s: %s", origin, p->name, why);
+		lower(value);
+		return set_string(cfg, i, value, err, errlen);
 	case P_CHOICE:
 		if (!in_choices(value, p->choices))
 			return fail(err, errlen, "%s: bad value for %s: \"%.100s\"", origin,
@@ -677,6 +732,15 @@ finish(struct tlsmtp_config *cfg, struct raw_config *raw, char *err, size_t errl
 	free(x);
 	if (rc == 0 && (cfg->helo_name == NULL || cfg->helo_name[0] == '\0'))
 		rc = fail(err, errlen, "smtp_helo_name is empty");
+	if (rc == 0 && strlen(cfg->sasl_password_result_delimiter) != 1)
+		rc = fail(err, errlen,
+		    "smtp_sasl_password_result_delimiter must be one character, "
+		    "not \"%.20s\"",
+		    cfg->sasl_password_result_delimiter);
+	if (rc == 0 && cfg->sasl_auth_enable && cfg->sasl_password_maps[0] == '\0')
+		rc = fail(err, errlen,
+		    "smtp_sasl_auth_enable = yes: specify a password table "
+		    "via the smtp_sasl_password_maps configuration parameter");
 	if (rc == 0 && !is_service_name(cfg->service_name))
 		rc = fail(err, errlen,
 		    "bad service_name \"%.100s\": a master.cf service name "

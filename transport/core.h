@@ -104,6 +104,20 @@ struct tlsmtp_config {
 	char *tls_session_cache_database; /* smtp_tls_session_cache_database, "" = off */
 	int tls_session_cache_timeout;	  /* smtp_tls_session_cache_timeout, 3600s, 0 = off */
 	int lmdb_map_size;		  /* size limit of the session cache file, bytes */
+	/* Relay hosts: implicit TLS, client certificates, SASL (smtp_sasl.h). */
+	int tls_wrappermode;	  /* smtp_tls_wrappermode: TLS before the greeting, default no */
+	char *tls_chain_files;	  /* smtp_tls_chain_files: key, certificate, chain... ("" = none) */
+	int sasl_auth_enable;	  /* smtp_sasl_auth_enable, default no */
+	char *sasl_password_maps; /* smtp_sasl_password_maps, "" = none */
+	char *sasl_security_options;	 /* smtp_sasl_security_options: noplaintext, noanonymous */
+	char *sasl_tls_security_options; /* ..._tls_...: $smtp_sasl_security_options */
+	char *sasl_tls_verified_security_options; /* ..._tls_verified_...: $..._tls_... */
+	char *sasl_mechanism_filter;	      /* smtp_sasl_mechanism_filter, "" = every mechanism */
+	int sasl_auth_soft_bounce;	      /* smtp_sasl_auth_soft_bounce, default yes */
+	int sender_dependent_authentication;  /* smtp_sender_dependent_authentication, no */
+	char *sasl_password_result_delimiter; /* one character, default ":" */
+	char *sasl_type;	   /* smtp_sasl_type: accepted for compatibility, "cyrus" */
+	char *recipient_delimiter; /* recipient_delimiter: sender lookups, "" = none */
 };
 
 /*

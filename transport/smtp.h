@@ -19,6 +19,8 @@
 /* tls */
 #include "tls_policy.h"
 
+struct sasl_maps; /* smtp_sasl.h */
+
 enum rcpt_state {
 	RCPT_PENDING = 0,
 	RCPT_ACCEPTED, /* 2xx to RCPT in the current transaction */
@@ -60,6 +62,9 @@ struct smtp_request {
 	 * summary, when the server's name does not show it (an MX host of a
 	 * domain); NULL otherwise. */
 	const char *via;
+	/* smtp_sasl_auth_enable = yes: the password tables and the mechanism
+	 * filter (smtp_sasl.h), opened once; NULL otherwise. */
+	struct sasl_maps *sasl;
 };
 
 enum attempt_status {

@@ -2,8 +2,10 @@
  * smtp_proto.c - one SMTP session with one address (smtp_attempt).
  *
  * Greeting, EHLO (HELO only when TLS is not required), STARTTLS as the
- * effective level asks, EHLO again inside TLS with everything learnt in
- * plaintext forgotten, then MAIL, RCPT per recipient, DATA, the body from
+ * effective level asks (or TLS before the greeting with
+ * smtp_tls_wrappermode), EHLO again inside TLS with everything learnt in
+ * plaintext forgotten, AUTH when smtp_sasl_auth_enable asks for it
+ * (smtp_sasl.c does the rest), then MAIL, RCPT per recipient, DATA, the body from
  * the spool encoder in large writes, the final dot and QUIT.  When the
  * server advertises PIPELINING, MAIL, RCPT and DATA go out in one write and
  * the replies are counted exactly (RFC 2920); otherwise one command at a
@@ -62,12 +64,14 @@
 #include "tls_verify.h"
 /* smtp */
 #include "smtp.h"
+#include "smtp_sasl.h"
 
 #define BODY_CHUNK	   65536	       /* bytes per body write: large TLS records */
 #define QUIT_WAIT_S	   2		       /* QUIT after a failure: do not linger */
 #define EARLY_REPLY_WAIT_S 2		       /* a reply sent while we wrote the body */
 #define CMD_MAX		   (ADDRESS_MAX + 256) /* MAIL FROM:<address> and parameters */
 #define SMTP_PORT	   25		       /* the only port with a mail loop check */
+#define SMTPS_PORT	   465		       /* RFC 8314 implicit TLS: smtp_tls_wrappermode */
 #define SUMMARY_LIMIT	   99		       /* pipe(8) logs the first 100 characters */
 #define SUMMARY_REPLY_MAX  60 /* the server's 250 text in the success line, at most */
 #define SUMMARY_REPLY_MIN  30 /* ... and at least, before the destination gives way */
@@ -99,6 +103,7 @@ struct session {
 	int in_data;			   /* the server may be reading a body: no QUIT */
 	const struct smtp_rcpt *held_back; /* refused recipient that stopped DATA */
 	struct dane_session *dane;	   /* dane levels: TLSA state of this attempt */
+	struct sasl_session *sasl;	   /* smtp_sasl_auth_enable: AUTH (smtp_sasl.c) */
 };
 
 /* ------------------------------------------------------------------------
@@ -167,16 +172,39 @@ io_failed(struct session *ss, enum stream_io st, const char *stage)
 		fail_soft(ss, "4.4.2", "lost connection with %s while %s", ss->namaddr, stage);
 }
 
+/* One command line; -v logs shown instead when it is not NULL (a credential). */
+static int
+send_line(struct session *ss, int timeout_s, const char *stage, const char *line, const char *shown)
+{
+	char cmd[CMD_MAX + 3];
+	size_t n = strlen(line);
+	enum stream_io st;
+
+	if (n >= CMD_MAX) {
+		fail_soft(ss, "4.3.0", "command too long while %s", stage);
+		return -1;
+	}
+	log_verbose("> %s: %s", ss->namaddr, shown != NULL ? shown : line);
+	memcpy(cmd, line, n);
+	memcpy(cmd + n, "\r\n", 3);
+	st = stream_write(ss->stream, cmd, n + 2, timeout_s, ss->req->deadline_ms);
+	explicit_bzero(cmd, n);
+	if (st != STREAM_OK) {
+		io_failed(ss, st, stage);
+		return -1;
+	}
+	return 0;
+}
+
 static int send_command(struct session *ss, int timeout_s, const char *stage, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static int
 send_command(struct session *ss, int timeout_s, const char *stage, const char *fmt, ...)
 {
-	char cmd[CMD_MAX + 3];
+	char cmd[CMD_MAX];
 	va_list ap;
 	int n;
-	enum stream_io st;
 
 	va_start(ap, fmt);
 	n = vsnprintf(cmd, CMD_MAX, fmt, ap);
@@ -185,14 +213,7 @@ send_command(struct session *ss, int timeout_s, const char *stage, const char *f
 		fail_soft(ss, "4.3.0", "command too long while %s", stage);
 		return -1;
 	}
-	log_verbose("> %s: %s", ss->namaddr, cmd);
-	memcpy(cmd + n, "\r\n", 3);
-	if ((st = stream_write(ss->stream, cmd, (size_t)n + 2, timeout_s, ss->req->deadline_ms))
-	    != STREAM_OK) {
-		io_failed(ss, st, stage);
-		return -1;
-	}
-	return 0;
+	return send_line(ss, timeout_s, stage, cmd, NULL);
 }
 
 /*
@@ -229,6 +250,9 @@ read_reply(struct session *ss, int timeout_s, const char *stage)
 			io_failed(ss, st, stage);
 			return -1;
 		}
+		/* A server that echoes our credentials gets them neither logged nor quoted. */
+		if (sasl_redact(ss->sasl, ss->line) > 0)
+			len = strlen(ss->line);
 		log_verbose("< %s: %s", ss->namaddr,
 		    outcome_quote_text(ss->line, len, shown, sizeof(shown)));
 		rs = reply_feed(&ss->reply, ss->line, len);
@@ -341,6 +365,7 @@ hello(struct session *ss)
 	    cfg->helo_name != NULL && *cfg->helo_name != '\0' ? cfg->helo_name : cfg->myhostname;
 
 	memset(&ss->feat, 0, sizeof(ss->feat));
+	sasl_ehlo(ss->sasl, NULL);
 	if (send_command(ss, cfg->helo_timeout, STAGE_EHLO, "EHLO %s", helo) != 0
 	    || read_reply(ss, cfg->helo_timeout, STAGE_EHLO) != 0)
 		return -1;
@@ -349,6 +374,7 @@ hello(struct session *ss)
 		if (ehlo_loop(ss))
 			return -1;
 		reply_ehlo_features(&ss->reply, &ss->feat);
+		sasl_ehlo(ss->sasl, &ss->reply);
 		return 0;
 	}
 	if (ss->reply.code / 100 == 5) {
@@ -392,11 +418,49 @@ tls_props(const struct session *ss, struct tls_start_props *props)
 	return props;
 }
 
+/*
+ * "may": after a failed handshake a new plaintext connection may follow,
+ * except in wrapper mode and once SASL credentials apply to this server
+ * (as Postfix: credentials never go out where TLS was tried and failed).
+ */
+static int
+may_retry_plain(struct session *ss)
+{
+	return ss->level == TLS_LEVEL_MAY && !ss->req->cfg->tls_wrappermode
+	    && (ss->sasl == NULL || sasl_credentials(ss->sasl) == 0);
+}
+
+/* The handshake and the peer check, after the 220 to STARTTLS or at once (wrapper mode). */
+static enum tls_step
+begin_tls(struct session *ss, int *retry_plain)
+{
+	struct tls_start_props props;
+
+	switch (tls_session_start(ss->stream, tls_props(ss, &props), &ss->tls)) {
+	case TLS_START_OK:
+		ss->tls_active = 1;
+		return TLS_STEP_OK;
+	case TLS_START_CONFIG:
+		*retry_plain = may_retry_plain(ss);
+		fail_soft(ss, "4.7.5", "client TLS configuration problem");
+		return TLS_STEP_FAILED;
+	case TLS_START_HANDSHAKE:
+		*retry_plain = may_retry_plain(ss);
+		fail_soft(ss, "4.7.5", "Cannot start TLS: handshake failure");
+		return TLS_STEP_FAILED;
+	case TLS_START_NOT_VERIFIED:
+		ss->tls_active = 1;
+		send_quit(ss);
+		fail_soft(ss, "4.7.5", "Server certificate not verified");
+		return TLS_STEP_FAILED;
+	}
+	return TLS_STEP_FAILED;
+}
+
 static enum tls_step
 starttls(struct session *ss, int *retry_plain)
 {
 	const struct tlsmtp_config *cfg = ss->req->cfg;
-	struct tls_start_props props;
 	int may = ss->level == TLS_LEVEL_MAY;
 	char raw[OUTCOME_TEXT_MAX], quoted[OUTCOME_TEXT_MAX];
 	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
@@ -433,45 +497,113 @@ starttls(struct session *ss, int *retry_plain)
 		log_warn("%s: unexpected data after the 220 reply to STARTTLS; "
 			 "possible response injection: closing the connection",
 		    ss->namaddr);
-		*retry_plain = may;
+		*retry_plain = may_retry_plain(ss);
 		fail_soft(ss, "4.7.5",
 		    "Cannot start TLS: unexpected data from host %s after STARTTLS", ss->namaddr);
 		return TLS_STEP_FAILED;
 	}
-	switch (tls_session_start(ss->stream, tls_props(ss, &props), &ss->tls)) {
-	case TLS_START_OK:
-		ss->tls_active = 1;
-		return TLS_STEP_OK;
-	case TLS_START_CONFIG:
-		*retry_plain = may;
-		fail_soft(ss, "4.7.5", "client TLS configuration problem");
-		return TLS_STEP_FAILED;
-	case TLS_START_HANDSHAKE:
-		*retry_plain = may;
-		fail_soft(ss, "4.7.5", "Cannot start TLS: handshake failure");
-		return TLS_STEP_FAILED;
-	case TLS_START_NOT_VERIFIED:
-		ss->tls_active = 1;
-		send_quit(ss);
-		fail_soft(ss, "4.7.5", "Server certificate not verified");
-		return TLS_STEP_FAILED;
-	}
-	return TLS_STEP_FAILED;
+	return begin_tls(ss, retry_plain);
 }
 
-/* Greeting, EHLO and STARTTLS as the level asks.  0: ready for MAIL. */
+/* SMTP AUTH after the final EHLO, when smtp_sasl_auth_enable = yes (smtp_sasl.c). */
+static int
+sasl_exchange(void *ctx, const char *line, const char *shown, const struct smtp_reply **reply)
+{
+	struct session *ss = ctx;
+	int timeout = ss->req->cfg->helo_timeout;
+
+	/* Postfix's stage for AUTH is the EHLO handshake it ends. */
+	if (send_line(ss, timeout, STAGE_EHLO, line, shown) != 0
+	    || read_reply(ss, timeout, STAGE_EHLO) != 0)
+		return -1;
+	*reply = &ss->reply;
+	return 0;
+}
+
+static int
+authenticate(struct session *ss)
+{
+	struct sasl_io io = { sasl_exchange, ss };
+	enum sasl_channel channel = !ss->tls_active ? SASL_CHANNEL_PLAIN
+	    : ss->tls.status == TLS_PEER_VERIFIED   ? SASL_CHANNEL_TLS_VERIFIED
+						    : SASL_CHANNEL_TLS;
+	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
+
+	switch (sasl_login(ss->sasl, channel, &io, dsn, sizeof(dsn), text, sizeof(text))) {
+	case SASL_RESULT_OK:
+		return 0;
+	case SASL_RESULT_IO:
+		return -1;
+	case SASL_RESULT_FAILED:
+		break;
+	}
+	if (dsn[0] == '5') {
+		outcome_set(ss->out, dsn, "%s", text);
+		settle_open_rcpts(ss, RCPT_HARD, dsn, text);
+	} else {
+		fail_soft(ss, dsn, "%s", text);
+	}
+	return -1;
+}
+
+/*
+ * Relay-host settings checked before connecting: wrapper mode needs a
+ * level that requires TLS (as Postfix, which skips the address); our
+ * client certificate must load wherever TLS may be used, so that a broken
+ * one defers instead of ever leading to plaintext; the AUTH state.
+ */
+static int
+relay_ready(struct session *ss)
+{
+	const struct tlsmtp_config *cfg = ss->req->cfg;
+	struct sasl_peer peer;
+	char why[OUTCOME_TEXT_MAX];
+
+	if (cfg->tls_wrappermode && ss->level < TLS_LEVEL_ENCRYPT) {
+		log_warn("smtp_tls_wrappermode requires \"smtp_tls_security_level = encrypt\" "
+			 "(or stronger)");
+		fail_soft(ss, "4.7.5", "client TLS configuration problem");
+		return -1;
+	}
+	if (!cfg->tls_wrappermode && route_addr_port(ss->addr) == SMTPS_PORT)
+		log_info(
+		    "SMTPS wrappermode (TCP port 465) requires setting \"smtp_tls_wrappermode = "
+		    "yes\", and \"smtp_tls_security_level = encrypt\" (or stronger)");
+	if (ss->level > TLS_LEVEL_NONE && tls_session_init(cfg, why, sizeof(why)) != 0) {
+		fail_soft(ss, "4.7.5", "client TLS configuration problem");
+		return -1;
+	}
+	if (ss->req->sasl == NULL)
+		return 0;
+	peer.sender = ss->req->sender;
+	peer.host = ss->addr->host;
+	peer.nexthop = ss->req->nexthop->key;
+	peer.namaddr = ss->namaddr;
+	if ((ss->sasl = sasl_session_new(cfg, ss->req->sasl, &peer)) == NULL) {
+		fail_soft(ss, "4.3.0", "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Greeting, EHLO and STARTTLS as the level asks (in wrapper mode, TLS
+ * first and no STARTTLS), then AUTH.  0: ready for MAIL.
+ */
 static int
 open_session(struct session *ss, int *retry_plain)
 {
+	if (ss->req->cfg->tls_wrappermode && begin_tls(ss, retry_plain) != TLS_STEP_OK)
+		return -1;
 	if (greeting(ss) != 0)
 		return -1;
 	if (hello(ss) != 0)
 		return -1;
-	if (ss->level == TLS_LEVEL_NONE)
-		return 0;
+	if (ss->tls_active || ss->level == TLS_LEVEL_NONE)
+		return authenticate(ss);
 	if (!ss->feat.starttls) {
 		if (!TLS_LEVEL_REQUIRES_TLS(ss->level))
-			return 0;
+			return authenticate(ss);
 		send_quit(ss);
 		fail_soft(ss, "4.7.4", "TLS is required, but was not offered by host %s",
 		    ss->namaddr);
@@ -479,22 +611,22 @@ open_session(struct session *ss, int *retry_plain)
 	}
 	switch (starttls(ss, retry_plain)) {
 	case TLS_STEP_PLAIN:
-		return 0;
+		return authenticate(ss);
 	case TLS_STEP_FAILED:
 		return -1;
 	case TLS_STEP_OK:
 		break;
 	}
-	/* RFC 3207 4.2: forget what the plaintext EHLO said. */
+	/* RFC 3207 4.2: forget what the plaintext EHLO said (its AUTH list too). */
 	if (hello(ss) == 0) {
 		/* The EHLO reply was the first read past the handshake: TLS 1.3
 		 * tickets have arrived by now (tls_scache.h). */
 		tls_scache_session_ready(stream_tls(ss->stream));
-		return 0;
+		return authenticate(ss);
 	}
 	/* "may": a TLS session that breaks at once is retried in plaintext. */
-	if (ss->level == TLS_LEVEL_MAY && strcmp(ss->out->dsn, "4.4.2") == 0)
-		*retry_plain = 1;
+	if (strcmp(ss->out->dsn, "4.4.2") == 0)
+		*retry_plain = may_retry_plain(ss);
 	return -1;
 }
 
@@ -554,7 +686,10 @@ mail_params(struct session *ss, char *params, size_t paramslen)
 	if (ss->feat.eightbitmime && spool_has_8bit(req->msg))
 		o += (size_t)snprintf(params + o, paramslen - o, " BODY=8BITMIME");
 	if (req->need_smtputf8)
-		snprintf(params + o, paramslen - o, " SMTPUTF8");
+		o += (size_t)snprintf(params + o, paramslen - o, " SMTPUTF8");
+	/* As Postfix: the MTA authenticated, the sender is not vouched for. */
+	if (sasl_authenticated(ss->sasl))
+		snprintf(params + o, paramslen - o, " AUTH=<>");
 	return 0;
 }
 
@@ -1070,7 +1205,7 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 		ss->level = TLS_LEVEL_NONE;
 	snprintf(ss->namaddr, sizeof(ss->namaddr), "%s[%s]", addr->host, addr->addr);
 	route_addr_label(addr, ss->label, sizeof(ss->label));
-	if (!level_unusable(ss) && dane_level(ss, tls_off) == 0) {
+	if (!level_unusable(ss) && dane_level(ss, tls_off) == 0 && relay_ready(ss) == 0) {
 		if ((fd = smtp_connect(req->cfg, addr, req->deadline_ms, out)) < 0) {
 			settle_open_rcpts(ss, RCPT_SOFT, out->dsn, out->text);
 		} else if ((ss->stream = stream_new(fd)) == NULL) {
@@ -1086,6 +1221,7 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 	}
 	status = conclude(ss, summary, summarylen);
 	stream_free(ss->stream);
+	sasl_session_free(ss->sasl);
 	dane_session_close(ss->dane);
 	free(ss);
 	return status;

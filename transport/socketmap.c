@@ -400,13 +400,17 @@ printable(const char *text, char *out, size_t outlen)
 	out[o] = 0;
 }
 
-/* Split "STATUS payload" and judge it; takes ownership of reply. */
+/*
+ * Split "STATUS payload" and judge it; takes ownership of reply.  With
+ * secret values (smtp_sasl_password_maps), a reply of unknown status is
+ * not quoted: it may be a value with a mangled status word.
+ */
 static int
-judge_reply(char *reply, size_t replylen, char **value, char *err, size_t errlen)
+judge_reply(char *reply, size_t replylen, int secret, char **value, char *err, size_t errlen)
 {
 	char *payload = strchr(reply, ' ');
 	char shown[REASON_SHOWN + 1];
-	const char *class;
+	const char *class, *said;
 
 	if (strlen(reply) != replylen) {
 		free(reply);
@@ -438,7 +442,10 @@ judge_reply(char *reply, size_t replylen, char **value, char *err, size_t errlen
 			payload[-1] = ' ';
 		payload = reply;
 	}
-	printable(payload != NULL ? payload : "", shown, sizeof(shown));
+	said = payload != NULL ? payload : "";
+	if (secret && strcmp(class, "unknown") == 0)
+		said = "(not shown: the table holds secrets)";
+	printable(said, shown, sizeof(shown));
 	snprintf(err, errlen, "socketmap server %s error%s%s", class, shown[0] ? ": " : "", shown);
 	free(reply);
 	return -1;
@@ -487,7 +494,7 @@ socketmap_lookup(struct socketmap *sm, const char *key, char **value, char *err,
 		io_failed(sm, st, saved_errno, 0, err, errlen);
 		return -1;
 	}
-	return judge_reply(reply, replylen, value, err, errlen);
+	return judge_reply(reply, replylen, sm->settings->secret_values, value, err, errlen);
 }
 
 /* ------------------------------------------------------------------------

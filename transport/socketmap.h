@@ -16,6 +16,7 @@ struct socketmap_settings {
 	int timeout_s;	     /* socketmap_timeout: one lookup, connect to reply */
 	size_t max_reply;    /* socketmap_max_reply: reply bytes, without the netstring frame */
 	int64_t deadline_ms; /* the delivery deadline (0 = none); no wait goes past it */
+	int secret_values;   /* values are credentials: never quote a reply in a reason */
 };
 
 struct socketmap;

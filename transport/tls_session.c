@@ -2,7 +2,8 @@
  * tls_session.c - the GnuTLS client side of STARTTLS.
  *
  * tls_session_start() runs the handshake on a stream whose plaintext part
- * is finished, under smtp_starttls_timeout, then asks tls_verify_peer()
+ * is finished (after the 220 to STARTTLS, or right after connecting with
+ * smtp_tls_wrappermode), under smtp_starttls_timeout, then asks tls_verify_peer()
  * whether the peer satisfies the effective level, and logs Postfix's
  * summary line:
  *   Verified TLS connection established to H[A]:P: TLSv1.3 with cipher
@@ -23,6 +24,8 @@
  * never succeed, use the system store (documented in tlsmtp(8)).
  *
  * The GnuTLS priority string comes from tls_priority_string() (tls_policy.c).
+ * Our client certificates come from tls_ccert.c, loaded once per process
+ * (tls_session_init(), called before connecting).
  *
  * Session resumption (tls_scache.h): before the handshake, a ticket cached
  * under a key of every input above is offered; a resumed session goes
@@ -48,6 +51,7 @@
 #include "stream.h"
 /* tls */
 #include "dane.h"
+#include "tls_ccert.h"
 #include "tls_policy.h"
 #include "tls_scache.h"
 #include "tls_session.h"
@@ -73,22 +77,22 @@ tls_global_init(const struct tlsmtp_config *cfg, char *why, size_t whylen)
 		snprintf(why, whylen, "TLS library initialisation: %s", gnutls_strerror(rc));
 		return -1;
 	}
-	if (cfg->tls_cert_file != NULL && *cfg->tls_cert_file != '\0') {
-		const char *key = cfg->tls_key_file != NULL && *cfg->tls_key_file != '\0'
-		    ? cfg->tls_key_file
-		    : cfg->tls_cert_file;
-
-		rc = gnutls_certificate_set_x509_key_file(tls_creds, cfg->tls_cert_file, key,
-		    GNUTLS_X509_FMT_PEM);
-		if (rc < 0) {
-			snprintf(why, whylen, "cannot load client certificate %s / key %s: %s",
-			    cfg->tls_cert_file, key, gnutls_strerror(rc));
-			gnutls_certificate_free_credentials(tls_creds);
-			return -1;
-		}
+	/* Client certificates (tls_ccert.c): a broken one is a configuration error. */
+	if (tls_ccert_load(tls_creds, cfg, why, whylen) != 0) {
+		gnutls_certificate_free_credentials(tls_creds);
+		return -1;
 	}
 	tls_global_done = 1;
 	return 0;
+}
+
+int
+tls_session_init(const struct tlsmtp_config *cfg, char *why, size_t whylen)
+{
+	if (tls_global_init(cfg, why, whylen) == 0)
+		return 0;
+	log_warn("%s", why);
+	return -1;
 }
 
 static int

@@ -59,6 +59,15 @@ struct tls_info {
 };
 
 /*
+ * The process's TLS credentials, our client certificates among them
+ * (tls_ccert.h), loaded once; tls_session_start() does it too.  Called
+ * before connecting, so that a certificate or key that cannot be used
+ * defers before anything goes out.  Returns 0, or -1 with the reason
+ * (also logged as a warning).
+ */
+int tls_session_init(const struct tlsmtp_config *cfg, char *why, size_t whylen);
+
+/*
  * Handshake on s (plaintext so far) as props say, verify the peer as the
  * effective level asks, and log the summary line.
  */

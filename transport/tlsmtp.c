@@ -56,6 +56,7 @@
 #include "tls_policy.h"
 /* smtp */
 #include "smtp.h"
+#include "smtp_sasl.h"
 
 #define RECIPIENT_MAX	10000
 #define SUMMARY_MAX	256
@@ -791,8 +792,9 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	struct attempts *at;
 	struct spool *msg = NULL;
 	struct policy_maps *maps = NULL;
-	struct socketmap_settings sockmap;
-	struct policy_map_backend sockmap_type;
+	struct socketmap_settings sockmap, secret_sockmap;
+	struct policy_map_backend sockmap_type, secret_sockmap_type;
+	struct sasl_maps *sasl = NULL;
 	struct dns_ctx *dns = NULL;
 	struct smtp_request req;
 	char err[OUTCOME_TEXT_MAX];
@@ -814,6 +816,7 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	}
 	t->input_done = now_ms();
 
+	memset(&sockmap, 0, sizeof(sockmap));
 	sockmap.timeout_s = cfg->socketmap_timeout;
 	sockmap.max_reply = (size_t)cfg->socketmap_max_reply;
 	sockmap.deadline_ms = deadline;
@@ -824,6 +827,15 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 		!= 0) {
 		log_warn("smtp_tls_policy_maps: %s", err);
 		outcome_set(&o, "4.7.5", "client TLS configuration problem");
+		goto out;
+	}
+	/* smtp_sasl_password_maps: the same map types; socketmap: never quotes a value. */
+	secret_sockmap = sockmap;
+	secret_sockmap.secret_values = 1;
+	socketmap_backend(&secret_sockmap, &secret_sockmap_type);
+	if (sasl_maps_open(cfg, &secret_sockmap_type, 1, &sasl, err, sizeof(err)) != 0) {
+		log_warn("%s", err);
+		outcome_set(&o, "4.3.5", "mail system configuration error: %s", err);
 		goto out;
 	}
 	if (dns_open(&dns, cfg->dns_servers, err, sizeof(err)) != 0) {
@@ -843,6 +855,7 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	req.deadline_ms = deadline;
 	req.verbose = opt->verbose;
 	req.dns = dns;
+	req.sasl = sasl;
 	try_destinations(&req, maps, dns, &dests, t, at);
 	decide(cfg, env, &at->last, at->summary, &o);
 	name_destination(&o, &dests, at->tried);
@@ -859,6 +872,7 @@ out:
 	if (dns != NULL)
 		dns_close(dns);
 	policy_maps_close(maps);
+	sasl_maps_close(sasl);
 	spool_free(msg);
 	free(dests.list);
 	free(at);

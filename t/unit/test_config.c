@@ -111,6 +111,55 @@ test_defaults(void **state)
 	config_free(&cfg);
 }
 
+/* The relay-host parameters: Postfix's defaults, $references, word lists. */
+static void
+test_relay_parameters(void **state)
+{
+	struct tlsmtp_config cfg;
+	char err[512];
+	char *bad_word[] = { "smtp_sasl_security_options=noplaintext, nosuchthing" };
+	char *bad_delim[] = { "smtp_sasl_password_result_delimiter=::" };
+	char *no_table[] = { "smtp_sasl_auth_enable=yes" };
+	char *bad_type[] = { "smtp_sasl_type=dovecot" };
+
+	(void)state;
+	assert_int_equal(load_text(&cfg, "", NULL, 0, err, sizeof(err)), 0);
+	assert_int_equal(cfg.sasl_auth_enable, 0);
+	assert_string_equal(cfg.sasl_password_maps, "");
+	assert_string_equal(cfg.sasl_security_options, "noplaintext, noanonymous");
+	/* Postfix: the TLS variants default to the one before them. */
+	assert_string_equal(cfg.sasl_tls_security_options, "noplaintext, noanonymous");
+	assert_string_equal(cfg.sasl_tls_verified_security_options, "noplaintext, noanonymous");
+	assert_string_equal(cfg.sasl_mechanism_filter, "");
+	assert_int_equal(cfg.sasl_auth_soft_bounce, 1);
+	assert_int_equal(cfg.sender_dependent_authentication, 0);
+	assert_string_equal(cfg.sasl_password_result_delimiter, ":");
+	assert_int_equal(cfg.tls_wrappermode, 0);
+	assert_string_equal(cfg.tls_chain_files, "");
+	config_free(&cfg);
+
+	assert_int_equal(load_text(&cfg,
+			     "smtp_sasl_auth_enable = yes\n"
+			     "smtp_sasl_password_maps = lmdb:/etc/postfix/sasl_passwd\n"
+			     "smtp_sasl_tls_security_options = NoAnonymous\n"
+			     "smtp_tls_wrappermode = yes\n",
+			     NULL, 0, err, sizeof(err)),
+	    0);
+	assert_string_equal(cfg.sasl_tls_security_options, "noanonymous");
+	assert_string_equal(cfg.sasl_tls_verified_security_options, "noanonymous");
+	assert_string_equal(cfg.sasl_security_options, "noplaintext, noanonymous");
+	assert_int_equal(cfg.tls_wrappermode, 1);
+	config_free(&cfg);
+
+	assert_int_equal(load_text(&cfg, "", bad_word, 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "nosuchthing"));
+	assert_int_equal(load_text(&cfg, "", bad_delim, 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "one character"));
+	assert_int_equal(load_text(&cfg, "", no_table, 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "smtp_sasl_password_maps"));
+	assert_int_equal(load_text(&cfg, "", bad_type, 1, err, sizeof(err)), -1);
+}
+
 /* myhostname as Postfix makes it: gethostname(), ".localdomain" when bare. */
 static void
 test_default_myhostname(void **state)
@@ -396,6 +445,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_overrides, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_default_myhostname, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_parameters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_support_levels, setup, teardown),
 		cmocka_unit_test(test_parse_time),
 	};

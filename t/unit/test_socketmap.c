@@ -121,7 +121,7 @@ stop_server(struct server *s)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
 }
 
-static struct socketmap_settings settings = { 5, 100000, 0 };
+static struct socketmap_settings settings = { 5, 100000, 0, 0 };
 
 static struct socketmap *
 open_map(const char *arg)
@@ -262,7 +262,7 @@ test_reply_limit_exact(void **state)
 	static char reply[2000];
 	static struct exchange c1[] = { { "14:postfix a.test,", reply, 0 }, { NULL, NULL, 0 } };
 	static const struct exchange *const conns[] = { c1 };
-	struct socketmap_settings small = { 5, 1000, 0 };
+	struct socketmap_settings small = { 5, 1000, 0, 0 };
 	struct server srv;
 	struct socketmap *sm;
 	char value[1100];
@@ -288,7 +288,7 @@ test_timeouts(void **state)
 	static const struct exchange c1[] = { { "14:postfix a.test,", SILENT, 0 },
 		{ NULL, NULL, 0 } };
 	static const struct exchange *const conns[] = { c1 };
-	struct socketmap_settings one = { 1, 100000, 0 };
+	struct socketmap_settings one = { 1, 100000, 0, 0 };
 	struct server srv;
 	struct socketmap *sm;
 	char err[512];
