@@ -217,7 +217,10 @@ text_dest(FILE *fp, const struct tp_dest *d, size_t index, size_t count)
 		return;
 	for (size_t i = 0; i < d->addr_count; i++)
 		text_address(fp, &d->addrs[i]);
-	fprintf(fp, "    verdict: %s\n", d->verdict);
+	if (d->route_error[0] != '\0')
+		fprintf(fp, "    route: %s\n", d->route_error);
+	if (count > 1)
+		fprintf(fp, "    verdict: %s\n", d->verdict);
 }
 
 void
