@@ -197,8 +197,9 @@ void tp_lookup_destination(const struct tlsmtp_config *cfg, struct policy_maps *
 
 /*
  * The trap: an entry for the recipient's domain (or a parent) that tlsmtp
- * never consults because the mail goes to another next-hop.  Adds the
- * warning to r.
+ * never consults because the mail goes to another next-hop.  Adds a
+ * warning to r, or a note when the entry that applies is at least as
+ * strict.
  */
 void tp_lookup_trap(struct policy_maps *maps, const char *rcpt, struct tp_result *r);
 

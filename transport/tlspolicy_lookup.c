@@ -22,7 +22,9 @@
  *    MTA-STS: which policy daemon (socketmap:) was asked and its answer.
  *  - the trap (tp_lookup_trap): an entry for the recipient's own domain,
  *    or a parent, that the agent never consults because the mail goes to
- *    another next-hop (a relay host, a transport next-hop).
+ *    another next-hop (a relay host, a transport next-hop).  A warning,
+ *    unless the entry that does apply is at a level at least as strict
+ *    (Postfix's order of levels): then a note.
  *
  * Interface: tlspolicy.h (section tlspolicy_lookup.c).
  */
@@ -325,6 +327,8 @@ tp_lookup_trap(struct policy_maps *maps, const char *rcpt, struct tp_result *r)
 	struct policy_result res;
 	char err[OUTCOME_TEXT_MAX], where[TP_TEXT_MAX];
 	const struct tp_dest *d;
+	enum policy_lookup_status st;
+	int covered;
 
 	if (maps == NULL || at == NULL || r->dest_count == 0 || !r->tlsmtp)
 		return;
@@ -333,15 +337,18 @@ tp_lookup_trap(struct policy_maps *maps, const char *rcpt, struct tp_result *r)
 	d = &r->dests[0];
 	if (d->nh.kind == NEXTHOP_DOMAIN && strcmp(d->nh.key, domain.key) == 0)
 		return;
-	if (policy_lookup(maps, &domain, &res, err, sizeof(err)) == POLICY_FOUND
-	    || res.value != NULL) {
+	st = policy_lookup(maps, &domain, &res, err, sizeof(err));
+	if (st == POLICY_FOUND || res.value != NULL) {
 		entry_where(res.map, res.key, where, sizeof(where));
+		/* Covered when the entry that applies is at least as strict. */
+		covered = st == POLICY_FOUND && d->matched_key[0] != '\0'
+		    && d->level != TLS_LEVEL_INVALID && res.policy.level <= d->level;
 		if (d->matched_key[0] != '\0')
-			tp_list_add(&r->warnings, "the entry \"%s %s\" (%s) is not used for <%s>: the "
-			    "mail goes to next-hop %s, so tlsmtp looks up \"%s\", and the entry "
-			    "\"%s\" (%s) applies instead", res.key, res.value, where, rcpt,
-			    d->nh.key, d->nh.key, d->matched_key, d->source[0] ? d->source
-			    : d->matched_map);
+			tp_list_add(covered ? &r->notes : &r->warnings, "the entry \"%s %s\" (%s) is "
+			    "not used for <%s>: the mail goes to next-hop %s, so tlsmtp looks up "
+			    "\"%s\", and the entry \"%s\" (%s, level %s) applies instead", res.key,
+			    res.value, where, rcpt, d->nh.key, d->nh.key, d->matched_key,
+			    d->source[0] ? d->source : d->matched_map, tls_level_name(d->level));
 		else
 			tp_list_add(&r->warnings, "the entry \"%s %s\" (%s) is not used for <%s>: the "
 			    "mail goes to next-hop %s, so tlsmtp looks up \"%s\", which has no "
