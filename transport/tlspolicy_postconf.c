@@ -174,22 +174,32 @@ collect(int outfd, int errfd, struct run_result *rr, int64_t deadline)
 	return 0;
 }
 
+static void
+close_pair(int fds[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			(void)close(fds[i]);
+	fds[0] = fds[1] = -1;
+}
+
 /* Run argv[0] (a path) with no shell; -1 with a reason when it cannot run or overran. */
 static int
 run(char *const argv[], struct run_result *rr, char *err, size_t errlen)
 {
-	int outp[2], errp[2], wstatus, rc;
+	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, wstatus, rc;
 	pid_t pid;
 
 	memset(rr, 0, sizeof(*rr));
 	rr->status = -1;
-	if (pipe(outp) != 0 || pipe(errp) != 0) {
+	if (pipe(outp) != 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
 	}
-	if ((pid = fork()) < 0) {
-		snprintf(err, errlen, "fork: %s", strerror(errno));
-		close(outp[0]), close(outp[1]), close(errp[0]), close(errp[1]);
+	if (pipe(errp) != 0 || (pid = fork()) < 0) {
+		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(errno));
+		close_pair(outp);
+		close_pair(errp);
 		return -1;
 	}
 	if (pid == 0) {
