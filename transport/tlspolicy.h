@@ -66,6 +66,7 @@ struct tp_address {
 	struct outcome out;		/* the attempt's outcome, in the agent's words */
 	int delivered;			/* the session got as far as MAIL FROM */
 	int plaintext_retry;		/* "may": a new connection without TLS after a failed handshake */
+	char tls_failure[OUTCOME_TEXT_MAX];	/* then: why the TLS attempt failed */
 	struct smtp_probe probe;	/* TLS details and the peer chain (of the TLS attempt) */
 	char verdict[TP_TEXT_MAX];	/* "would deliver over Verified TLS", "would defer: ..." */
 	struct tp_list log;		/* the agent's log lines of this attempt */

@@ -66,9 +66,8 @@ set_verdict(struct tp_address *a)
 	if (o->exit_code == TLSMTP_EX_OK) {
 		a->delivered = 1;
 		if (a->plaintext_retry)
-			text_cut(a->verdict, sizeof(a->verdict), "would deliver without TLS (the TLS "
-			    "handshake failed: %s)", a->probe.tls.detail[0] ? a->probe.tls.detail
-			    : "handshake failure");
+			text_cut(a->verdict, sizeof(a->verdict), "would deliver without TLS (on a new "
+			    "connection, after: %s)", a->tls_failure);
 		else if (a->probe.tls_active)
 			text_cut(a->verdict, sizeof(a->verdict), "would deliver over %s TLS",
 			    tls_peer_status_name(a->probe.tls.status));
@@ -116,6 +115,7 @@ probe_address(const struct tlsmtp_config *cfg, struct dns_ctx *dns,
 	if (st == ATTEMPT_TRY_NEXT && retry_plain) {
 		/* As tlsmtp.c try_addresses(): a new plaintext connection. */
 		log_info("%s[%s]: %s; trying again without TLS", addr->host, addr->addr, a->out.text);
+		snprintf(a->tls_failure, sizeof(a->tls_failure), "%s", a->out.text);
 		memset(&second, 0, sizeof(second));
 		memset(&rcpt, 0, sizeof(rcpt));
 		rcpt.addr = PROBE_RECIPIENT;

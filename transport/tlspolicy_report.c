@@ -430,6 +430,7 @@ json_address(struct json *j, const struct tp_address *a)
 		json_string(j, "dane", NULL);
 	}
 	json_bool(j, "plaintext_retry", a->plaintext_retry);
+	json_text(j, "tls_failure", a->tls_failure);
 	json_string(j, "dsn", a->out.dsn);
 	json_string(j, "reason", a->out.text);
 	json_string(j, "verdict", a->verdict);
