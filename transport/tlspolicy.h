@@ -170,8 +170,9 @@ struct tp_service {
 /*
  * The transport and next-hop of rcpt (user@domain) as trivial-rewrite
  * finds them (sender NULL: none given), into r->transport, r->nexthop
- * and r->route; lookup errors become warnings and r->failed, as Postfix
- * would defer.  Returns 0, or -1 when the address cannot be routed.
+ * and r->route.  Returns 0, or -1 when the address cannot be routed: not
+ * an address, or a lookup failed (Postfix would defer), with a warning
+ * and r->failed.
  */
 int tp_route_recipient(const struct pf_conf *c, const char *rcpt, const char *sender,
     struct tp_result *r);

@@ -609,6 +609,15 @@ domain_class(const struct pf_conf *c, const struct address *a, const char *sende
 	return 0;
 }
 
+/* Nothing to show as the transport or next-hop: the route ended early. */
+static int
+no_route(struct tp_result *r)
+{
+	r->transport[0] = '\0';
+	r->nexthop[0] = '\0';
+	return -1;
+}
+
 int
 tp_route_recipient(const struct pf_conf *c, const char *rcpt, const char *sender,
     struct tp_result *r)
@@ -625,8 +634,9 @@ tp_route_recipient(const struct pf_conf *c, const char *rcpt, const char *sender
 		r->failed = 1;
 		return -1;
 	}
+	/* A lookup failure: Postfix defers the mail, there is no route to explain. */
 	if ((cls = domain_class(c, &a, sender, r)) < 0)
-		return 0;
+		return no_route(r);
 	if (pf_param(c, "transport_maps")[0] == '\0' || cls == 1)
 		return 0;
 	transport_find(c, &a, &keys, &f);
@@ -635,13 +645,15 @@ tp_route_recipient(const struct pf_conf *c, const char *rcpt, const char *sender
 		text_cut(tried + strlen(tried), sizeof(tried) - strlen(tried), "%s%s",
 		    i > 0 ? ", " : "", keys.item[i]);
 	tp_list_free(&keys);
-	if (!lookup_failed(r, "transport_maps", &f)) {
-		if (f.rc > 0) {
-			tp_list_add(&r->route, "transport_maps %s: %s = %s", f.map, f.key, f.value);
-			apply_entry(f.value, a.domain, r);
-		} else {
-			tp_list_add(&r->route, "transport_maps: not found (%s)", tried);
-		}
+	if (lookup_failed(r, "transport_maps", &f)) {
+		found_free(&f);
+		return no_route(r);
+	}
+	if (f.rc > 0) {
+		tp_list_add(&r->route, "transport_maps %s: %s = %s", f.map, f.key, f.value);
+		apply_entry(f.value, a.domain, r);
+	} else {
+		tp_list_add(&r->route, "transport_maps: not found (%s)", tried);
 	}
 	found_free(&f);
 	return 0;
