@@ -40,9 +40,9 @@
 /* policymap */
 #include "policymap.h"
 
-#define DNS_NAME_MAX		253
-#define DNS_LABEL_MAX		63
-#define PORT_NUMBER_MAX		65535
+#define DNS_NAME_MAX	253
+#define DNS_LABEL_MAX	63
+#define PORT_NUMBER_MAX 65535
 
 static int fail(char *, size_t, const char *, ...) __attribute__((format(printf, 3, 4)));
 
@@ -144,10 +144,9 @@ hostname_problem(const char *name)
  * which also applies UTS #46 case mapping.
  */
 static int
-normalise_hostname(const char *text, size_t len, char *out, size_t outlen,
-    char *err, size_t errlen)
+normalise_hostname(const char *text, size_t len, char *out, size_t outlen, char *err, size_t errlen)
 {
-	gnutls_datum_t mapped = {NULL, 0};
+	gnutls_datum_t mapped = { NULL, 0 };
 	const char *why;
 	int rc;
 
@@ -161,8 +160,9 @@ normalise_hostname(const char *text, size_t len, char *out, size_t outlen,
 			return fail(err, errlen, "invalid character in host name: \"%.*s\"",
 			    (int)len, text);
 		if ((rc = gnutls_idna_map(text, (unsigned)len, &mapped, 0)) < 0)
-			return fail(err, errlen, "invalid internationalized domain name \"%.*s\": %s",
-			    (int)len, text, gnutls_strerror(rc));
+			return fail(err, errlen,
+			    "invalid internationalized domain name \"%.*s\": %s", (int)len, text,
+			    gnutls_strerror(rc));
 		text = (const char *)mapped.data;
 		len = mapped.size;
 	}
@@ -219,8 +219,8 @@ parse_port(const char *text, struct nexthop *nh, char *err, size_t errlen)
 
 /* The inside of [...]: an IPv4 or IPv6 literal, or a host name. */
 static int
-parse_bracketed(const char *inner, size_t len, struct nexthop *nh, char *tag,
-    size_t taglen, char *err, size_t errlen)
+parse_bracketed(const char *inner, size_t len, struct nexthop *nh, char *tag, size_t taglen,
+    char *err, size_t errlen)
 {
 	char addr[NEXTHOP_HOST_MAX];
 	unsigned char bin[16];
@@ -233,7 +233,8 @@ parse_bracketed(const char *inner, size_t len, struct nexthop *nh, char *tag,
 		inner += 5;
 		len -= 5;
 		if (len == 0 || len >= sizeof(addr))
-			return fail(err, errlen, "bad IPv6 address literal \"%.*s\"", (int)len, inner);
+			return fail(err, errlen, "bad IPv6 address literal \"%.*s\"", (int)len,
+			    inner);
 		memcpy(addr, inner, len);
 		addr[len] = 0;
 		if (inet_pton(AF_INET6, addr, bin) != 1)
@@ -267,8 +268,7 @@ parse_bracketed(const char *inner, size_t len, struct nexthop *nh, char *tag,
 }
 
 static int
-parse_text(const char *text, struct nexthop *nh, char *tag, size_t taglen,
-    char *err, size_t errlen)
+parse_text(const char *text, struct nexthop *nh, char *tag, size_t taglen, char *err, size_t errlen)
 {
 	const char *close, *colon;
 
@@ -280,8 +280,9 @@ parse_text(const char *text, struct nexthop *nh, char *tag, size_t taglen,
 			return fail(err, errlen, "unbalanced brackets in \"%s\"", text);
 		if (close[1] != 0 && close[1] != ':')
 			return fail(err, errlen, "garbage after \"]\" in \"%s\"", text);
-		if (parse_bracketed(text + 1, (size_t)(close - text - 1), nh, tag, taglen,
-		    err, errlen) != 0)
+		if (parse_bracketed(text + 1, (size_t)(close - text - 1), nh, tag, taglen, err,
+			errlen)
+		    != 0)
 			return -1;
 		return close[1] == ':' ? parse_port(close + 2, nh, err, errlen) : 0;
 	}
@@ -290,12 +291,16 @@ parse_text(const char *text, struct nexthop *nh, char *tag, size_t taglen,
 	tag[0] = 0;
 	nh->kind = NEXTHOP_DOMAIN;
 	if ((colon = strchr(text, ':')) == NULL)
-		return normalise_hostname(text, strlen(text), nh->host, sizeof(nh->host), err, errlen);
+		return normalise_hostname(text, strlen(text), nh->host, sizeof(nh->host), err,
+		    errlen);
 	if (strchr(colon + 1, ':') != NULL)
-		return fail(err, errlen, "too many ':' in \"%s\" (write an IPv6 address as "
-		    "[ipv6:2001:db8::1])", text);
-	if (normalise_hostname(text, (size_t)(colon - text), nh->host, sizeof(nh->host),
-	    err, errlen) != 0)
+		return fail(err, errlen,
+		    "too many ':' in \"%s\" (write an IPv6 address as "
+		    "[ipv6:2001:db8::1])",
+		    text);
+	if (normalise_hostname(text, (size_t)(colon - text), nh->host, sizeof(nh->host), err,
+		errlen)
+	    != 0)
 		return -1;
 	return parse_port(colon + 1, nh, err, errlen);
 }
@@ -338,7 +343,7 @@ nexthop_parse(const char *text, struct nexthop *nh, char *err, size_t errlen)
 }
 
 /* Postfix's CHARS_COMMA_SP: the separators of a destination list. */
-#define LIST_SEPARATORS		", \t\r\n"
+#define LIST_SEPARATORS ", \t\r\n"
 
 int
 nexthop_list_parse(const char *text, struct nexthop *out, size_t max, char *err, size_t errlen)
@@ -353,14 +358,14 @@ nexthop_list_parse(const char *text, struct nexthop *out, size_t max, char *err,
 		return 0;
 	/* Count first, so that an error can say whether there was a list. */
 	for (p = text + strspn(text, LIST_SEPARATORS); *p != 0;
-	    p += len, p += strspn(p, LIST_SEPARATORS)) {
+	     p += len, p += strspn(p, LIST_SEPARATORS)) {
 		len = strcspn(p, LIST_SEPARATORS);
 		total++;
 	}
 	if (total > max)
 		return fail(err, errlen, "more than %zu next-hop destinations", max);
 	for (p = text + strspn(text, LIST_SEPARATORS); *p != 0;
-	    p += len, p += strspn(p, LIST_SEPARATORS)) {
+	     p += len, p += strspn(p, LIST_SEPARATORS)) {
 		len = strcspn(p, LIST_SEPARATORS);
 		if (len >= sizeof(one)) {
 			snprintf(why, sizeof(why), "next-hop destination longer than %d characters",

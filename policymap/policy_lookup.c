@@ -49,41 +49,41 @@
 /* policymap */
 #include "policymap.h"
 
-#define POLICY_MAPS_MAX		32
-#define POLICY_KEYS_MAX		130	/* a domain has at most 127 labels */
-#define POLICY_BACKENDS_MAX	4
-#define MAP_SEPARATORS		", \t\r\n"
+#define POLICY_MAPS_MAX	    32
+#define POLICY_KEYS_MAX	    130 /* a domain has at most 127 labels */
+#define POLICY_BACKENDS_MAX 4
+#define MAP_SEPARATORS	    ", \t\r\n"
 
 enum map_kind {
-	MAP_LMDB,		/* lmdb:FILE -> FILE.lmdb, opened on first use */
-	MAP_TEXTHASH,		/* texthash:FILE, read on first use */
-	MAP_INLINE,		/* inline:{...}, parsed at open */
-	MAP_STATIC,		/* static:VALUE, the value for every key */
-	MAP_BACKEND		/* a type served by the caller (socketmap:) */
+	MAP_LMDB,     /* lmdb:FILE -> FILE.lmdb, opened on first use */
+	MAP_TEXTHASH, /* texthash:FILE, read on first use */
+	MAP_INLINE,   /* inline:{...}, parsed at open */
+	MAP_STATIC,   /* static:VALUE, the value for every key */
+	MAP_BACKEND   /* a type served by the caller (socketmap:) */
 };
 
 struct policy_map {
 	enum map_kind kind;
-	char   *name;			/* as written: "lmdb:/etc/postfix/tls_policy" */
-	char   *arg;			/* the text after "type:" (owned) */
-	char    path[1024];		/* lmdb: "FILE.lmdb"; texthash: "FILE" */
-	struct lmdb_table *lmdb;	/* NULL until opened */
-	struct text_table *text;	/* texthash: NULL until read; inline */
+	char *name;		 /* as written: "lmdb:/etc/postfix/tls_policy" */
+	char *arg;		 /* the text after "type:" (owned) */
+	char path[1024];	 /* lmdb: "FILE.lmdb"; texthash: "FILE" */
+	struct lmdb_table *lmdb; /* NULL until opened */
+	struct text_table *text; /* texthash: NULL until read; inline */
 	const struct policy_map_backend *backend;
-	void   *handle;			/* the backend's */
+	void *handle; /* the backend's */
 };
 
 struct policy_maps {
 	struct policy_map map[POLICY_MAPS_MAX];
-	size_t  count;
+	size_t count;
 	struct policy_map_backend backend[POLICY_BACKENDS_MAX];
-	size_t  nbackends;
-	policy_trace_fn trace;		/* policy_maps_set_trace(); NULL: none */
-	void   *trace_ctx;
+	size_t nbackends;
+	policy_trace_fn trace; /* policy_maps_set_trace(); NULL: none */
+	void *trace_ctx;
 };
 
 /* Berkeley DB, cdb and dbm tables: the same source compiles to lmdb:. */
-static const char *const compiled_types[] = {"hash", "btree", "cdb", "dbm", "sdbm"};
+static const char *const compiled_types[] = { "hash", "btree", "cdb", "dbm", "sdbm" };
 
 static int
 type_is(const char *type, size_t len, const char *name)
@@ -99,24 +99,28 @@ static void
 unsupported_type(const char *spec, size_t len, size_t typelen, char *err, size_t errlen)
 {
 	const char *rest = spec + typelen + 1;
-	int     restlen = (int) (len - typelen - 1);
+	int restlen = (int)(len - typelen - 1);
 
 	for (size_t i = 0; i < sizeof(compiled_types) / sizeof(compiled_types[0]); i++) {
 		if (type_is(spec, typelen, compiled_types[i])) {
-			snprintf(err, errlen, "unsupported table type \"%.*s\" in \"%.*s\": "
+			snprintf(err, errlen,
+			    "unsupported table type \"%.*s\" in \"%.*s\": "
 			    "compile it with \"tlsmap lmdb:%.*s\" and write \"lmdb:%.*s\"",
-			    (int) typelen, spec, (int) len, spec, restlen, rest, restlen, rest);
+			    (int)typelen, spec, (int)len, spec, restlen, rest, restlen, rest);
 			return;
 		}
 	}
 	if (type_is(spec, typelen, "proxy")) {
-		snprintf(err, errlen, "unsupported table type \"proxy\" in \"%.*s\": "
-		    "name the table itself (\"%.*s\")", (int) len, spec, restlen, rest);
+		snprintf(err, errlen,
+		    "unsupported table type \"proxy\" in \"%.*s\": "
+		    "name the table itself (\"%.*s\")",
+		    (int)len, spec, restlen, rest);
 		return;
 	}
-	snprintf(err, errlen, "unsupported table type \"%.*s\" in \"%.*s\" "
+	snprintf(err, errlen,
+	    "unsupported table type \"%.*s\" in \"%.*s\" "
 	    "(supported: lmdb, texthash, inline, static, socketmap)",
-	    (int) typelen, spec, (int) len, spec);
+	    (int)typelen, spec, (int)len, spec);
 }
 
 static const struct policy_map_backend *
@@ -130,23 +134,23 @@ find_backend(const struct policy_maps *m, const char *type, size_t len)
 
 /* The kind of the map and its file, or -1 with the reason. */
 static int
-set_kind(struct policy_maps *m, struct policy_map *pm, const char *spec, size_t len,
-    size_t typelen, char *err, size_t errlen)
+set_kind(struct policy_maps *m, struct policy_map *pm, const char *spec, size_t len, size_t typelen,
+    char *err, size_t errlen)
 {
 	const char *arg = spec + typelen + 1;
-	size_t  arglen = len - typelen - 1;
+	size_t arglen = len - typelen - 1;
 
 	if (type_is(spec, typelen, "lmdb") || type_is(spec, typelen, "texthash")) {
 		pm->kind = type_is(spec, typelen, "lmdb") ? MAP_LMDB : MAP_TEXTHASH;
 		if (arglen == 0) {
-			snprintf(err, errlen, "table \"%.*s\": missing file name", (int) len, spec);
+			snprintf(err, errlen, "table \"%.*s\": missing file name", (int)len, spec);
 			return -1;
 		}
 		if (arglen + 5 >= sizeof(pm->path)) {
 			snprintf(err, errlen, "table \"%.100s...\": name too long", spec);
 			return -1;
 		}
-		snprintf(pm->path, sizeof(pm->path), "%.*s%s", (int) arglen, arg,
+		snprintf(pm->path, sizeof(pm->path), "%.*s%s", (int)arglen, arg,
 		    pm->kind == MAP_LMDB ? ".lmdb" : "");
 		return 0;
 	}
@@ -174,7 +178,7 @@ set_kind(struct policy_maps *m, struct policy_map *pm, const char *spec, size_t 
 static char *
 static_value(const char *arg)
 {
-	size_t  len = strlen(arg);
+	size_t len = strlen(arg);
 
 	if (len >= 2 && arg[0] == '{' && arg[len - 1] == '}') {
 		arg++;
@@ -193,7 +197,7 @@ static_value(const char *arg)
 static int
 prepare_map(struct policy_map *pm, char *err, size_t errlen)
 {
-	char    detail[512];
+	char detail[512];
 
 	switch (pm->kind) {
 	case MAP_INLINE:
@@ -203,7 +207,9 @@ prepare_map(struct policy_map *pm, char *err, size_t errlen)
 		}
 		return 0;
 	case MAP_BACKEND:
-		if (pm->backend->open(pm->arg, pm->backend->ctx, &pm->handle, detail, sizeof(detail)) < 0) {
+		if (pm->backend->open(pm->arg, pm->backend->ctx, &pm->handle, detail,
+			sizeof(detail))
+		    < 0) {
 			snprintf(err, errlen, "table \"%.200s\": %s", pm->name, detail);
 			return -1;
 		}
@@ -221,7 +227,7 @@ add_map(struct policy_maps *m, const char *spec, size_t len, char *err, size_t e
 
 	if (colon == NULL) {
 		snprintf(err, errlen, "table \"%.*s\": missing \"type:\" (expected lmdb:/path)",
-		    (int) len, spec);
+		    (int)len, spec);
 		return -1;
 	}
 	if (m->count == POLICY_MAPS_MAX) {
@@ -230,17 +236,17 @@ add_map(struct policy_maps *m, const char *spec, size_t len, char *err, size_t e
 	}
 	pm = &m->map[m->count];
 	memset(pm, 0, sizeof(*pm));
-	if (set_kind(m, pm, spec, len, (size_t) (colon - spec), err, errlen) < 0)
+	if (set_kind(m, pm, spec, len, (size_t)(colon - spec), err, errlen) < 0)
 		return -1;
 	if ((pm->name = strndup(spec, len)) == NULL
-	    || (pm->arg = strndup(colon + 1, (size_t) (spec + len - colon - 1))) == NULL) {
+	    || (pm->arg = strndup(colon + 1, (size_t)(spec + len - colon - 1))) == NULL) {
 		free(pm->name);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	m->count++;
 	if (pm->kind == MAP_STATIC) {
-		char   *v = static_value(pm->arg);
+		char *v = static_value(pm->arg);
 
 		if (v == NULL) {
 			snprintf(err, errlen, "out of memory");
@@ -259,8 +265,8 @@ add_map(struct policy_maps *m, const char *spec, size_t len, char *err, size_t e
 static size_t
 spec_length(const char *cp)
 {
-	int     depth = 0;
-	size_t  i;
+	int depth = 0;
+	size_t i;
 
 	for (i = 0; cp[i] != 0; i++) {
 		if (cp[i] == '{')
@@ -274,12 +280,12 @@ spec_length(const char *cp)
 }
 
 int
-policy_maps_open_with(const char *spec, const struct policy_map_backend *backends,
-    size_t nbackends, struct policy_maps **out, char *err, size_t errlen)
+policy_maps_open_with(const char *spec, const struct policy_map_backend *backends, size_t nbackends,
+    struct policy_maps **out, char *err, size_t errlen)
 {
 	struct policy_maps *m;
 	const char *cp = spec;
-	size_t  len;
+	size_t len;
 
 	*out = NULL;
 	if (nbackends > POLICY_BACKENDS_MAX) {
@@ -343,14 +349,14 @@ int
 policy_map_source(const char *map, char *out, size_t outlen)
 {
 	const char *colon = strchr(map, ':');
-	size_t  typelen;
+	size_t typelen;
 
 	if (colon == NULL || colon[1] == 0)
 		return 0;
-	typelen = (size_t) (colon - map);
+	typelen = (size_t)(colon - map);
 	if (!type_is(map, typelen, "lmdb") && !type_is(map, typelen, "texthash"))
 		return 0;
-	if ((size_t) snprintf(out, outlen, "%s", colon + 1) >= outlen)
+	if ((size_t)snprintf(out, outlen, "%s", colon + 1) >= outlen)
 		return 0;
 	return 1;
 }
@@ -373,8 +379,8 @@ ulabel_key(const char *key, char *out, size_t outlen)
 {
 	const char *host = key;
 	const char *end;
-	gnutls_datum_t u = {NULL, 0};
-	int     n;
+	gnutls_datum_t u = { NULL, 0 };
+	int n;
 
 	if (strstr(key, "xn--") == NULL)
 		return 0;
@@ -383,12 +389,12 @@ ulabel_key(const char *key, char *out, size_t outlen)
 	end = (key[0] == '[') ? strchr(host, ']') : strchr(host, ':');
 	if (end == NULL)
 		end = host + strlen(host);
-	if (gnutls_idna_reverse_map(host, (unsigned) (end - host), &u, 0) < 0)
+	if (gnutls_idna_reverse_map(host, (unsigned)(end - host), &u, 0) < 0)
 		return 0;
-	n = snprintf(out, outlen, "%.*s%.*s%s", (int) (host - key), key, (int) u.size,
-	    (const char *) u.data, end);
+	n = snprintf(out, outlen, "%.*s%.*s%s", (int)(host - key), key, (int)u.size,
+	    (const char *)u.data, end);
 	gnutls_free(u.data);
-	if (n < 0 || (size_t) n >= outlen || strcmp(out, key) == 0)
+	if (n < 0 || (size_t)n >= outlen || strcmp(out, key) == 0)
 		return 0;
 	return 1;
 }
@@ -435,24 +441,28 @@ map_get(struct policy_map *pm, const char *key, char **value, char *detail, size
  * -1 lookup error (err filled).
  */
 static int
-lookup_key(struct policy_maps *m, const char *key, struct policy_result *result,
-    char *err, size_t errlen)
+lookup_key(struct policy_maps *m, const char *key, struct policy_result *result, char *err,
+    size_t errlen)
 {
-	char    detail[512];
+	char detail[512];
 
 	for (size_t i = 0; i < m->count; i++) {
 		struct policy_map *pm = &m->map[i];
-		int     rc;
+		int rc;
 
 		snprintf(result->map, sizeof(result->map), "%s", pm->name);
 		snprintf(result->key, sizeof(result->key), "%s", key);
 		detail[0] = 0;
 		rc = map_get(pm, key, &result->value, detail, sizeof(detail));
 		if (m->trace != NULL)
-			m->trace(pm->name, key, rc, rc > 0 ? result->value : rc < 0 ? detail : NULL,
+			m->trace(pm->name, key, rc,
+			    rc > 0	 ? result->value
+				: rc < 0 ? detail
+					 : NULL,
 			    m->trace_ctx);
 		if (rc < 0) {
-			snprintf(err, errlen, "policy table lookup error: %.300s: %s", pm->name, detail);
+			snprintf(err, errlen, "policy table lookup error: %.300s: %s", pm->name,
+			    detail);
 			return -1;
 		}
 		if (rc > 0)
@@ -462,13 +472,13 @@ lookup_key(struct policy_maps *m, const char *key, struct policy_result *result,
 }
 
 enum policy_lookup_status
-policy_lookup(struct policy_maps *m, const struct nexthop *nh,
-    struct policy_result *result, char *err, size_t errlen)
+policy_lookup(struct policy_maps *m, const struct nexthop *nh, struct policy_result *result,
+    char *err, size_t errlen)
 {
-	char    (*keys)[NEXTHOP_KEY_MAX];
-	char    ukey[NEXTHOP_KEY_MAX];
-	size_t  nkeys;
-	int     rc = 0;
+	char(*keys)[NEXTHOP_KEY_MAX];
+	char ukey[NEXTHOP_KEY_MAX];
+	size_t nkeys;
+	int rc = 0;
 
 	memset(result, 0, sizeof(*result));
 	tls_policy_init(&result->policy);

@@ -43,29 +43,29 @@
 /* policymap */
 #include "policymap.h"
 
-#define POLICY_SEPARATORS	", \t\r\n"	/* Postfix CHARS_COMMA_SP */
-#define DNS_NAME_MAX		253
-#define DNS_LABEL_MAX		63
-#define DIGEST_MIN_BYTES	16		/* MD5 */
-#define DIGEST_MAX_BYTES	64		/* SHA-512, EVP_MAX_MD_SIZE */
-#define NOTES_MAX		(sizeof(((struct tls_policy *)0)->notes) / sizeof(char *))
+#define POLICY_SEPARATORS ", \t\r\n" /* Postfix CHARS_COMMA_SP */
+#define DNS_NAME_MAX	  253
+#define DNS_LABEL_MAX	  63
+#define DIGEST_MIN_BYTES  16 /* MD5 */
+#define DIGEST_MAX_BYTES  64 /* SHA-512, EVP_MAX_MD_SIZE */
+#define NOTES_MAX	  (sizeof(((struct tls_policy *)0)->notes) / sizeof(char *))
 
 static const struct {
 	const char *name;
 	enum tls_level level;
 } level_names[] = {
-	{"none", TLS_LEVEL_NONE},
-	{"may", TLS_LEVEL_MAY},
-	{"encrypt", TLS_LEVEL_ENCRYPT},
-	{"fingerprint", TLS_LEVEL_FINGERPRINT},
-	{"halfdane", TLS_LEVEL_HALF_DANE},	/* output only, never parsed */
-	{"dane", TLS_LEVEL_DANE},
-	{"dane-only", TLS_LEVEL_DANE_ONLY},
-	{"verify", TLS_LEVEL_VERIFY},
-	{"secure", TLS_LEVEL_SECURE},
+	{ "none", TLS_LEVEL_NONE },
+	{ "may", TLS_LEVEL_MAY },
+	{ "encrypt", TLS_LEVEL_ENCRYPT },
+	{ "fingerprint", TLS_LEVEL_FINGERPRINT },
+	{ "halfdane", TLS_LEVEL_HALF_DANE }, /* output only, never parsed */
+	{ "dane", TLS_LEVEL_DANE },
+	{ "dane-only", TLS_LEVEL_DANE_ONLY },
+	{ "verify", TLS_LEVEL_VERIFY },
+	{ "secure", TLS_LEVEL_SECURE },
 };
 
-#define LEVEL_COUNT	(sizeof(level_names) / sizeof(level_names[0]))
+#define LEVEL_COUNT (sizeof(level_names) / sizeof(level_names[0]))
 
 enum tls_level
 tls_level_from_name(const char *name)
@@ -263,8 +263,7 @@ split_nameval(char *token, char **name, char **value)
  */
 
 static int
-attr_ciphers(struct tls_policy *p, const char *name, const char *value,
-    char *err, size_t errlen)
+attr_ciphers(struct tls_policy *p, const char *name, const char *value, char *err, size_t errlen)
 {
 	if (*value == 0)
 		return fail(err, errlen, "attribute \"%s\" has empty value", name);
@@ -276,8 +275,7 @@ attr_ciphers(struct tls_policy *p, const char *name, const char *value,
 }
 
 static int
-attr_protocols(struct tls_policy *p, const char *name, const char *value,
-    char *err, size_t errlen)
+attr_protocols(struct tls_policy *p, const char *name, const char *value, char *err, size_t errlen)
 {
 	char why[256];
 
@@ -302,8 +300,7 @@ valid_exclusion(const char *token, size_t len)
 }
 
 static int
-attr_exclude(struct tls_policy *p, const char *name, const char *value,
-    char *err, size_t errlen)
+attr_exclude(struct tls_policy *p, const char *name, const char *value, char *err, size_t errlen)
 {
 	const char *cp = value;
 	size_t len;
@@ -322,8 +319,7 @@ attr_exclude(struct tls_policy *p, const char *name, const char *value,
 }
 
 static int
-attr_servername(struct tls_policy *p, const char *name, const char *value,
-    char *err, size_t errlen)
+attr_servername(struct tls_policy *p, const char *name, const char *value, char *err, size_t errlen)
 {
 	if (p->servername != NULL)
 		return fail(err, errlen, "attribute \"%s\" is specified multiple times", name);
@@ -333,15 +329,14 @@ attr_servername(struct tls_policy *p, const char *name, const char *value,
 }
 
 static int
-attr_connection_reuse(struct tls_policy *p, const char *name, const char *value,
-    char *err, size_t errlen)
+attr_connection_reuse(struct tls_policy *p, const char *name, const char *value, char *err,
+    size_t errlen)
 {
 	return parse_yes_no(name, value, &p->connection_reuse, err, errlen);
 }
 
 static int
-attr_enable_rpk(struct tls_policy *p, const char *name, const char *value,
-    char *err, size_t errlen)
+attr_enable_rpk(struct tls_policy *p, const char *name, const char *value, char *err, size_t errlen)
 {
 	int yes_no = -1;
 
@@ -351,8 +346,8 @@ attr_enable_rpk(struct tls_policy *p, const char *name, const char *value,
 	case TLS_LEVEL_DANE_ONLY:
 	case TLS_LEVEL_VERIFY:
 	case TLS_LEVEL_SECURE:
-		add_note(p, "ignoring attribute \"%s\" at security level \"%s\"",
-		    name, tls_level_name(p->level));
+		add_note(p, "ignoring attribute \"%s\" at security level \"%s\"", name,
+		    tls_level_name(p->level));
 		return 0;
 	default:
 		p->enable_rpk = yes_no;
@@ -361,17 +356,16 @@ attr_enable_rpk(struct tls_policy *p, const char *name, const char *value,
 }
 
 static int
-attr_tafile(struct tls_policy *p, const char *name, const char *value,
-    char *err, size_t errlen)
+attr_tafile(struct tls_policy *p, const char *name, const char *value, char *err, size_t errlen)
 {
 	if (!TLS_LEVEL_MUST_PKIX(p->level))
-		return fail(err, errlen, "attribute \"%s\" invalid at security level \"%s\"",
-		    name, tls_level_name(p->level));
+		return fail(err, errlen, "attribute \"%s\" invalid at security level \"%s\"", name,
+		    tls_level_name(p->level));
 	if (*value == 0)
 		return fail(err, errlen, "attribute \"%s\" has empty value", name);
 	if (p->tafile_count >= TLS_POLICY_MAX_LIST)
-		return fail(err, errlen, "too many \"%s\" attributes (at most %d)",
-		    name, TLS_POLICY_MAX_LIST);
+		return fail(err, errlen, "too many \"%s\" attributes (at most %d)", name,
+		    TLS_POLICY_MAX_LIST);
 	if (store_string(&p->tafile[p->tafile_count], value, err, errlen) != 0)
 		return -1;
 	p->tafile_count++;
@@ -405,7 +399,8 @@ add_name_match(struct tls_policy *p, const char *text, size_t len, char *err, si
 	lowercase(element);
 	name = element[0] == '.' ? element + 1 : element;
 	if (strlen(element) > DNS_NAME_MAX + 1 || !valid_dns_name(name, 1)) {
-		fail(err, errlen, "invalid match pattern \"%.*s\": not a DNS name, "
+		fail(err, errlen,
+		    "invalid match pattern \"%.*s\": not a DNS name, "
 		    "\".\"-prefixed DNS name, nexthop, dot-nexthop or hostname",
 		    (int)len, text);
 		free(element);
@@ -428,34 +423,39 @@ add_digest_match(struct tls_policy *p, const char *text, size_t len, char *err, 
 	while (i < len) {
 		if (i + 1 >= len || !isxdigit((unsigned char)text[i])
 		    || !isxdigit((unsigned char)text[i + 1]))
-			return fail(err, errlen, "malformed fingerprint value: \"%.*s\": "
+			return fail(err, errlen,
+			    "malformed fingerprint value: \"%.*s\": "
 			    "expected pairs of hexadecimal digits, optionally separated by ':'",
 			    (int)len, text);
 		if (nhex + 2 > 2 * DIGEST_MAX_BYTES)
-			return fail(err, errlen, "malformed fingerprint value: \"%.*s\": "
-			    "longer than %d bytes", (int)len, text, DIGEST_MAX_BYTES);
+			return fail(err, errlen,
+			    "malformed fingerprint value: \"%.*s\": "
+			    "longer than %d bytes",
+			    (int)len, text, DIGEST_MAX_BYTES);
 		hex[nhex++] = (char)tolower((unsigned char)text[i]);
 		hex[nhex++] = (char)tolower((unsigned char)text[i + 1]);
 		i += 2;
 		if (i < len && text[i] == ':') {
 			if (i + 1 == len)
-				return fail(err, errlen, "malformed fingerprint value: \"%.*s\": "
-				    "trailing ':'", (int)len, text);
+				return fail(err, errlen,
+				    "malformed fingerprint value: \"%.*s\": "
+				    "trailing ':'",
+				    (int)len, text);
 			i++;
 		}
 	}
 	if (nhex < 2 * DIGEST_MIN_BYTES)
-		return fail(err, errlen, "malformed fingerprint value: \"%.*s\": "
-		    "%zu bytes, expected %d to %d", (int)len, text, nhex / 2,
-		    DIGEST_MIN_BYTES, DIGEST_MAX_BYTES);
+		return fail(err, errlen,
+		    "malformed fingerprint value: \"%.*s\": "
+		    "%zu bytes, expected %d to %d",
+		    (int)len, text, nhex / 2, DIGEST_MIN_BYTES, DIGEST_MAX_BYTES);
 	if ((element = dup_string(hex, nhex)) == NULL)
 		return fail_nomem(err, errlen);
 	return append_match(p, element, err, errlen);
 }
 
 static int
-attr_match(struct tls_policy *p, const char *name, const char *value,
-    char *err, size_t errlen)
+attr_match(struct tls_policy *p, const char *name, const char *value, char *err, size_t errlen)
 {
 	const char *separator, *cp = value;
 	size_t len;
@@ -472,8 +472,8 @@ attr_match(struct tls_policy *p, const char *name, const char *value,
 		separator = ":";
 		break;
 	default:
-		return fail(err, errlen, "attribute \"%s\" invalid at security level \"%s\"",
-		    name, tls_level_name(p->level));
+		return fail(err, errlen, "attribute \"%s\" invalid at security level \"%s\"", name,
+		    tls_level_name(p->level));
 	}
 	/* Empty elements ("a::b", "|x") are skipped, as Postfix's argv_split does. */
 	while (*cp != 0) {
@@ -497,14 +497,14 @@ static const struct {
 	const char *name;
 	attr_handler handler;
 } attributes[] = {
-	{"ciphers", attr_ciphers},
-	{"protocols", attr_protocols},
-	{"servername", attr_servername},
-	{"match", attr_match},
-	{"exclude", attr_exclude},
-	{"tafile", attr_tafile},
-	{"connection_reuse", attr_connection_reuse},
-	{"enable_rpk", attr_enable_rpk},
+	{ "ciphers", attr_ciphers },
+	{ "protocols", attr_protocols },
+	{ "servername", attr_servername },
+	{ "match", attr_match },
+	{ "exclude", attr_exclude },
+	{ "tafile", attr_tafile },
+	{ "connection_reuse", attr_connection_reuse },
+	{ "enable_rpk", attr_enable_rpk },
 };
 
 static int
@@ -557,7 +557,8 @@ parse_tokens(char *text, struct tls_policy *p, char *err, size_t errlen)
 		if (parse_attribute(p, token, err, errlen) != 0)
 			return -1;
 	if (p->level == TLS_LEVEL_FINGERPRINT && p->match_count == 0)
-		return fail(err, errlen, "configured at fingerprint security level, "
+		return fail(err, errlen,
+		    "configured at fingerprint security level, "
 		    "but with no fingerprints to match");
 	return 0;
 }

@@ -30,22 +30,22 @@
 struct proto_name {
 	const char *name;
 	unsigned bit;
-	unsigned version;	/* TLS wire version, as used by bounds */
-	int bound_ok;		/* usable in ">=" / "<=" (Postfix: not SSLv2) */
+	unsigned version; /* TLS wire version, as used by bounds */
+	int bound_ok;	  /* usable in ">=" / "<=" (Postfix: not SSLv2) */
 };
 
 static const struct proto_name proto_names[] = {
-	{"SSLv2", TLS_PROTO_SSLv2, 0x0002, 0},
-	{"SSLv3", TLS_PROTO_SSLv3, 0x0300, 1},
-	{"TLSv1", TLS_PROTO_TLSv1, 0x0301, 1},
-	{"TLSv1.1", TLS_PROTO_TLSv1_1, 0x0302, 1},
-	{"TLSv1.2", TLS_PROTO_TLSv1_2, 0x0303, 1},
-	{"TLSv1.3", TLS_PROTO_TLSv1_3, 0x0304, 1},
+	{ "SSLv2", TLS_PROTO_SSLv2, 0x0002, 0 },
+	{ "SSLv3", TLS_PROTO_SSLv3, 0x0300, 1 },
+	{ "TLSv1", TLS_PROTO_TLSv1, 0x0301, 1 },
+	{ "TLSv1.1", TLS_PROTO_TLSv1_1, 0x0302, 1 },
+	{ "TLSv1.2", TLS_PROTO_TLSv1_2, 0x0303, 1 },
+	{ "TLSv1.3", TLS_PROTO_TLSv1_3, 0x0304, 1 },
 };
 
-#define PROTO_COUNT	(sizeof(proto_names) / sizeof(proto_names[0]))
-#define PROTO_SEPARATORS	": \t\r\n,"
-#define PROTO_TERM_MAX	64
+#define PROTO_COUNT	 (sizeof(proto_names) / sizeof(proto_names[0]))
+#define PROTO_SEPARATORS ": \t\r\n,"
+#define PROTO_TERM_MAX	 64
 
 static const struct proto_name *
 proto_lookup(const char *name)
@@ -112,8 +112,8 @@ mask_in_range(unsigned lowest, unsigned highest)
 }
 
 static int
-parse_term(const char *term, unsigned *include, unsigned *exclude,
-    unsigned *lowest, unsigned *highest, char *err, size_t errlen)
+parse_term(const char *term, unsigned *include, unsigned *exclude, unsigned *lowest,
+    unsigned *highest, char *err, size_t errlen)
 {
 	const struct proto_name *p;
 
@@ -182,11 +182,11 @@ tls_cipher_grade_from_name(const char *name)
 		const char *name;
 		enum tls_cipher_grade grade;
 	} grades[] = {
-		{"export", TLS_GRADE_EXPORT},
-		{"low", TLS_GRADE_LOW},
-		{"medium", TLS_GRADE_MEDIUM},
-		{"high", TLS_GRADE_HIGH},
-		{"null", TLS_GRADE_NULL},
+		{ "export", TLS_GRADE_EXPORT },
+		{ "low", TLS_GRADE_LOW },
+		{ "medium", TLS_GRADE_MEDIUM },
+		{ "high", TLS_GRADE_HIGH },
+		{ "null", TLS_GRADE_NULL },
 	};
 
 	if (name == NULL)

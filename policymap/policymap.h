@@ -33,16 +33,16 @@ enum tls_level {
 	TLS_LEVEL_MAY,
 	TLS_LEVEL_ENCRYPT,
 	TLS_LEVEL_FINGERPRINT,
-	TLS_LEVEL_HALF_DANE,	/* internal: DANE with an insecure MX; never parsed */
+	TLS_LEVEL_HALF_DANE, /* internal: DANE with an insecure MX; never parsed */
 	TLS_LEVEL_DANE,
 	TLS_LEVEL_DANE_ONLY,
 	TLS_LEVEL_VERIFY,
 	TLS_LEVEL_SECURE
 };
 
-#define TLS_LEVEL_REQUIRES_TLS(l)	((l) > TLS_LEVEL_MAY)
-#define TLS_LEVEL_MUST_MATCH(l)		((l) > TLS_LEVEL_ENCRYPT)
-#define TLS_LEVEL_MUST_PKIX(l)		((l) >= TLS_LEVEL_VERIFY)
+#define TLS_LEVEL_REQUIRES_TLS(l) ((l) > TLS_LEVEL_MAY)
+#define TLS_LEVEL_MUST_MATCH(l)	  ((l) > TLS_LEVEL_ENCRYPT)
+#define TLS_LEVEL_MUST_PKIX(l)	  ((l) >= TLS_LEVEL_VERIFY)
 
 /* Case-insensitive name -> level; TLS_LEVEL_INVALID if unknown. */
 enum tls_level tls_level_from_name(const char *name);
@@ -53,13 +53,13 @@ const char *tls_level_name(enum tls_level level);
  * Protocol versions and cipher grades (policy_proto.c).  Also used by the
  * agent for the main.cf-style smtp_tls_*protocols / *ciphers parameters.
  */
-#define TLS_PROTO_SSLv2		(1u << 0)
-#define TLS_PROTO_SSLv3		(1u << 1)
-#define TLS_PROTO_TLSv1		(1u << 2)
-#define TLS_PROTO_TLSv1_1	(1u << 3)
-#define TLS_PROTO_TLSv1_2	(1u << 4)
-#define TLS_PROTO_TLSv1_3	(1u << 5)
-#define TLS_PROTO_ALL		(0x3fu)
+#define TLS_PROTO_SSLv2	  (1u << 0)
+#define TLS_PROTO_SSLv3	  (1u << 1)
+#define TLS_PROTO_TLSv1	  (1u << 2)
+#define TLS_PROTO_TLSv1_1 (1u << 3)
+#define TLS_PROTO_TLSv1_2 (1u << 4)
+#define TLS_PROTO_TLSv1_3 (1u << 5)
+#define TLS_PROTO_ALL	  (0x3fu)
 
 /*
  * Parse a protocol expression as Postfix 3.7 does: ">=TLSv1.2", "<=TLSv1.3",
@@ -86,17 +86,17 @@ enum tls_cipher_grade tls_cipher_grade_from_name(const char *name);
 /* ------------------------------------------------------------------------
  * A parsed policy value (policy_parse.c).
  */
-#define TLS_POLICY_MAX_LIST	64	/* match= / tafile= entries kept */
+#define TLS_POLICY_MAX_LIST 64 /* match= / tafile= entries kept */
 
 struct tls_policy {
 	enum tls_level level;
 	/* Single-use attributes; NULL when absent.  Strings are owned. */
-	char *ciphers;		/* grade name as written */
-	enum tls_cipher_grade cipher_grade;	/* TLS_GRADE_INVALID when absent */
-	char *protocols;	/* expression as written */
-	unsigned protocol_mask;	/* valid only when protocols != NULL */
-	char *exclude;		/* colon-separated cipher list as written */
-	char *servername;	/* DNS name (A-label), "hostname" or "nexthop" */
+	char *ciphers;			    /* grade name as written */
+	enum tls_cipher_grade cipher_grade; /* TLS_GRADE_INVALID when absent */
+	char *protocols;		    /* expression as written */
+	unsigned protocol_mask;		    /* valid only when protocols != NULL */
+	char *exclude;			    /* colon-separated cipher list as written */
+	char *servername;		    /* DNS name (A-label), "hostname" or "nexthop" */
 	/* "last one wins" attributes: -1 unset, 0 no, 1 yes */
 	int connection_reuse;
 	int enable_rpk;
@@ -132,21 +132,21 @@ int tls_policy_parse(const char *value, struct tls_policy *p, char *err, size_t 
 /* ------------------------------------------------------------------------
  * Next-hops (nexthop.c).
  */
-#define NEXTHOP_KEY_MAX		1024
-#define NEXTHOP_HOST_MAX	256
+#define NEXTHOP_KEY_MAX	 1024
+#define NEXTHOP_HOST_MAX 256
 
 enum nexthop_kind {
-	NEXTHOP_DOMAIN,		/* example.com[:port]       MX lookup */
-	NEXTHOP_HOST,		/* [mx.example.com][:port]  A/AAAA only */
-	NEXTHOP_IPV4,		/* [192.0.2.1][:port]       literal */
-	NEXTHOP_IPV6		/* [ipv6:2001:db8::1][:port] literal */
+	NEXTHOP_DOMAIN, /* example.com[:port]       MX lookup */
+	NEXTHOP_HOST,	/* [mx.example.com][:port]  A/AAAA only */
+	NEXTHOP_IPV4,	/* [192.0.2.1][:port]       literal */
+	NEXTHOP_IPV6	/* [ipv6:2001:db8::1][:port] literal */
 };
 
 struct nexthop {
 	enum nexthop_kind kind;
-	char key[NEXTHOP_KEY_MAX];	/* verbatim, case-folded, IDN as A-labels: the policy key */
-	char host[NEXTHOP_HOST_MAX];	/* domain, host name or address, no brackets, no "ipv6:" */
-	char port[32];			/* as written after ':' ("" when absent): number or service name */
+	char key[NEXTHOP_KEY_MAX];   /* verbatim, case-folded, IDN as A-labels: the policy key */
+	char host[NEXTHOP_HOST_MAX]; /* domain, host name or address, no brackets, no "ipv6:" */
+	char port[32]; /* as written after ':' ("" when absent): number or service name */
 	int has_port;
 };
 
@@ -164,8 +164,7 @@ int nexthop_parse(const char *text, struct nexthop *nh, char *err, size_t errlen
  * -1 with a reason naming the first bad element, or when there are more
  * than max.  Nothing is used unless every element parses.
  */
-int nexthop_list_parse(const char *text, struct nexthop *out, size_t max, char *err,
-    size_t errlen);
+int nexthop_list_parse(const char *text, struct nexthop *out, size_t max, char *err, size_t errlen);
 
 /*
  * The keys to try, in order: the verbatim key, then for a bare domain (no
@@ -177,12 +176,12 @@ size_t nexthop_lookup_keys(const struct nexthop *nh, char keys[][NEXTHOP_KEY_MAX
 /* ------------------------------------------------------------------------
  * Source tables (table_source.c): postmap syntax.
  */
-#define TABLE_SOURCE_FOLD	(1u << 0)	/* lower-case keys (postmap default; -f clears) */
+#define TABLE_SOURCE_FOLD (1u << 0) /* lower-case keys (postmap default; -f clears) */
 
 struct table_entry {
-	const char *key;	/* folded (if asked), IDN converted to A-labels */
-	const char *value;	/* trimmed, continuation lines joined */
-	unsigned line;		/* line number where the logical line starts */
+	const char *key;   /* folded (if asked), IDN converted to A-labels */
+	const char *value; /* trimmed, continuation lines joined */
+	unsigned line;	   /* line number where the logical line starts */
 };
 
 /*
@@ -193,15 +192,15 @@ struct table_entry {
  */
 typedef int (*table_entry_cb)(const struct table_entry *e, void *ctx);
 typedef void (*table_diag_cb)(unsigned line, const char *message, void *ctx);
-int table_source_read(FILE *fp, unsigned flags, table_entry_cb entry_cb,
-    table_diag_cb diag_cb, void *ctx);
+int table_source_read(FILE *fp, unsigned flags, table_entry_cb entry_cb, table_diag_cb diag_cb,
+    void *ctx);
 /*
  * Fold one key as table_source_read() does (for queries such as
  * "tlsmap -q KEY"): ASCII lower case with TABLE_SOURCE_FOLD; a non-ASCII
  * domain part converted to A-labels.  Returns 0, or -1 with the reason.
  */
-int table_source_fold_key(const char *key, unsigned flags, char *out, size_t outlen,
-    char *err, size_t errlen);
+int table_source_fold_key(const char *key, unsigned flags, char *out, size_t outlen, char *err,
+    size_t errlen);
 
 /* ------------------------------------------------------------------------
  * Postfix lmdb: tables (table_lmdb.c).  PATH is the file itself ("x.lmdb").
@@ -222,7 +221,8 @@ int lmdb_table_get(struct lmdb_table *t, const char *key, char **value, char *er
  */
 typedef int (*lmdb_table_walk_cb)(const char *key, size_t keylen, const char *value,
     size_t valuelen, void *ctx);
-int lmdb_table_walk(struct lmdb_table *t, lmdb_table_walk_cb cb, void *ctx, char *err, size_t errlen);
+int lmdb_table_walk(struct lmdb_table *t, lmdb_table_walk_cb cb, void *ctx, char *err,
+    size_t errlen);
 void lmdb_table_close(struct lmdb_table *t);
 /*
  * Delete KEY (key+NUL and bare key) from the table file PATH in place,
@@ -237,13 +237,13 @@ int lmdb_table_delete(const char *path, const char *key, char *err, size_t errle
  * the old PATH is untouched.  mode is the new file's permission bits.
  */
 struct lmdb_builder;
-#define LMDB_BUILD_NO_NUL	(1u << 0)	/* store without trailing NUL (postmap -n) */
+#define LMDB_BUILD_NO_NUL (1u << 0) /* store without trailing NUL (postmap -n) */
 
-int lmdb_builder_begin(const char *path, unsigned flags, unsigned mode,
-    struct lmdb_builder **out, char *err, size_t errlen);
+int lmdb_builder_begin(const char *path, unsigned flags, unsigned mode, struct lmdb_builder **out,
+    char *err, size_t errlen);
 /* Returns 1 inserted, 0 key existed (replace: overwritten, else kept), -1 error. */
-int lmdb_builder_put(struct lmdb_builder *b, const char *key, const char *value,
-    int replace, char *err, size_t errlen);
+int lmdb_builder_put(struct lmdb_builder *b, const char *key, const char *value, int replace,
+    char *err, size_t errlen);
 int lmdb_builder_commit(struct lmdb_builder *b, char *err, size_t errlen);
 void lmdb_builder_abort(struct lmdb_builder *b);
 
@@ -273,7 +273,7 @@ struct policy_maps;
  * malloc'ed), 0 not found, -1 error with the reason; close() frees.
  */
 struct policy_map_backend {
-	const char *type;	/* "socketmap" */
+	const char *type; /* "socketmap" */
 	int (*open)(const char *arg, void *ctx, void **handle, char *err, size_t errlen);
 	int (*lookup)(void *handle, const char *key, char **value, char *err, size_t errlen);
 	void (*close)(void *handle);
@@ -296,16 +296,16 @@ int policy_maps_open_with(const char *spec, const struct policy_map_backend *bac
 void policy_maps_close(struct policy_maps *m);
 
 enum policy_lookup_status {
-	POLICY_NOT_FOUND = 0,	/* use the default level */
-	POLICY_FOUND,		/* result->policy is valid */
-	POLICY_INVALID,		/* found, but the value is not a valid policy */
-	POLICY_LOOKUP_ERROR	/* a table could not be read: fail closed */
+	POLICY_NOT_FOUND = 0, /* use the default level */
+	POLICY_FOUND,	      /* result->policy is valid */
+	POLICY_INVALID,	      /* found, but the value is not a valid policy */
+	POLICY_LOOKUP_ERROR   /* a table could not be read: fail closed */
 };
 
 struct policy_result {
-	char map[1024];		/* "lmdb:/etc/postfix/tls_policy" */
-	char key[NEXTHOP_KEY_MAX];	/* the key that matched */
-	char *value;		/* raw value (owned) */
+	char map[1024];		   /* "lmdb:/etc/postfix/tls_policy" */
+	char key[NEXTHOP_KEY_MAX]; /* the key that matched */
+	char *value;		   /* raw value (owned) */
 	struct tls_policy policy;
 };
 
@@ -326,8 +326,8 @@ void policy_result_free(struct policy_result *r);
  * in order, with the outcome: rc 1 found (value is the raw value), 0 not
  * found (value NULL), -1 error (value is the reason).  fn NULL: no trace.
  */
-typedef void (*policy_trace_fn)(const char *map, const char *key, int rc, const char *value,
-    void *ctx);
+typedef void (
+    *policy_trace_fn)(const char *map, const char *key, int rc, const char *value, void *ctx);
 void policy_maps_set_trace(struct policy_maps *m, policy_trace_fn fn, void *ctx);
 
 /*

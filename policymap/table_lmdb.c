@@ -40,9 +40,9 @@
 /* policymap */
 #include "policymap.h"
 
-#define LMDB_MAP_SIZE_START	((size_t) 16 * 1024 * 1024)	/* Postfix's lmdb_map_size */
-#define LMDB_KEY_MAX		511	/* liblmdb's compiled-in key size limit */
-#define LMDB_MAP_TRIES		16	/* doublings before giving up */
+#define LMDB_MAP_SIZE_START ((size_t)16 * 1024 * 1024) /* Postfix's lmdb_map_size */
+#define LMDB_KEY_MAX	    511			       /* liblmdb's compiled-in key size limit */
+#define LMDB_MAP_TRIES	    16			       /* doublings before giving up */
 
 /* ------------------------------------------------------------------------
  * fcntl locks.
@@ -70,7 +70,7 @@ unlock_file(int fd)
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_UNLCK;
 	fl.l_whence = SEEK_SET;
-	(void) fcntl(fd, F_SETLK, &fl);
+	(void)fcntl(fd, F_SETLK, &fl);
 }
 
 /* ------------------------------------------------------------------------
@@ -79,8 +79,8 @@ unlock_file(int fd)
 struct lmdb_table {
 	MDB_env *env;
 	MDB_dbi dbi;
-	int     fd;			/* LMDB's descriptor, used for fcntl locks */
-	char    path[PATH_MAX];
+	int fd; /* LMDB's descriptor, used for fcntl locks */
+	char path[PATH_MAX];
 };
 
 /*
@@ -91,7 +91,7 @@ struct lmdb_table {
 static int
 begin_read(struct lmdb_table *t, MDB_txn **txn, char *err, size_t errlen)
 {
-	int     rc;
+	int rc;
 
 	rc = mdb_txn_begin(t->env, NULL, MDB_RDONLY, txn);
 	if (rc == MDB_MAP_RESIZED && mdb_env_set_mapsize(t->env, 0) == 0)
@@ -108,7 +108,7 @@ lmdb_table_open(const char *path, struct lmdb_table **out, char *err, size_t err
 {
 	struct lmdb_table *t;
 	MDB_txn *txn;
-	int     rc;
+	int rc;
 
 	*out = NULL;
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
@@ -154,7 +154,7 @@ lmdb_table_open(const char *path, struct lmdb_table **out, char *err, size_t err
 static char *
 copy_value(const MDB_val *v)
 {
-	char   *s;
+	char *s;
 
 	if ((s = malloc(v->mv_size + 1)) == NULL)
 		return NULL;
@@ -169,7 +169,7 @@ lmdb_table_get(struct lmdb_table *t, const char *key, char **value, char *err, s
 	MDB_txn *txn;
 	MDB_val k;
 	MDB_val v;
-	int     rc;
+	int rc;
 
 	*value = NULL;
 	if (lock_file(t->fd, F_RDLCK) < 0) {
@@ -180,7 +180,7 @@ lmdb_table_get(struct lmdb_table *t, const char *key, char **value, char *err, s
 		unlock_file(t->fd);
 		return -1;
 	}
-	k.mv_data = (void *) key;
+	k.mv_data = (void *)key;
 	k.mv_size = strlen(key) + 1;
 	rc = mdb_get(txn, t->dbi, &k, &v);
 	if (rc == MDB_NOTFOUND) {
@@ -204,7 +204,7 @@ lmdb_table_get(struct lmdb_table *t, const char *key, char **value, char *err, s
 static size_t
 text_length(const MDB_val *v)
 {
-	if (v->mv_size > 0 && ((const char *) v->mv_data)[v->mv_size - 1] == 0)
+	if (v->mv_size > 0 && ((const char *)v->mv_data)[v->mv_size - 1] == 0)
 		return v->mv_size - 1;
 	return v->mv_size;
 }
@@ -221,7 +221,7 @@ lmdb_table_walk(struct lmdb_table *t, lmdb_table_walk_cb cb, void *ctx, char *er
 	MDB_val k;
 	MDB_val v;
 	MDB_cursor_op op = MDB_FIRST;
-	int     rc;
+	int rc;
 
 	if (lock_file(t->fd, F_RDLCK) < 0) {
 		snprintf(err, errlen, "lock database %s: %s", t->path, strerror(errno));
@@ -269,7 +269,7 @@ delete_once(MDB_env *env, const char *key)
 	MDB_txn *txn;
 	MDB_dbi dbi;
 	MDB_val k;
-	int     rc;
+	int rc;
 
 	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
 		return rc;
@@ -277,7 +277,7 @@ delete_once(MDB_env *env, const char *key)
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	k.mv_data = (void *) key;
+	k.mv_data = (void *)key;
 	k.mv_size = strlen(key) + 1;
 	rc = mdb_del(txn, dbi, &k, NULL);
 	if (rc == MDB_NOTFOUND) {
@@ -302,8 +302,8 @@ lmdb_table_delete(const char *path, const char *key, char *err, size_t errlen)
 {
 	MDB_env *env;
 	MDB_envinfo info;
-	int     fd;
-	int     rc;
+	int fd;
+	int rc;
 
 	if ((rc = mdb_env_create(&env)) != 0
 	    || (rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOLOCK, 0644)) != 0
@@ -339,49 +339,49 @@ lmdb_table_delete(const char *path, const char *key, char *err, size_t errlen)
  * Build side.
  */
 struct build_entry {
-	uint64_t prefix;		/* first 8 key bytes, big-endian: cheap sorting */
-	const char *key;		/* NUL-terminated, in the arena */
+	uint64_t prefix; /* first 8 key bytes, big-endian: cheap sorting */
+	const char *key; /* NUL-terminated, in the arena */
 	const char *value;
-	uint32_t klen;			/* without NUL */
+	uint32_t klen; /* without NUL */
 	uint32_t vlen;
 };
 
 struct build_slot {
 	uint32_t hash;
-	uint32_t index;			/* entry index + 1; 0 = empty */
+	uint32_t index; /* entry index + 1; 0 = empty */
 };
 
 struct arena_block {
 	struct arena_block *next;
-	size_t  used;
-	size_t  size;
-	char    data[];
+	size_t used;
+	size_t size;
+	char data[];
 };
 
 struct lmdb_builder {
-	char    path[PATH_MAX];
-	char    tmp[PATH_MAX];
-	char    dir[PATH_MAX];
+	char path[PATH_MAX];
+	char tmp[PATH_MAX];
+	char dir[PATH_MAX];
 	unsigned flags;
-	int     fd;			/* the temporary file, from mkstemp */
+	int fd; /* the temporary file, from mkstemp */
 	struct build_entry *entries;
-	size_t  count;
-	size_t  cap;
-	struct build_slot *slots;	/* open-addressing hash of the keys */
-	size_t  nslots;
+	size_t count;
+	size_t cap;
+	struct build_slot *slots; /* open-addressing hash of the keys */
+	size_t nslots;
 	struct arena_block *arena;
 };
 
-#define ARENA_BLOCK	((size_t) 1024 * 1024)
+#define ARENA_BLOCK ((size_t)1024 * 1024)
 
 static char *
 arena_copy(struct lmdb_builder *b, const char *s, size_t len)
 {
 	struct arena_block *blk = b->arena;
-	char   *p;
+	char *p;
 
 	if (blk == NULL || blk->size - blk->used < len + 1) {
-		size_t  size = len + 1 > ARENA_BLOCK ? len + 1 : ARENA_BLOCK;
+		size_t size = len + 1 > ARENA_BLOCK ? len + 1 : ARENA_BLOCK;
 
 		if ((blk = malloc(sizeof(*blk) + size)) == NULL)
 			return NULL;
@@ -403,7 +403,7 @@ hash_key(const char *s, size_t len)
 	uint32_t h = 2166136261u;
 
 	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char) s[i];
+		h ^= (unsigned char)s[i];
 		h *= 16777619u;
 	}
 	return h;
@@ -416,7 +416,7 @@ key_prefix(const char *key, size_t len)
 	uint64_t p = 0;
 
 	for (size_t i = 0; i < 8; i++)
-		p = (p << 8) | (i < len ? (unsigned char) key[i] : 0);
+		p = (p << 8) | (i < len ? (unsigned char)key[i] : 0);
 	return p;
 }
 
@@ -424,8 +424,8 @@ key_prefix(const char *key, size_t len)
 static size_t
 find_slot(const struct lmdb_builder *b, const char *key, size_t len, uint32_t hash)
 {
-	size_t  mask = b->nslots - 1;
-	size_t  i = hash & mask;
+	size_t mask = b->nslots - 1;
+	size_t i = hash & mask;
 
 	while (b->slots[i].index != 0) {
 		const struct build_entry *e = &b->entries[b->slots[i].index - 1];
@@ -440,9 +440,9 @@ find_slot(const struct lmdb_builder *b, const char *key, size_t len, uint32_t ha
 static int
 grow_hash(struct lmdb_builder *b)
 {
-	size_t  n = b->nslots ? b->nslots * 2 : 1024;
+	size_t n = b->nslots ? b->nslots * 2 : 1024;
 	struct build_slot *old = b->slots;
-	size_t  oldn = b->nslots;
+	size_t oldn = b->nslots;
 
 	if ((b->slots = calloc(n, sizeof(*b->slots))) == NULL) {
 		b->slots = old;
@@ -451,7 +451,7 @@ grow_hash(struct lmdb_builder *b)
 	b->nslots = n;
 	for (size_t i = 0; i < oldn; i++) {
 		if (old[i].index != 0) {
-			size_t  j = old[i].hash & (n - 1);
+			size_t j = old[i].hash & (n - 1);
 
 			while (b->slots[j].index != 0)
 				j = (j + 1) & (n - 1);
@@ -476,13 +476,13 @@ split_path(struct lmdb_builder *b, const char *path)
 	else if (slash == path)
 		strcpy(b->dir, "/");
 	else
-		snprintf(b->dir, sizeof(b->dir), "%.*s", (int) (slash - path), path);
+		snprintf(b->dir, sizeof(b->dir), "%.*s", (int)(slash - path), path);
 	return 0;
 }
 
 int
-lmdb_builder_begin(const char *path, unsigned flags, unsigned mode,
-    struct lmdb_builder **out, char *err, size_t errlen)
+lmdb_builder_begin(const char *path, unsigned flags, unsigned mode, struct lmdb_builder **out,
+    char *err, size_t errlen)
 {
 	struct lmdb_builder *b;
 
@@ -503,7 +503,7 @@ lmdb_builder_begin(const char *path, unsigned flags, unsigned mode,
 		free(b);
 		return -1;
 	}
-	if (fchmod(b->fd, (mode_t) (mode & 07777)) < 0) {
+	if (fchmod(b->fd, (mode_t)(mode & 07777)) < 0) {
 		snprintf(err, errlen, "set permissions on %s: %s", b->tmp, strerror(errno));
 		lmdb_builder_abort(b);
 		return -1;
@@ -513,17 +513,18 @@ lmdb_builder_begin(const char *path, unsigned flags, unsigned mode,
 }
 
 int
-lmdb_builder_put(struct lmdb_builder *b, const char *key, const char *value,
-    int replace, char *err, size_t errlen)
+lmdb_builder_put(struct lmdb_builder *b, const char *key, const char *value, int replace, char *err,
+    size_t errlen)
 {
-	size_t  klen = strlen(key);
-	size_t  vlen = strlen(value);
-	size_t  slot;
+	size_t klen = strlen(key);
+	size_t vlen = strlen(value);
+	size_t slot;
 	uint32_t hash;
 	struct build_entry *e;
 
 	if (klen == 0 || klen + 1 > LMDB_KEY_MAX) {
-		snprintf(err, errlen, "key length %zu is outside 1..%d bytes", klen, LMDB_KEY_MAX - 1);
+		snprintf(err, errlen, "key length %zu is outside 1..%d bytes", klen,
+		    LMDB_KEY_MAX - 1);
 		return -1;
 	}
 	if (vlen > UINT32_MAX / 2 || b->count >= UINT32_MAX - 1) {
@@ -540,11 +541,11 @@ lmdb_builder_put(struct lmdb_builder *b, const char *key, const char *value,
 		e = &b->entries[b->slots[slot].index - 1];
 		if ((e->value = arena_copy(b, value, vlen)) == NULL)
 			goto nomem;
-		e->vlen = (uint32_t) vlen;
+		e->vlen = (uint32_t)vlen;
 		return 0;
 	}
 	if (b->count == b->cap) {
-		size_t  ncap = b->cap ? b->cap * 2 : 1024;
+		size_t ncap = b->cap ? b->cap * 2 : 1024;
 		struct build_entry *n = realloc(b->entries, ncap * sizeof(*n));
 
 		if (n == NULL)
@@ -556,12 +557,12 @@ lmdb_builder_put(struct lmdb_builder *b, const char *key, const char *value,
 	if ((e->key = arena_copy(b, key, klen)) == NULL
 	    || (e->value = arena_copy(b, value, vlen)) == NULL)
 		goto nomem;
-	e->klen = (uint32_t) klen;
-	e->vlen = (uint32_t) vlen;
+	e->klen = (uint32_t)klen;
+	e->vlen = (uint32_t)vlen;
 	e->prefix = key_prefix(key, klen);
 	b->count++;
 	b->slots[slot].hash = hash;
-	b->slots[slot].index = (uint32_t) b->count;
+	b->slots[slot].index = (uint32_t)b->count;
 	return 1;
 nomem:
 	snprintf(err, errlen, "%s: out of memory", b->path);
@@ -587,8 +588,8 @@ entry_cmp(const void *a, const void *b)
 static size_t
 initial_map_size(const struct lmdb_builder *b)
 {
-	size_t  need = 64 * 4096;
-	size_t  size = LMDB_MAP_SIZE_START;
+	size_t need = 64 * 4096;
+	size_t size = LMDB_MAP_SIZE_START;
 
 	for (size_t i = 0; i < b->count; i++) {
 		need += b->entries[i].klen + b->entries[i].vlen + 16;
@@ -611,8 +612,8 @@ write_entries(struct lmdb_builder *b, size_t mapsize)
 	MDB_cursor *cur;
 	MDB_val k;
 	MDB_val v;
-	size_t  nul = (b->flags & LMDB_BUILD_NO_NUL) ? 0 : 1;
-	int     rc;
+	size_t nul = (b->flags & LMDB_BUILD_NO_NUL) ? 0 : 1;
+	int rc;
 
 	if ((rc = mdb_env_create(&env)) != 0)
 		return rc;
@@ -626,9 +627,9 @@ write_entries(struct lmdb_builder *b, size_t mapsize)
 	    || (rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
 		goto fail;
 	for (size_t i = 0; i < b->count; i++) {
-		k.mv_data = (void *) b->entries[i].key;
+		k.mv_data = (void *)b->entries[i].key;
 		k.mv_size = b->entries[i].klen + nul;
-		v.mv_data = (void *) b->entries[i].value;
+		v.mv_data = (void *)b->entries[i].value;
 		v.mv_size = b->entries[i].vlen + nul;
 		if ((rc = mdb_cursor_put(cur, &k, &v, MDB_APPEND)) != 0) {
 			mdb_cursor_close(cur);
@@ -649,8 +650,8 @@ fail:
 static int
 sync_directory(const char *dir)
 {
-	int     fd;
-	int     rc;
+	int fd;
+	int rc;
 
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -1;
@@ -668,8 +669,8 @@ sync_directory(const char *dir)
 static int
 install(struct lmdb_builder *b, char *err, size_t errlen)
 {
-	int     oldfd;
-	int     rc;
+	int oldfd;
+	int rc;
 
 	oldfd = open(b->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (oldfd >= 0 && lock_file(oldfd, F_WRLCK) < 0) {
@@ -695,9 +696,9 @@ install(struct lmdb_builder *b, char *err, size_t errlen)
 int
 lmdb_builder_commit(struct lmdb_builder *b, char *err, size_t errlen)
 {
-	size_t  mapsize;
-	int     rc = MDB_MAP_FULL;
-	int     ret = -1;
+	size_t mapsize;
+	int rc = MDB_MAP_FULL;
+	int ret = -1;
 
 	qsort(b->entries, b->count, sizeof(*b->entries), entry_cmp);
 	mapsize = initial_map_size(b);
@@ -729,7 +730,7 @@ lmdb_builder_abort(struct lmdb_builder *b)
 	if (b->fd >= 0)
 		close(b->fd);
 	if (b->tmp[0] != 0)
-		(void) unlink(b->tmp);
+		(void)unlink(b->tmp);
 	while ((blk = b->arena) != NULL) {
 		b->arena = blk->next;
 		free(blk);

@@ -30,18 +30,18 @@
 /* policymap */
 #include "policymap.h"
 
-#define TABLE_SOURCE_LINE_MAX	65536	/* bytes per logical line; see line_problem() */
-#define SOURCE_SPACE		" \t\r\n"	/* postmap's key/value separators */
+#define TABLE_SOURCE_LINE_MAX 65536	/* bytes per logical line; see line_problem() */
+#define SOURCE_SPACE	      " \t\r\n" /* postmap's key/value separators */
 
 struct source_reader {
-	FILE   *fp;
-	char   *buf;		/* the logical line being assembled */
-	size_t  len;
-	size_t  cap;
-	unsigned lineno;	/* physical lines read so far */
-	unsigned first_line;	/* where the current logical line starts */
-	int     too_long;	/* text was dropped from the logical line */
-	int     has_nul;	/* a NUL byte was seen in the logical line */
+	FILE *fp;
+	char *buf; /* the logical line being assembled */
+	size_t len;
+	size_t cap;
+	unsigned lineno;     /* physical lines read so far */
+	unsigned first_line; /* where the current logical line starts */
+	int too_long;	     /* text was dropped from the logical line */
+	int has_nul;	     /* a NUL byte was seen in the logical line */
 };
 
 /* Postfix's ISSPACE: ASCII white space only. */
@@ -54,8 +54,8 @@ is_space(int ch)
 static int
 append_byte(struct source_reader *r, int ch)
 {
-	char   *nbuf;
-	size_t  ncap;
+	char *nbuf;
+	size_t ncap;
 
 	if (r->len >= TABLE_SOURCE_LINE_MAX) {
 		r->too_long = 1;
@@ -70,7 +70,7 @@ append_byte(struct source_reader *r, int ch)
 		r->buf = nbuf;
 		r->cap = ncap;
 	}
-	r->buf[r->len++] = (char) ch;
+	r->buf[r->len++] = (char)ch;
 	return 0;
 }
 
@@ -82,12 +82,12 @@ append_byte(struct source_reader *r, int ch)
 static int
 read_physical(struct source_reader *r, int *kind)
 {
-	size_t  start = r->len;
-	int     too_long = r->too_long;
-	int     has_nul = r->has_nul;
-	int     first = -1;
-	int     any = 0;
-	int     ch;
+	size_t start = r->len;
+	int too_long = r->too_long;
+	int has_nul = r->has_nul;
+	int first = -1;
+	int any = 0;
+	int ch;
 
 	while ((ch = getc_unlocked(r->fp)) != EOF && ch != '\n') {
 		any = 1;
@@ -121,9 +121,9 @@ read_physical(struct source_reader *r, int *kind)
 static int
 read_logical(struct source_reader *r)
 {
-	int     ch;
-	int     next;
-	int     kind;
+	int ch;
+	int next;
+	int kind;
 
 	r->len = 0;
 	r->too_long = 0;
@@ -157,7 +157,7 @@ read_logical(struct source_reader *r)
 static int
 valid_utf8(const unsigned char *s, size_t len)
 {
-	size_t  i = 0;
+	size_t i = 0;
 
 	while (i < len) {
 		unsigned c = s[i];
@@ -199,7 +199,7 @@ static int
 all_ascii(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
-		if ((unsigned char) s[i] & 0x80)
+		if ((unsigned char)s[i] & 0x80)
 			return 0;
 	return 1;
 }
@@ -209,7 +209,7 @@ fold_ascii(char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		if (s[i] >= 'A' && s[i] <= 'Z')
-			s[i] = (char) (s[i] - 'A' + 'a');
+			s[i] = (char)(s[i] - 'A' + 'a');
 }
 
 /* Append len bytes to out; -1 when out is full. */
@@ -234,9 +234,9 @@ fold_idn_key(const char *key, char *out, size_t outlen, char *err, size_t errlen
 {
 	const char *host = key;
 	const char *end;
-	size_t  pos = 0;
-	gnutls_datum_t alabel = {NULL, 0};
-	int     rc;
+	size_t pos = 0;
+	gnutls_datum_t alabel = { NULL, 0 };
+	int rc;
 
 	out[0] = 0;
 	if (*host == '.' || *host == '[')
@@ -251,15 +251,15 @@ fold_idn_key(const char *key, char *out, size_t outlen, char *err, size_t errlen
 		snprintf(err, errlen, "invalid internationalized domain name in key \"%s\"", key);
 		return -1;
 	}
-	rc = gnutls_idna_map(host, (unsigned) (end - host), &alabel, 0);
+	rc = gnutls_idna_map(host, (unsigned)(end - host), &alabel, 0);
 	if (rc < 0) {
 		snprintf(err, errlen, "invalid internationalized domain name in key \"%s\": %s",
 		    key, gnutls_strerror(rc));
 		return -1;
 	}
-	rc = put_bytes(out, outlen, &pos, key, (size_t) (host - key));
+	rc = put_bytes(out, outlen, &pos, key, (size_t)(host - key));
 	if (rc == 0)
-		rc = put_bytes(out, outlen, &pos, (const char *) alabel.data, alabel.size);
+		rc = put_bytes(out, outlen, &pos, (const char *)alabel.data, alabel.size);
 	if (rc == 0)
 		rc = put_bytes(out, outlen, &pos, end, strlen(end));
 	gnutls_free(alabel.data);
@@ -271,10 +271,10 @@ fold_idn_key(const char *key, char *out, size_t outlen, char *err, size_t errlen
 }
 
 int
-table_source_fold_key(const char *key, unsigned flags, char *out, size_t outlen,
-    char *err, size_t errlen)
+table_source_fold_key(const char *key, unsigned flags, char *out, size_t outlen, char *err,
+    size_t errlen)
 {
-	size_t  len = strlen(key);
+	size_t len = strlen(key);
 
 	if (outlen == 0)
 		return -1;
@@ -300,8 +300,8 @@ table_source_fold_key(const char *key, unsigned flags, char *out, size_t outlen,
 static char *
 key_end(char *line)
 {
-	int     in_quotes = 0;
-	char   *cp;
+	int in_quotes = 0;
+	char *cp;
 
 	for (cp = line; *cp != 0; cp++) {
 		if (*cp == '\\') {
@@ -318,12 +318,12 @@ key_end(char *line)
 }
 
 static void diag(table_diag_cb, void *, unsigned, const char *, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void
 diag(table_diag_cb diag_cb, void *ctx, unsigned line, const char *fmt, ...)
 {
-	char    msg[768];
+	char msg[768];
 	va_list ap;
 
 	if (diag_cb == NULL)
@@ -338,14 +338,14 @@ diag(table_diag_cb diag_cb, void *ctx, unsigned line, const char *fmt, ...)
 static void
 excerpt(const char *line, char *out, size_t outlen)
 {
-	size_t  len = strlen(line);
-	size_t  i;
-	size_t  o = 0;
+	size_t len = strlen(line);
+	size_t i;
+	size_t o = 0;
 
 	for (i = 0; i < len && i < 60 && o + 2 < outlen; i++) {
-		unsigned char c = (unsigned char) line[i];
+		unsigned char c = (unsigned char)line[i];
 
-		out[o++] = (c < 0x20 || c >= 0x7f) ? '?' : (char) c;
+		out[o++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
 	}
 	out[o] = 0;
 	if (i < len && o + 4 < outlen)
@@ -360,7 +360,7 @@ line_problem(const struct source_reader *r)
 		return "logical line longer than 65536 bytes";
 	if (r->has_nul)
 		return "NUL character in input";
-	if (!valid_utf8((const unsigned char *) r->buf, r->len))
+	if (!valid_utf8((const unsigned char *)r->buf, r->len))
 		return "non-UTF-8 input";
 	return NULL;
 }
@@ -370,35 +370,37 @@ line_problem(const struct source_reader *r)
  * callback's result, or 0 when the line was refused.
  */
 static int
-handle_line(struct source_reader *r, unsigned flags, table_entry_cb entry_cb,
-    table_diag_cb diag_cb, void *ctx)
+handle_line(struct source_reader *r, unsigned flags, table_entry_cb entry_cb, table_diag_cb diag_cb,
+    void *ctx)
 {
-	char    shown[80];
-	char    key[NEXTHOP_KEY_MAX];
-	char    err[512];
-	char   *line = r->buf;
-	char   *end;
-	char   *value;
+	char shown[80];
+	char key[NEXTHOP_KEY_MAX];
+	char err[512];
+	char *line = r->buf;
+	char *end;
+	char *value;
 	const char *problem;
 	struct table_entry entry;
 
 	if ((problem = line_problem(r)) != NULL) {
 		excerpt(line, shown, sizeof(shown));
-		diag(diag_cb, ctx, r->first_line, "%s \"%s\" -- ignoring this line", problem, shown);
+		diag(diag_cb, ctx, r->first_line, "%s \"%s\" -- ignoring this line", problem,
+		    shown);
 		return 0;
 	}
 	if ((end = key_end(line)) == NULL) {
 		excerpt(line, shown, sizeof(shown));
-		diag(diag_cb, ctx, r->first_line, "unbalanced '\"' in '%s' -- ignoring this line", shown);
+		diag(diag_cb, ctx, r->first_line, "unbalanced '\"' in '%s' -- ignoring this line",
+		    shown);
 		return 0;
 	}
 	value = end;
 	if (*value != 0)
 		*value++ = 0;
-	while (is_space((unsigned char) *value))
+	while (is_space((unsigned char)*value))
 		value++;
-	for (end = value + strlen(value); end > value && is_space((unsigned char) end[-1]); end--)
-		 /* void */ ;
+	for (end = value + strlen(value); end > value && is_space((unsigned char)end[-1]); end--)
+		/* void */;
 	*end = 0;
 	if (*line == 0 || *value == 0) {
 		diag(diag_cb, ctx, r->first_line, "expected format: key whitespace value");
@@ -415,17 +417,17 @@ handle_line(struct source_reader *r, unsigned flags, table_entry_cb entry_cb,
 }
 
 int
-table_source_read(FILE *fp, unsigned flags, table_entry_cb entry_cb,
-    table_diag_cb diag_cb, void *ctx)
+table_source_read(FILE *fp, unsigned flags, table_entry_cb entry_cb, table_diag_cb diag_cb,
+    void *ctx)
 {
 	struct source_reader r;
-	char    shown[80];
-	int     rc;
+	char shown[80];
+	int rc;
 
 	memset(&r, 0, sizeof(r));
 	r.fp = fp;
 	while ((rc = read_logical(&r)) > 0) {
-		if (is_space((unsigned char) r.buf[0])) {
+		if (is_space((unsigned char)r.buf[0])) {
 			excerpt(r.buf, shown, sizeof(shown));
 			diag(diag_cb, ctx, r.first_line,
 			    "logical line must not start with whitespace: \"%s\"", shown);

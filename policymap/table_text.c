@@ -34,37 +34,36 @@
 
 #include "policymap.h"
 
-#define INLINE_SEPARATORS	", \t\r\n"
+#define INLINE_SEPARATORS ", \t\r\n"
 
 struct text_entry {
-	char   *key;
-	char   *value;
-	size_t  order;		/* input position: the first of equal keys wins */
+	char *key;
+	char *value;
+	size_t order; /* input position: the first of equal keys wins */
 };
 
 struct text_table {
 	struct text_entry *entry;
-	size_t  count;
-	size_t  cap;
+	size_t count;
+	size_t cap;
 };
 
 /* Collects the first problem of a source read. */
 struct read_ctx {
 	struct text_table *t;
 	const char *path;
-	char   *err;
-	size_t  errlen;
-	int     failed;
+	char *err;
+	size_t errlen;
+	int failed;
 };
 
 static int
-add_entry(struct text_table *t, const char *key, size_t keylen, const char *value,
-    size_t valuelen)
+add_entry(struct text_table *t, const char *key, size_t keylen, const char *value, size_t valuelen)
 {
 	struct text_entry *e;
 
 	if (t->count == t->cap) {
-		size_t  ncap = t->cap ? t->cap * 2 : 64;
+		size_t ncap = t->cap ? t->cap * 2 : 64;
 		struct text_entry *n = realloc(t->entry, ncap * sizeof(*n));
 
 		if (n == NULL)
@@ -88,7 +87,7 @@ entry_cmp(const void *a, const void *b)
 {
 	const struct text_entry *x = a;
 	const struct text_entry *y = b;
-	int     c = strcmp(x->key, y->key);
+	int c = strcmp(x->key, y->key);
 
 	if (c != 0)
 		return c;
@@ -99,7 +98,7 @@ entry_cmp(const void *a, const void *b)
 static int
 finish_table(struct text_table *t, int keep_first, char *dup, size_t duplen)
 {
-	size_t  out = 0;
+	size_t out = 0;
 
 	if (t->count > 1)
 		qsort(t->entry, t->count, sizeof(*t->entry), entry_cmp);
@@ -161,8 +160,8 @@ text_table_read_file(const char *path, struct text_table **out, char *err, size_
 {
 	struct read_ctx rc;
 	struct text_table *t;
-	FILE   *fp;
-	int     rd;
+	FILE *fp;
+	int rd;
 
 	*out = NULL;
 	if ((fp = fopen(path, "re")) == NULL) {
@@ -210,8 +209,8 @@ trim(const char **start, size_t *len)
 static size_t
 element_length(const char *cp, size_t left, char *err, size_t errlen)
 {
-	int     depth = 0;
-	size_t  i;
+	int depth = 0;
+	size_t i;
 
 	for (i = 0; i < left; i++) {
 		if (cp[i] == '{')
@@ -222,7 +221,8 @@ element_length(const char *cp, size_t left, char *err, size_t errlen)
 			return i;
 	}
 	if (depth != 0) {
-		snprintf(err, errlen, "unbalanced '{' or '}' in \"%.*s\"", (int) (i < left ? i + 1 : left), cp);
+		snprintf(err, errlen, "unbalanced '{' or '}' in \"%.*s\"",
+		    (int)(i < left ? i + 1 : left), cp);
 		return 0;
 	}
 	return i;
@@ -235,32 +235,32 @@ add_inline_element(struct text_table *t, const char *el, size_t len, char *err, 
 	const char *eq;
 	const char *key;
 	const char *value;
-	size_t  keylen;
-	size_t  valuelen;
-	char    raw[NEXTHOP_KEY_MAX];
-	char    folded[NEXTHOP_KEY_MAX];
-	char    why[512];
+	size_t keylen;
+	size_t valuelen;
+	char raw[NEXTHOP_KEY_MAX];
+	char folded[NEXTHOP_KEY_MAX];
+	char why[512];
 
 	if (el[0] == '{') {
 		if (len < 2 || el[len - 1] != '}') {
-			snprintf(err, errlen, "syntax error after '}' in \"%.*s\"", (int) len, el);
+			snprintf(err, errlen, "syntax error after '}' in \"%.*s\"", (int)len, el);
 			return -1;
 		}
 		el++;
 		len -= 2;
 	}
 	if ((eq = memchr(el, '=', len)) == NULL) {
-		snprintf(err, errlen, "missing '=' after attribute name in \"%.*s\"", (int) len, el);
+		snprintf(err, errlen, "missing '=' after attribute name in \"%.*s\"", (int)len, el);
 		return -1;
 	}
 	key = el;
-	keylen = (size_t) (eq - el);
+	keylen = (size_t)(eq - el);
 	value = eq + 1;
 	valuelen = len - keylen - 1;
 	trim(&key, &keylen);
 	trim(&value, &valuelen);
 	if (keylen == 0) {
-		snprintf(err, errlen, "missing attribute name in \"%.*s\"", (int) len, el);
+		snprintf(err, errlen, "missing attribute name in \"%.*s\"", (int)len, el);
 		return -1;
 	}
 	if (keylen >= sizeof(raw)) {
@@ -269,7 +269,8 @@ add_inline_element(struct text_table *t, const char *el, size_t len, char *err, 
 	}
 	memcpy(raw, key, keylen);
 	raw[keylen] = 0;
-	if (table_source_fold_key(raw, TABLE_SOURCE_FOLD, folded, sizeof(folded), why, sizeof(why)) < 0) {
+	if (table_source_fold_key(raw, TABLE_SOURCE_FOLD, folded, sizeof(folded), why, sizeof(why))
+	    < 0) {
 		snprintf(err, errlen, "%s", why);
 		return -1;
 	}
@@ -284,22 +285,23 @@ int
 text_table_parse_inline(const char *text, struct text_table **out, char *err, size_t errlen)
 {
 	struct text_table *t;
-	size_t  len = strlen(text);
-	size_t  pos = 1;
-	char    dup[NEXTHOP_KEY_MAX];
+	size_t len = strlen(text);
+	size_t pos = 1;
+	char dup[NEXTHOP_KEY_MAX];
 
 	*out = NULL;
 	if (len < 2 || text[0] != '{' || text[len - 1] != '}') {
-		snprintf(err, errlen, "bad syntax: \"inline:%.200s\"; need \"inline:{name=value...}\"", text);
+		snprintf(err, errlen,
+		    "bad syntax: \"inline:%.200s\"; need \"inline:{name=value...}\"", text);
 		return -1;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	len--;				/* the closing brace */
+	len--; /* the closing brace */
 	while (pos < len) {
-		size_t  el;
+		size_t el;
 
 		pos += strspn(text + pos, INLINE_SEPARATORS);
 		if (pos >= len)
@@ -330,13 +332,13 @@ text_table_parse_inline(const char *text, struct text_table **out, char *err, si
 int
 text_table_get(const struct text_table *t, const char *key, char **value)
 {
-	size_t  lo = 0;
-	size_t  hi = t->count;
+	size_t lo = 0;
+	size_t hi = t->count;
 
 	*value = NULL;
 	while (lo < hi) {
-		size_t  mid = lo + (hi - lo) / 2;
-		int     c = strcmp(key, t->entry[mid].key);
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(key, t->entry[mid].key);
 
 		if (c == 0) {
 			if ((*value = strdup(t->entry[mid].value)) == NULL)

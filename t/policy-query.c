@@ -24,7 +24,7 @@ main(int argc, char **argv)
 	struct policy_maps *maps;
 	struct policy_result r;
 	struct nexthop nh;
-	char    err[1024];
+	char err[1024];
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: policy-query MAPS NEXTHOP\n");

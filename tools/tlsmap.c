@@ -27,28 +27,22 @@
 /* policymap */
 #include "policymap.h"
 
-#define EXIT_USAGE	2
+#define EXIT_USAGE 2
 
-enum tlsmap_mode {
-	MODE_BUILD,
-	MODE_CHECK,
-	MODE_QUERY,
-	MODE_DUMP,
-	MODE_DELETE
-};
+enum tlsmap_mode { MODE_BUILD, MODE_CHECK, MODE_QUERY, MODE_DUMP, MODE_DELETE };
 
 struct options {
 	enum tlsmap_mode mode;
-	const char *mode_arg;	/* key for -q/-d, "-" for stdin */
-	int     nul;		/* store/delete with trailing NUL (-N default, -n) */
-	int     fold;		/* -f clears */
-	int     replace;	/* -r */
-	int     quiet_dups;	/* -w */
-	int     verbose;	/* -v */
-	int     keep_privileges;	/* -o */
-	int     default_perms;	/* -p */
-	char    source[PATH_MAX];
-	char    target[PATH_MAX];
+	const char *mode_arg; /* key for -q/-d, "-" for stdin */
+	int nul;	      /* store/delete with trailing NUL (-N default, -n) */
+	int fold;	      /* -f clears */
+	int replace;	      /* -r */
+	int quiet_dups;	      /* -w */
+	int verbose;	      /* -v */
+	int keep_privileges;  /* -o */
+	int default_perms;    /* -p */
+	char source[PATH_MAX];
+	char target[PATH_MAX];
 };
 
 static void
@@ -110,24 +104,27 @@ set_mode(struct options *o, enum tlsmap_mode mode, const char *arg)
 static void __attribute__((noreturn))
 unsupported_type(const char *arg, size_t typelen)
 {
-	static const char *const compiled[] = {"hash", "btree", "cdb", "dbm", "sdbm"};
+	static const char *const compiled[] = { "hash", "btree", "cdb", "dbm", "sdbm" };
 	const char *file = arg + typelen + 1;
 
 	for (size_t i = 0; i < sizeof(compiled) / sizeof(compiled[0]); i++) {
 		if (strlen(compiled[i]) == typelen && strncasecmp(arg, compiled[i], typelen) == 0) {
-			fprintf(stderr, "tlsmap: unsupported table type \"%.*s\": compile it with "
+			fprintf(stderr,
+			    "tlsmap: unsupported table type \"%.*s\": compile it with "
 			    "\"tlsmap lmdb:%s\" and write \"lmdb:%s\" in smtp_tls_policy_maps\n",
-			    (int) typelen, arg, file, file);
+			    (int)typelen, arg, file, file);
 			exit(EXIT_USAGE);
 		}
 	}
 	if (typelen == 8 && strncasecmp(arg, "texthash", 8) == 0) {
-		fprintf(stderr, "tlsmap: texthash:%s needs no compiling (the agent reads the source); "
-		    "check it with \"tlsmap -c %s\"\n", file, file);
+		fprintf(stderr,
+		    "tlsmap: texthash:%s needs no compiling (the agent reads the source); "
+		    "check it with \"tlsmap -c %s\"\n",
+		    file, file);
 		exit(EXIT_USAGE);
 	}
 	fprintf(stderr, "tlsmap: unsupported table type \"%.*s\": only lmdb: is supported\n",
-	    (int) typelen, arg);
+	    (int)typelen, arg);
 	exit(EXIT_USAGE);
 }
 
@@ -140,8 +137,8 @@ set_table(struct options *o, const char *arg)
 	const char *file = arg;
 
 	if (colon != NULL && (slash == NULL || colon < slash)) {
-		if ((size_t) (colon - arg) != 4 || strncmp(arg, "lmdb", 4) != 0)
-			unsupported_type(arg, (size_t) (colon - arg));
+		if ((size_t)(colon - arg) != 4 || strncmp(arg, "lmdb", 4) != 0)
+			unsupported_type(arg, (size_t)(colon - arg));
 		file = colon + 1;
 	}
 	if (*file == 0) {
@@ -157,7 +154,7 @@ set_table(struct options *o, const char *arg)
 static void
 parse_args(int argc, char **argv, struct options *o)
 {
-	int     ch;
+	int ch;
 
 	memset(o, 0, sizeof(*o));
 	o->mode = MODE_BUILD;
@@ -226,13 +223,13 @@ source_flags(const struct options *o)
  */
 struct keyslot {
 	uint32_t hash;
-	char   *key;
+	char *key;
 };
 
 struct keyset {
 	struct keyslot *slot;
-	size_t  nslots;
-	size_t  count;
+	size_t nslots;
+	size_t count;
 };
 
 static uint32_t
@@ -241,7 +238,7 @@ key_hash(const char *s)
 	uint32_t h = 2166136261u;
 
 	for (; *s; s++) {
-		h ^= (unsigned char) *s;
+		h ^= (unsigned char)*s;
 		h *= 16777619u;
 	}
 	return h;
@@ -250,8 +247,8 @@ key_hash(const char *s)
 static size_t
 keyset_find(const struct keyset *ks, const char *key, uint32_t hash)
 {
-	size_t  mask = ks->nslots - 1;
-	size_t  i = hash & mask;
+	size_t mask = ks->nslots - 1;
+	size_t i = hash & mask;
 
 	while (ks->slot[i].key != NULL
 	    && (ks->slot[i].hash != hash || strcmp(ks->slot[i].key, key) != 0))
@@ -264,16 +261,18 @@ static int
 keyset_add(struct keyset *ks, const char *key)
 {
 	uint32_t hash = key_hash(key);
-	size_t  i;
+	size_t i;
 
 	if ((ks->count + 1) * 2 > ks->nslots) {
-		struct keyset bigger = {NULL, ks->nslots ? ks->nslots * 2 : 4096, ks->count};
+		struct keyset bigger = { NULL, ks->nslots ? ks->nslots * 2 : 4096, ks->count };
 
 		if ((bigger.slot = calloc(bigger.nslots, sizeof(*bigger.slot))) == NULL)
 			fatal("out of memory");
 		for (size_t j = 0; j < ks->nslots; j++)
 			if (ks->slot[j].key != NULL)
-				bigger.slot[keyset_find(&bigger, ks->slot[j].key, ks->slot[j].hash)] = ks->slot[j];
+				bigger
+				    .slot[keyset_find(&bigger, ks->slot[j].key, ks->slot[j].hash)] =
+				    ks->slot[j];
 		free(ks->slot);
 		*ks = bigger;
 	}
@@ -316,17 +315,17 @@ static void
 catch_signals(void)
 {
 	struct sigaction sa;
-	static const int sigs[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE};
+	static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE };
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		(void) sigaction(sigs[i], &sa, NULL);
+		(void)sigaction(sigs[i], &sa, NULL);
 }
 struct build {
 	const struct options *opt;
-	struct lmdb_builder *builder;	/* NULL with -c */
+	struct lmdb_builder *builder; /* NULL with -c */
 	struct keyset keys;
 	unsigned entries;
 	unsigned errors;
@@ -352,8 +351,8 @@ static void
 check_value(struct build *bc, const struct table_entry *e)
 {
 	struct tls_policy p;
-	char    err[512];
-	char    msg[NEXTHOP_KEY_MAX + 600];
+	char err[512];
+	char msg[NEXTHOP_KEY_MAX + 600];
 
 	tls_policy_init(&p);
 	if (tls_policy_parse(e->value, &p, err, sizeof(err)) < 0) {
@@ -373,9 +372,9 @@ static int
 on_entry(const struct table_entry *e, void *ctx)
 {
 	struct build *bc = ctx;
-	char    err[512];
-	char    msg[NEXTHOP_KEY_MAX + 64];
-	int     fresh;
+	char err[512];
+	char msg[NEXTHOP_KEY_MAX + 64];
+	int fresh;
 
 	if (interrupted)
 		return 1;
@@ -384,8 +383,8 @@ on_entry(const struct table_entry *e, void *ctx)
 	if (bc->builder == NULL) {
 		fresh = keyset_add(&bc->keys, e->key);
 	} else {
-		fresh = lmdb_builder_put(bc->builder, e->key, e->value, bc->opt->replace,
-		    err, sizeof(err));
+		fresh = lmdb_builder_put(bc->builder, e->key, e->value, bc->opt->replace, err,
+		    sizeof(err));
 		if (fresh < 0) {
 			report(bc, e->line, err);
 			bc->errors++;
@@ -410,12 +409,12 @@ on_entry(const struct table_entry *e, void *ctx)
 static void
 drop_privileges(const struct options *o, const struct stat *st)
 {
-	gid_t   gid = st->st_gid;
+	gid_t gid = st->st_gid;
 
 	if (o->keep_privileges || geteuid() != 0 || st->st_uid == 0)
 		return;
 	if (setgroups(1, &gid) < 0 || setgid(st->st_gid) < 0 || setuid(st->st_uid) < 0)
-		fatal("switch to owner %lu of %s: %s", (unsigned long) st->st_uid, o->source,
+		fatal("switch to owner %lu of %s: %s", (unsigned long)st->st_uid, o->source,
 		    strerror(errno));
 }
 
@@ -441,9 +440,9 @@ build(const struct options *o)
 {
 	struct build bc;
 	struct stat st;
-	FILE   *fp;
-	char    err[1024];
-	int     rc;
+	FILE *fp;
+	char err[1024];
+	int rc;
 
 	memset(&bc, 0, sizeof(bc));
 	bc.opt = o;
@@ -455,7 +454,8 @@ build(const struct options *o)
 		catch_signals();
 		drop_privileges(o, &st);
 		if (lmdb_builder_begin(o->target, o->nul ? 0 : LMDB_BUILD_NO_NUL,
-			target_mode(o, &st), &bc.builder, err, sizeof(err)) < 0)
+			target_mode(o, &st), &bc.builder, err, sizeof(err))
+		    < 0)
 			fatal("%s", err);
 	}
 	rc = table_source_read(fp, source_flags(o), on_entry, on_diag, &bc);
@@ -468,20 +468,21 @@ build(const struct options *o)
 	if (interrupted) {
 		lmdb_builder_abort(bc.builder);
 		fprintf(stderr, "tlsmap: %s: interrupted by signal %d; table not installed\n",
-		    o->source, (int) interrupted);
+		    o->source, (int)interrupted);
 		return 1;
 	}
 	if (o->verbose)
-		fprintf(stderr, "tlsmap: %s: %u entries, %u duplicates, %u errors\n",
-		    o->source, bc.entries, bc.duplicates, bc.errors);
+		fprintf(stderr, "tlsmap: %s: %u entries, %u duplicates, %u errors\n", o->source,
+		    bc.entries, bc.duplicates, bc.errors);
 	if (bc.errors > 0) {
 		lmdb_builder_abort(bc.builder);
 		if (o->mode == MODE_BUILD && access(o->target, F_OK) == 0)
-			fprintf(stderr, "tlsmap: %s: %u error%s; table not installed, %s unchanged\n",
+			fprintf(stderr,
+			    "tlsmap: %s: %u error%s; table not installed, %s unchanged\n",
 			    o->source, bc.errors, bc.errors == 1 ? "" : "s", o->target);
 		else if (o->mode == MODE_BUILD)
-			fprintf(stderr, "tlsmap: %s: %u error%s; table not installed\n",
-			    o->source, bc.errors, bc.errors == 1 ? "" : "s");
+			fprintf(stderr, "tlsmap: %s: %u error%s; table not installed\n", o->source,
+			    bc.errors, bc.errors == 1 ? "" : "s");
 		else
 			fprintf(stderr, "tlsmap: %s: %u error%s\n", o->source, bc.errors,
 			    bc.errors == 1 ? "" : "s");
@@ -502,7 +503,7 @@ build(const struct options *o)
 static void
 fold_or_die(const struct options *o, const char *key, char *out, size_t outlen)
 {
-	char    err[512];
+	char err[512];
 
 	if (table_source_fold_key(key, source_flags(o), out, outlen, err, sizeof(err)) < 0)
 		fatal("%s", err);
@@ -525,7 +526,7 @@ static struct lmdb_table *
 open_or_die(const struct options *o)
 {
 	struct lmdb_table *t;
-	char    err[1024];
+	char err[1024];
 
 	if (lmdb_table_open(o->target, &t, err, sizeof(err)) < 0)
 		fatal("%s", err);
@@ -536,10 +537,10 @@ open_or_die(const struct options *o)
 static int
 query_one(const struct options *o, struct lmdb_table *t, const char *key, int with_key)
 {
-	char    folded[NEXTHOP_KEY_MAX];
-	char    err[1024];
-	char   *value;
-	int     rc;
+	char folded[NEXTHOP_KEY_MAX];
+	char err[1024];
+	char *value;
+	int rc;
 
 	fold_or_die(o, key, folded, sizeof(folded));
 	if ((rc = lmdb_table_get(t, folded, &value, err, sizeof(err))) < 0)
@@ -558,9 +559,9 @@ static int
 query(const struct options *o)
 {
 	struct lmdb_table *t = open_or_die(o);
-	char   *line = NULL;
-	size_t  cap = 0;
-	int     found = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
 
 	if (strcmp(o->mode_arg, "-") != 0) {
 		found = query_one(o, t, o->mode_arg, 0);
@@ -576,7 +577,7 @@ query(const struct options *o)
 static int
 print_entry(const char *key, size_t keylen, const char *value, size_t valuelen, void *ctx)
 {
-	(void) ctx;
+	(void)ctx;
 	fwrite(key, 1, keylen, stdout);
 	putchar('\t');
 	fwrite(value, 1, valuelen, stdout);
@@ -588,7 +589,7 @@ static int
 dump(const struct options *o)
 {
 	struct lmdb_table *t = open_or_die(o);
-	char    err[1024];
+	char err[1024];
 
 	if (lmdb_table_walk(t, print_entry, NULL, err, sizeof(err)) < 0)
 		fatal("%s", err);
@@ -599,9 +600,9 @@ dump(const struct options *o)
 static int
 delete_one(const struct options *o, const char *key)
 {
-	char    folded[NEXTHOP_KEY_MAX];
-	char    err[1024];
-	int     rc;
+	char folded[NEXTHOP_KEY_MAX];
+	char err[1024];
+	int rc;
 
 	fold_or_die(o, key, folded, sizeof(folded));
 	if ((rc = lmdb_table_delete(o->target, folded, err, sizeof(err))) < 0)
@@ -614,9 +615,9 @@ delete_one(const struct options *o, const char *key)
 static int
 delete(const struct options *o)
 {
-	char   *line = NULL;
-	size_t  cap = 0;
-	int     found = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
 
 	if (access(o->target, F_OK) < 0)
 		fatal("open database %s: %s", o->target, strerror(errno));
@@ -634,7 +635,7 @@ int
 main(int argc, char **argv)
 {
 	struct options opt;
-	int     status;
+	int status;
 
 	parse_args(argc, argv, &opt);
 	switch (opt.mode) {
@@ -645,7 +646,7 @@ main(int argc, char **argv)
 		status = dump(&opt);
 		break;
 	case MODE_DELETE:
-		status = delete(&opt);
+		status = delete (&opt);
 		break;
 	default:
 		status = build(&opt);

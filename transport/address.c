@@ -36,7 +36,7 @@
 /* core */
 #include "core.h"
 
-#define DOMAIN_MAX	255
+#define DOMAIN_MAX 255
 
 static int
 fail(char *err, size_t errlen, const char *reason)
@@ -248,7 +248,7 @@ domain_name_check(const char *dom, size_t len, char *err, size_t errlen)
 			continue;
 		}
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-		    || c == '-' || c == '_'))
+			|| c == '-' || c == '_'))
 			return fail(err, errlen, "invalid character in domain");
 		if ((label == 0 || i + 1 == len || dom[i + 1] == '.') && c == '-')
 			return fail(err, errlen, "domain label starts or ends with a hyphen");
@@ -306,8 +306,8 @@ domain_convert(const char *dom, size_t len, char *out, size_t outlen, char *err,
 
 /* Local part (decoded, then encoded) and domain, in buffers sized from len. */
 static int
-address_parts(const char *addr, size_t len, size_t at, char **local, size_t *llen,
-    char **domain, int *utf8, char *err, size_t errlen)
+address_parts(const char *addr, size_t len, size_t at, char **local, size_t *llen, char **domain,
+    int *utf8, char *err, size_t errlen)
 {
 	char *value;
 	size_t vlen;
@@ -336,8 +336,8 @@ address_parts(const char *addr, size_t len, size_t at, char **local, size_t *lle
 		if ((unsigned char)value[i] >= 0x80)
 			*utf8 = 1;
 	free(value);
-	return domain_convert(addr + at + 1, len - at - 1, *domain, len - at + DOMAIN_MAX + 1,
-	    err, errlen);
+	return domain_convert(addr + at + 1, len - at - 1, *domain, len - at + DOMAIN_MAX + 1, err,
+	    errlen);
 }
 
 int
@@ -372,8 +372,10 @@ address_check(const char *addr, char *out, size_t outlen, int *utf8, char *err, 
 		goto out;
 	dlen = strlen(domain);
 	if (llen + 1 + dlen > ADDRESS_MAX) {
-		snprintf(err, errlen, "address of %zu octets is longer than %d, the most this client "
-		    "sends", llen + 1 + dlen, ADDRESS_MAX);
+		snprintf(err, errlen,
+		    "address of %zu octets is longer than %d, the most this client "
+		    "sends",
+		    llen + 1 + dlen, ADDRESS_MAX);
 		rc = ADDRESS_DEFER;
 		goto out;
 	}

@@ -39,25 +39,25 @@
 #define SYSCONFDIR "/etc"
 #endif
 
-#define CONFIG_DEFAULT_FILE	SYSCONFDIR "/tlsmtp.conf"
-#define VALUE_MAX		8192	/* one expanded value */
-#define EXPAND_DEPTH		10
-#define TIME_MAX		(7 * 86400 * 52)	/* a year is plenty */
+#define CONFIG_DEFAULT_FILE SYSCONFDIR "/tlsmtp.conf"
+#define VALUE_MAX	    8192 /* one expanded value */
+#define EXPAND_DEPTH	    10
+#define TIME_MAX	    (7 * 86400 * 52) /* a year is plenty */
 
 enum ptype {
-	P_STR,		/* char *, "" allowed */
-	P_PATH,		/* char *, "" stored as NULL */
-	P_TIME,		/* int seconds */
-	P_INT,		/* int within [min, max] */
-	P_BOOL,		/* int 0/1 from yes/no */
-	P_LEVEL,	/* char * plus default_level */
-	P_PROTO,	/* char *, checked with tls_protocols_parse */
-	P_GRADE,	/* char *, checked with tls_cipher_grade_from_name */
-	P_DIGEST,	/* char *, lower-cased */
-	P_PORT,		/* char *, stored as a decimal port number */
-	P_CHOICE,	/* char *, one of a '|'-separated list, lower-cased */
-	P_LINELEN,	/* int: 0 (RFC maximum) or 40..998 */
-	P_REF		/* not stored: only for $name references */
+	P_STR,	   /* char *, "" allowed */
+	P_PATH,	   /* char *, "" stored as NULL */
+	P_TIME,	   /* int seconds */
+	P_INT,	   /* int within [min, max] */
+	P_BOOL,	   /* int 0/1 from yes/no */
+	P_LEVEL,   /* char * plus default_level */
+	P_PROTO,   /* char *, checked with tls_protocols_parse */
+	P_GRADE,   /* char *, checked with tls_cipher_grade_from_name */
+	P_DIGEST,  /* char *, lower-cased */
+	P_PORT,	   /* char *, stored as a decimal port number */
+	P_CHOICE,  /* char *, one of a '|'-separated list, lower-cased */
+	P_LINELEN, /* int: 0 (RFC maximum) or 40..998 */
+	P_REF	   /* not stored: only for $name references */
 };
 
 struct param {
@@ -65,11 +65,11 @@ struct param {
 	enum ptype type;
 	size_t offset;
 	const char *def;
-	int min, max;		/* P_INT, P_TIME */
-	const char *choices;	/* P_CHOICE */
+	int min, max;	     /* P_INT, P_TIME */
+	const char *choices; /* P_CHOICE */
 };
 
-#define F(field)	offsetof(struct tlsmtp_config, field)
+#define F(field) offsetof(struct tlsmtp_config, field)
 
 static const struct param params[] = {
 	{ "smtp_tls_security_level", P_LEVEL, F(tls_security_level), "may", 0, 0, NULL },
@@ -79,16 +79,20 @@ static const struct param params[] = {
 	{ "tls_append_default_CA", P_BOOL, F(tls_append_default_CA), "no", 0, 0, NULL },
 	{ "smtp_tls_cert_file", P_PATH, F(tls_cert_file), "", 0, 0, NULL },
 	{ "smtp_tls_key_file", P_PATH, F(tls_key_file), "$smtp_tls_cert_file", 0, 0, NULL },
-	{ "smtp_tls_fingerprint_digest", P_DIGEST, F(tls_fingerprint_digest), "sha256", 0, 0, NULL },
+	{ "smtp_tls_fingerprint_digest", P_DIGEST, F(tls_fingerprint_digest), "sha256", 0, 0,
+	    NULL },
 	{ "smtp_tls_loglevel", P_INT, F(tls_loglevel), "0", 0, 4, NULL },
 	{ "smtp_tls_protocols", P_PROTO, F(tls_protocols), ">=TLSv1", 0, 0, NULL },
-	{ "smtp_tls_mandatory_protocols", P_PROTO, F(tls_mandatory_protocols), ">=TLSv1.2", 0, 0, NULL },
+	{ "smtp_tls_mandatory_protocols", P_PROTO, F(tls_mandatory_protocols), ">=TLSv1.2", 0, 0,
+	    NULL },
 	{ "smtp_tls_ciphers", P_GRADE, F(tls_ciphers), "medium", 0, 0, NULL },
 	{ "smtp_tls_mandatory_ciphers", P_GRADE, F(tls_mandatory_ciphers), "medium", 0, 0, NULL },
 	{ "smtp_tls_exclude_ciphers", P_STR, F(tls_exclude_ciphers), "", 0, 0, NULL },
-	{ "smtp_tls_mandatory_exclude_ciphers", P_STR, F(tls_mandatory_exclude_ciphers), "", 0, 0, NULL },
+	{ "smtp_tls_mandatory_exclude_ciphers", P_STR, F(tls_mandatory_exclude_ciphers), "", 0, 0,
+	    NULL },
 	{ "smtp_tls_verify_cert_match", P_STR, F(tls_verify_cert_match), "hostname", 0, 0, NULL },
-	{ "smtp_tls_secure_cert_match", P_STR, F(tls_secure_cert_match), "nexthop, dot-nexthop", 0, 0, NULL },
+	{ "smtp_tls_secure_cert_match", P_STR, F(tls_secure_cert_match), "nexthop, dot-nexthop", 0,
+	    0, NULL },
 	{ "smtp_tls_fingerprint_cert_match", P_STR, F(tls_fingerprint_cert_match), "", 0, 0, NULL },
 	{ "smtp_helo_name", P_STR, F(helo_name), "$myhostname", 0, 0, NULL },
 	{ "myhostname", P_STR, F(myhostname), NULL, 0, 0, NULL },
@@ -109,7 +113,8 @@ static const struct param params[] = {
 	{ "smtp_rset_timeout", P_TIME, F(rset_timeout), "20s", 1, TIME_MAX, NULL },
 	{ "smtp_mx_address_limit", P_INT, F(mx_address_limit), "5", 0, 1000, NULL },
 	{ "smtp_mx_session_limit", P_INT, F(mx_session_limit), "2", 0, 1000, NULL },
-	{ "smtp_address_preference", P_CHOICE, F(address_preference), "any", 0, 0, "any|ipv4|ipv6" },
+	{ "smtp_address_preference", P_CHOICE, F(address_preference), "any", 0, 0,
+	    "any|ipv4|ipv6" },
 	{ "smtp_randomize_addresses", P_BOOL, F(randomize_addresses), "yes", 0, 0, NULL },
 	{ "smtp_skip_5xx_greeting", P_BOOL, F(skip_5xx_greeting), "yes", 0, 0, NULL },
 	{ "smtp_dns_support_level", P_CHOICE, F(dns_support_level), "dnssec", 0, 0,
@@ -125,7 +130,7 @@ static const struct param params[] = {
 	{ "config_directory", P_REF, 0, "/etc/postfix", 0, 0, NULL },
 };
 
-#define NPARAMS	(sizeof(params) / sizeof(params[0]))
+#define NPARAMS (sizeof(params) / sizeof(params[0]))
 
 /* Raw (unexpanded) values while loading, and where each came from. */
 struct raw_config {
@@ -134,8 +139,8 @@ struct raw_config {
 	char myhostname[256];
 };
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int
 fail(char *err, size_t errlen, const char *fmt, ...)
@@ -236,8 +241,8 @@ parse_assignment(struct raw_config *raw, char *line, const char *origin, char *e
 }
 
 static int
-flush_logical(struct raw_config *raw, char *logical, size_t *len, const char *path,
-    unsigned line, char *err, size_t errlen)
+flush_logical(struct raw_config *raw, char *logical, size_t *len, const char *path, unsigned line,
+    char *err, size_t errlen)
 {
 	char origin[300];
 	int rc;
@@ -277,13 +282,15 @@ read_file(struct raw_config *raw, const char *path, FILE *fp, char *err, size_t 
 		if (p != buf) {
 			/* Continuation of the logical line being read. */
 			if (len == 0) {
-				rc = fail(err, errlen, "%.250s, line %u: continuation line without a parameter",
-				    path, lineno);
+				rc = fail(err, errlen,
+				    "%.250s, line %u: continuation line without a parameter", path,
+				    lineno);
 				break;
 			}
 			p = trim(p);
 			if (len + 1 + strlen(p) > VALUE_MAX) {
-				rc = fail(err, errlen, "%.250s, line %u: logical line too long", path, lineno);
+				rc = fail(err, errlen, "%.250s, line %u: logical line too long",
+				    path, lineno);
 				break;
 			}
 			logical[len++] = ' ';
@@ -296,7 +303,8 @@ read_file(struct raw_config *raw, const char *path, FILE *fp, char *err, size_t 
 			break;
 		p = trim(buf);
 		if (strlen(p) > VALUE_MAX) {
-			rc = fail(err, errlen, "%.250s, line %u: logical line too long", path, lineno);
+			rc = fail(err, errlen, "%.250s, line %u: logical line too long", path,
+			    lineno);
 			break;
 		}
 		memcpy(logical, p, strlen(p));
@@ -342,12 +350,12 @@ raw_value(const struct raw_config *raw, size_t i)
 		return raw->value[i];
 	if (params[i].def != NULL)
 		return params[i].def;
-	return raw->myhostname;		/* the one default computed at run time */
+	return raw->myhostname; /* the one default computed at run time */
 }
 
 static int
-expand_text(const struct raw_config *raw, const char *text, const char *owner,
-    struct expansion *x, int depth, char *err, size_t errlen)
+expand_text(const struct raw_config *raw, const char *text, const char *owner, struct expansion *x,
+    int depth, char *err, size_t errlen)
 {
 	const char *p = text;
 
@@ -383,8 +391,8 @@ expand_text(const struct raw_config *raw, const char *text, const char *owner,
 		if (close)
 			p++;
 		if ((ref = param_index(name, namelen)) < 0)
-			return fail(err, errlen, "%s: reference to unknown parameter \"$%.*s\"", owner,
-			    (int)(namelen > 100 ? 100 : namelen), name);
+			return fail(err, errlen, "%s: reference to unknown parameter \"$%.*s\"",
+			    owner, (int)(namelen > 100 ? 100 : namelen), name);
 		if (expand_into(raw, (size_t)ref, x, depth + 1, err, errlen) != 0)
 			return -1;
 	}
@@ -392,8 +400,8 @@ expand_text(const struct raw_config *raw, const char *text, const char *owner,
 }
 
 static int
-expand_into(const struct raw_config *raw, size_t i, struct expansion *x, int depth,
-    char *err, size_t errlen)
+expand_into(const struct raw_config *raw, size_t i, struct expansion *x, int depth, char *err,
+    size_t errlen)
 {
 	if (depth > EXPAND_DEPTH)
 		return fail(err, errlen, "%s: parameter references nest too deeply (a loop?)",
@@ -543,7 +551,8 @@ set_string(struct tlsmtp_config *cfg, size_t i, const char *value, char *err, si
 }
 
 static int
-convert(struct tlsmtp_config *cfg, size_t i, char *value, const char *origin, char *err, size_t errlen)
+convert(struct tlsmtp_config *cfg, size_t i, char *value, const char *origin, char *err,
+    size_t errlen)
 {
 	const struct param *p = &params[i];
 	char why[256];
@@ -558,60 +567,69 @@ convert(struct tlsmtp_config *cfg, size_t i, char *value, const char *origin, ch
 		return set_string(cfg, i, value, err, errlen);
 	case P_TIME:
 		if (config_parse_time(value, &t) != 0 || t < p->min || t > p->max)
-			return fail(err, errlen, "%s: bad time value for %s: \"%.100s\"", origin, p->name, value);
+			return fail(err, errlen, "%s: bad time value for %s: \"%.100s\"", origin,
+			    p->name, value);
 		*int_field(cfg, i) = t;
 		return 0;
 	case P_INT:
 		if (parse_int(value, &n) != 0 || n < p->min || n > p->max)
-			return fail(err, errlen, "%s: bad number for %s: \"%.100s\" (%d..%d)", origin, p->name,
-			    value, p->min, p->max);
+			return fail(err, errlen, "%s: bad number for %s: \"%.100s\" (%d..%d)",
+			    origin, p->name, value, p->min, p->max);
 		*int_field(cfg, i) = (int)n;
 		return 0;
 	case P_LINELEN:
 		if (parse_int(value, &n) != 0 || n < 0 || (n > 0 && n < 40) || n > 998)
-			return fail(err, errlen, "%s: bad value for %s: \"%.100s\" (0 or 40..998)", origin,
-			    p->name, value);
+			return fail(err, errlen, "%s: bad value for %s: \"%.100s\" (0 or 40..998)",
+			    origin, p->name, value);
 		*int_field(cfg, i) = n == 0 ? 998 : (int)n;
 		return 0;
 	case P_BOOL:
 		if (parse_bool(value, &t) != 0)
-			return fail(err, errlen, "%s: bad yes/no value for %s: \"%.100s\"", origin, p->name, value);
+			return fail(err, errlen, "%s: bad yes/no value for %s: \"%.100s\"", origin,
+			    p->name, value);
 		*int_field(cfg, i) = t;
 		return 0;
 	case P_LEVEL:
 		/* Postfix: an empty level means none. */
 		cfg->default_level = value[0] == '\0' ? TLS_LEVEL_NONE : tls_level_from_name(value);
-		if (cfg->default_level == TLS_LEVEL_INVALID || cfg->default_level == TLS_LEVEL_HALF_DANE)
-			return fail(err, errlen, "%s: invalid TLS security level for %s: \"%.100s\"", origin,
-			    p->name, value);
+		if (cfg->default_level == TLS_LEVEL_INVALID
+		    || cfg->default_level == TLS_LEVEL_HALF_DANE)
+			return fail(err, errlen,
+			    "%s: invalid TLS security level for %s: \"%.100s\"", origin, p->name,
+			    value);
 		return set_string(cfg, i, tls_level_name(cfg->default_level), err, errlen);
 	case P_PROTO: {
 		unsigned mask;
 
 		if (tls_protocols_parse(value, &mask, why, sizeof(why)) != 0)
-			return fail(err, errlen, "%s: bad protocol list for %s: %s", origin, p->name, why);
+			return fail(err, errlen, "%s: bad protocol list for %s: %s", origin,
+			    p->name, why);
 		return set_string(cfg, i, value, err, errlen);
 	}
 	case P_GRADE:
 		if (tls_cipher_grade_from_name(value) == TLS_GRADE_INVALID)
-			return fail(err, errlen, "%s: bad cipher grade for %s: \"%.100s\"", origin, p->name, value);
+			return fail(err, errlen, "%s: bad cipher grade for %s: \"%.100s\"", origin,
+			    p->name, value);
 		lower(value);
 		return set_string(cfg, i, value, err, errlen);
 	case P_DIGEST:
 		if (!in_choices(value, "md5|sha1|sha224|sha256|sha384|sha512"))
-			return fail(err, errlen, "%s: unsupported digest for %s: \"%.100s\"", origin, p->name, value);
+			return fail(err, errlen, "%s: unsupported digest for %s: \"%.100s\"",
+			    origin, p->name, value);
 		lower(value);
 		return set_string(cfg, i, value, err, errlen);
 	case P_PORT: {
 		char port[16];
 
 		if (parse_port(value, port, sizeof(port)) != 0)
-			return fail(err, errlen, "%s: bad port for %s: \"%.100s\"", origin, p->name, value);
+			return fail(err, errlen, "%s: bad port for %s: \"%.100s\"", origin, p->name,
+			    value);
 		return set_string(cfg, i, port, err, errlen);
 	}
 	case P_CHOICE:
 		if (!in_choices(value, p->choices))
-			return fail(err, errlen, "%s: bad value for %s: \"%.100s\"", origin, p->name, value);
+			return fail(err, errlen, "%s: bad value for %s: \"%.100s\"", origin,
+			    p->name, value);
 		lower(value);
 		return set_string(cfg, i, value, err, errlen);
 	}
@@ -651,8 +669,10 @@ finish(struct tlsmtp_config *cfg, struct raw_config *raw, char *err, size_t errl
 	if (rc == 0 && (cfg->helo_name == NULL || cfg->helo_name[0] == '\0'))
 		rc = fail(err, errlen, "smtp_helo_name is empty");
 	if (rc == 0 && !is_service_name(cfg->service_name))
-		rc = fail(err, errlen, "bad service_name \"%.100s\": a master.cf service name "
-		    "(letters, digits, '-', '_', '.')", cfg->service_name);
+		rc = fail(err, errlen,
+		    "bad service_name \"%.100s\": a master.cf service name "
+		    "(letters, digits, '-', '_', '.')",
+		    cfg->service_name);
 	return rc;
 }
 

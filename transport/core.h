@@ -22,18 +22,18 @@
 #include "policymap.h"
 
 /* sysexits codes we use; only 0, 75 and permanent refusals ever leave us. */
-#define TLSMTP_EX_OK		0
-#define TLSMTP_EX_DATAERR	65	/* 5.6.x content refused */
-#define TLSMTP_EX_NOUSER	67	/* 5.1.1 */
-#define TLSMTP_EX_NOHOST	68	/* 5.1.2, 5.4.4 */
-#define TLSMTP_EX_UNAVAILABLE	69	/* other permanent refusals */
-#define TLSMTP_EX_TEMPFAIL	75	/* every temporary condition */
+#define TLSMTP_EX_OK	      0
+#define TLSMTP_EX_DATAERR     65 /* 5.6.x content refused */
+#define TLSMTP_EX_NOUSER      67 /* 5.1.1 */
+#define TLSMTP_EX_NOHOST      68 /* 5.1.2, 5.4.4 */
+#define TLSMTP_EX_UNAVAILABLE 69 /* other permanent refusals */
+#define TLSMTP_EX_TEMPFAIL    75 /* every temporary condition */
 
 /* ------------------------------------------------------------------------
  * deadline.c - every wait is bounded by an absolute CLOCK_MONOTONIC time
  * in milliseconds.
  */
-int64_t now_ms(void);				/* CLOCK_MONOTONIC, milliseconds */
+int64_t now_ms(void); /* CLOCK_MONOTONIC, milliseconds */
 /*
  * The earlier of now+timeout_s*1000 and the overall delivery deadline.  A
  * timeout <= 0 means "no stage limit" (Postfix: 0 = the system's own
@@ -46,54 +46,54 @@ int64_t stage_deadline(int timeout_s, int64_t overall_ms);
  * the same.  Time values in seconds after parsing ("30s", "5m", "1h").
  */
 struct tlsmtp_config {
-	char *tls_security_level;	/* smtp_tls_security_level, default "may" */
+	char *tls_security_level; /* smtp_tls_security_level, default "may" */
 	enum tls_level default_level;
-	char *tls_policy_maps;		/* smtp_tls_policy_maps, "" = none */
+	char *tls_policy_maps; /* smtp_tls_policy_maps, "" = none */
 	char *tls_CAfile;
 	char *tls_CApath;
-	int tls_append_default_CA;	/* tls_append_default_CA: the system store as well, default no */
+	int tls_append_default_CA; /* tls_append_default_CA: the system store as well, default no */
 	char *tls_cert_file;
 	char *tls_key_file;
-	char *tls_fingerprint_digest;	/* sha256 */
+	char *tls_fingerprint_digest; /* sha256 */
 	int tls_loglevel;
-	char *tls_protocols;		/* smtp_tls_protocols */
-	char *tls_mandatory_protocols;	/* smtp_tls_mandatory_protocols: >=TLSv1.2 (RFC 8996) */
-	char *tls_ciphers;		/* medium */
-	char *tls_mandatory_ciphers;	/* medium */
+	char *tls_protocols;	       /* smtp_tls_protocols */
+	char *tls_mandatory_protocols; /* smtp_tls_mandatory_protocols: >=TLSv1.2 (RFC 8996) */
+	char *tls_ciphers;	       /* medium */
+	char *tls_mandatory_ciphers;   /* medium */
 	char *tls_exclude_ciphers;
 	char *tls_mandatory_exclude_ciphers;
-	char *tls_verify_cert_match;	/* hostname */
-	char *tls_secure_cert_match;	/* nexthop, dot-nexthop */
+	char *tls_verify_cert_match; /* hostname */
+	char *tls_secure_cert_match; /* nexthop, dot-nexthop */
 	char *tls_fingerprint_cert_match;
-	char *helo_name;		/* smtp_helo_name, default myhostname */
-	char *myhostname;		/* default: gethostname() FQDN */
-	char *tcp_port;			/* smtp_tcp_port, default 25 */
-	char *fallback_relay;		/* smtp_fallback_relay: destinations tried last, "" = none */
+	char *helo_name;      /* smtp_helo_name, default myhostname */
+	char *myhostname;     /* default: gethostname() FQDN */
+	char *tcp_port;	      /* smtp_tcp_port, default 25 */
+	char *fallback_relay; /* smtp_fallback_relay: destinations tried last, "" = none */
 	char *bind_address;
 	char *bind_address6;
-	int line_length_limit;		/* 998 */
-	int connect_timeout;		/* 30s */
-	int helo_timeout;		/* 300s */
-	int starttls_timeout;		/* 300s */
-	int mail_timeout;		/* 300s */
-	int rcpt_timeout;		/* 300s */
-	int data_init_timeout;		/* 120s */
-	int data_xfer_timeout;		/* 180s */
-	int data_done_timeout;		/* 600s */
-	int quit_timeout;		/* 300s */
-	int rset_timeout;		/* 20s */
-	int mx_address_limit;		/* 5 */
-	int mx_session_limit;		/* 2 */
-	char *address_preference;	/* any */
-	int randomize_addresses;	/* yes */
-	int skip_5xx_greeting;		/* yes */
-	char *dns_support_level;	/* accepted for compatibility; dnssec */
-	char *dns_servers;		/* ours: "" = system resolver */
-	char *maillog_file;		/* ours: "" = syslog facility mail */
-	int delivery_deadline;		/* ours: overall limit, default 900s (< pipe's 1000s) */
-	char *service_name;		/* ours: master.cf service name, for advice in logs */
-	int socketmap_timeout;		/* socketmap: lookups, Postfix's built-in 100s */
-	int socketmap_max_reply;	/* socketmap: reply bytes, Postfix's built-in 100000 */
+	int line_length_limit;	  /* 998 */
+	int connect_timeout;	  /* 30s */
+	int helo_timeout;	  /* 300s */
+	int starttls_timeout;	  /* 300s */
+	int mail_timeout;	  /* 300s */
+	int rcpt_timeout;	  /* 300s */
+	int data_init_timeout;	  /* 120s */
+	int data_xfer_timeout;	  /* 180s */
+	int data_done_timeout;	  /* 600s */
+	int quit_timeout;	  /* 300s */
+	int rset_timeout;	  /* 20s */
+	int mx_address_limit;	  /* 5 */
+	int mx_session_limit;	  /* 2 */
+	char *address_preference; /* any */
+	int randomize_addresses;  /* yes */
+	int skip_5xx_greeting;	  /* yes */
+	char *dns_support_level;  /* accepted for compatibility; dnssec */
+	char *dns_servers;	  /* ours: "" = system resolver */
+	char *maillog_file;	  /* ours: "" = syslog facility mail */
+	int delivery_deadline;	  /* ours: overall limit, default 900s (< pipe's 1000s) */
+	char *service_name;	  /* ours: master.cf service name, for advice in logs */
+	int socketmap_timeout;	  /* socketmap: lookups, Postfix's built-in 100s */
+	int socketmap_max_reply;  /* socketmap: reply bytes, Postfix's built-in 100000 */
 };
 
 /*
@@ -116,11 +116,11 @@ int config_parse_time(const char *text, int *seconds);
  * brackets) this client sends: twice the 2048-octet command line of
  * Postfix's smtpd, so that a server, not we, refuses long addresses.
  */
-#define ADDRESS_MAX		4096
+#define ADDRESS_MAX 4096
 
 enum address_result {
 	ADDRESS_OK = 0,
-	ADDRESS_MALFORMED = -1,	/* syntax: a 5.1.3 refusal */
+	ADDRESS_MALFORMED = -1, /* syntax: a 5.1.3 refusal */
 	ADDRESS_DEFER = -2	/* longer than ADDRESS_MAX, or out of memory: defer */
 };
 
@@ -171,8 +171,8 @@ void spool_encoder_free(struct spool_encoder *e);
  */
 void log_open(const char *maillog_file, const char *queue_id, int verbose);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));	/* "warning: ..." */
-void log_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));	/* only with -v */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));    /* "warning: ..." */
+void log_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* only with -v */
 void log_close(void);
 /*
  * Instead of log_open(), for a tool on the agent's library (tlspolicy):
@@ -187,8 +187,7 @@ void log_to_sink(log_sink_fn fn, void *ctx, int verbose);
  * text.c - vsnprintf into buf[len] where a cut-short result is acceptable
  * (always NUL-terminated when len > 0).
  */
-void text_cut(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void text_cut(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void text_vcut(char *buf, size_t len, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
@@ -203,13 +202,13 @@ void text_vcut(char *buf, size_t len, const char *fmt, va_list ap)
  *                   line to be (4.5.3.1.5: 512 octets), so that one line of
  *                   server text fits; longer texts are cut short.
  */
-#define OUTCOME_DSN_MAX		16
-#define OUTCOME_TEXT_MAX	512
+#define OUTCOME_DSN_MAX	 16
+#define OUTCOME_TEXT_MAX 512
 
 struct outcome {
-	char dsn[OUTCOME_DSN_MAX];	/* "2.0.0", "4.7.5", "5.1.1" */
-	char text[OUTCOME_TEXT_MAX];	/* reason, sanitised, without the code */
-	int exit_code;		/* 0, 75, or a permanent sysexits code */
+	char dsn[OUTCOME_DSN_MAX];   /* "2.0.0", "4.7.5", "5.1.1" */
+	char text[OUTCOME_TEXT_MAX]; /* reason, sanitised, without the code */
+	int exit_code;		     /* 0, 75, or a permanent sysexits code */
 };
 /* Set an outcome from our own code; exit code follows the class. */
 void outcome_set(struct outcome *o, const char *dsn, const char *fmt, ...)

@@ -51,12 +51,11 @@
 #include "dane.h"
 #include "tls_verify.h"
 
-#define DANE_CHAIN_MAX		10	/* leaf + smtp_tls_scert_verifydepth (9) */
+#define DANE_CHAIN_MAX 10 /* leaf + smtp_tls_scert_verifydepth (9) */
 
 enum dane_plan_result
-dane_plan(enum tls_level configured, int secure, const struct tlsa_set *tlsa,
-    const char *host, unsigned port, enum tls_level *level, char *dsn, size_t dsnlen,
-    char *reason, size_t reasonlen)
+dane_plan(enum tls_level configured, int secure, const struct tlsa_set *tlsa, const char *host,
+    unsigned port, enum tls_level *level, char *dsn, size_t dsnlen, char *reason, size_t reasonlen)
 {
 	int only = configured == TLS_LEVEL_DANE_ONLY;
 	const char *why = NULL;
@@ -105,8 +104,8 @@ dane_log_records(const struct tlsa_set *tlsa, const char *label, int loud)
 static void
 fail(struct tls_verify_result *result, const char *who, const char *label, const char *detail)
 {
-	snprintf(result->reason, sizeof(result->reason), "%scertificate verification failed for %s: %s",
-	    who, label, detail);
+	snprintf(result->reason, sizeof(result->reason),
+	    "%scertificate verification failed for %s: %s", who, label, detail);
 }
 
 /* ------------------------------------------------------------------------
@@ -211,9 +210,8 @@ rr_matches(const struct tlsa_rr *rr, gnutls_x509_crt_t crt)
  * only anchor, then the name.  Returns 1 on success; else 0 with a reason.
  */
 static int
-ta_chain_ok(gnutls_x509_crt_t *chain, unsigned n, gnutls_x509_crt_t ta,
-    const char *const *names, size_t name_count, const char *label,
-    struct tls_verify_result *result)
+ta_chain_ok(gnutls_x509_crt_t *chain, unsigned n, gnutls_x509_crt_t ta, const char *const *names,
+    size_t name_count, const char *label, struct tls_verify_result *result)
 {
 	gnutls_x509_trust_list_t list;
 	gnutls_x509_crt_t anchor;
@@ -244,8 +242,8 @@ ta_chain_ok(gnutls_x509_crt_t *chain, unsigned n, gnutls_x509_crt_t ta,
 	memset(&purpose, 0, sizeof(purpose));
 	purpose.type = GNUTLS_DT_KEY_PURPOSE_OID;
 	purpose.data = (void *)GNUTLS_KP_TLS_WWW_SERVER;
-	if (gnutls_x509_trust_list_verify_crt2(list, chain, n, &purpose, 1, flags, &status,
-	    NULL) < 0)
+	if (gnutls_x509_trust_list_verify_crt2(list, chain, n, &purpose, 1, flags, &status, NULL)
+	    < 0)
 		status = GNUTLS_CERT_INVALID;
 	gnutls_x509_trust_list_deinit(list, 1);
 
@@ -255,8 +253,9 @@ ta_chain_ok(gnutls_x509_crt_t *chain, unsigned n, gnutls_x509_crt_t ta,
 		    ? gnutls_x509_crt_get_expiration_time(chain[0]) < now
 		    : gnutls_x509_crt_get_activation_time(chain[0]) > now;
 
-		fail(result, leaf ? "server " : "CA ", label, (status & GNUTLS_CERT_EXPIRED)
-		    ? "certificate has expired" : "certificate not yet valid");
+		fail(result, leaf ? "server " : "CA ", label,
+		    (status & GNUTLS_CERT_EXPIRED) ? "certificate has expired"
+						   : "certificate not yet valid");
 		return 0;
 	}
 	if (status & GNUTLS_CERT_SIGNATURE_FAILURE) {
@@ -293,7 +292,8 @@ ta_matches(gnutls_x509_crt_t *chain, unsigned n, const struct tlsa_set *tlsa,
 		for (unsigned depth = 1; depth < n; depth++) {
 			if (!rr_matches(rr, chain[depth]))
 				continue;
-			if (ta_chain_ok(chain, depth, chain[depth], names, name_count, label, result))
+			if (ta_chain_ok(chain, depth, chain[depth], names, name_count, label,
+				result))
 				return 1;
 		}
 		/* "2 0 0" carries the whole TA certificate: usable even when not sent. */
@@ -315,7 +315,8 @@ ta_matches(gnutls_x509_crt_t *chain, unsigned n, const struct tlsa_set *tlsa,
 						below = d;
 						break;
 					}
-				ok = ta_chain_ok(chain, below, ta, names, name_count, label, result);
+				ok =
+				    ta_chain_ok(chain, below, ta, names, name_count, label, result);
 			}
 			gnutls_x509_crt_deinit(ta);
 			if (ok)
@@ -364,9 +365,8 @@ dane_verify_chain(const gnutls_datum_t *ders, unsigned n, const struct tlsa_set 
 }
 
 void
-dane_verify(gnutls_session_t session, const struct tlsa_set *tlsa,
-    const char *const *names, size_t name_count, const char *peer_label,
-    struct tls_verify_result *result)
+dane_verify(gnutls_session_t session, const struct tlsa_set *tlsa, const char *const *names,
+    size_t name_count, const char *peer_label, struct tls_verify_result *result)
 {
 	const gnutls_datum_t *ders;
 	unsigned n = 0;

@@ -28,9 +28,9 @@
 
 /* The DANE state of one attempt (one address). */
 struct dane_session {
-	enum tls_level level;		/* effective: MAY, ENCRYPT or DANE (must match) */
-	struct tlsa_set tlsa;		/* records; only used at level DANE */
-	char base[256];			/* TLSA base domain: SNI and DANE-TA name */
+	enum tls_level level; /* effective: MAY, ENCRYPT or DANE (must match) */
+	struct tlsa_set tlsa; /* records; only used at level DANE */
+	char base[256];	      /* TLSA base domain: SNI and DANE-TA name */
 	/*
 	 * Postfix's "half-dane": a validated host reached through an MX
 	 * lookup that was not validated.  The records are used, but a match
@@ -41,8 +41,8 @@ struct dane_session {
 };
 
 enum dane_plan_result {
-	DANE_PLAN_OK,			/* run at ds->level */
-	DANE_PLAN_DEFER			/* do not connect; dsn and reason given */
+	DANE_PLAN_OK,	/* run at ds->level */
+	DANE_PLAN_DEFER /* do not connect; dsn and reason given */
 };
 
 /*
@@ -53,8 +53,8 @@ enum dane_plan_result {
  * mx.example:25".
  */
 enum dane_plan_result dane_plan(enum tls_level configured, int secure, const struct tlsa_set *tlsa,
-    const char *host, unsigned port, enum tls_level *level, char *dsn, size_t dsnlen,
-    char *reason, size_t reasonlen);
+    const char *host, unsigned port, enum tls_level *level, char *dsn, size_t dsnlen, char *reason,
+    size_t reasonlen);
 
 /*
  * Check the peer of session against the usable records of tlsa.  names
@@ -63,9 +63,8 @@ enum dane_plan_result dane_plan(enum tls_level configured, int secure, const str
  * matched and status VERIFIED on a match, else a Postfix-worded reason.
  * Records are matched in order: all DANE-EE first, then DANE-TA.
  */
-void dane_verify(gnutls_session_t session, const struct tlsa_set *tlsa,
-    const char *const *names, size_t name_count, const char *peer_label,
-    struct tls_verify_result *result);
+void dane_verify(gnutls_session_t session, const struct tlsa_set *tlsa, const char *const *names,
+    size_t name_count, const char *peer_label, struct tls_verify_result *result);
 
 /* Same, for a chain given as DER certificates (leaf first): tests use it. */
 void dane_verify_chain(const gnutls_datum_t *ders, unsigned n, const struct tlsa_set *tlsa,

@@ -25,14 +25,14 @@
 #include "dns.h"
 #include "dns_msg.h"
 
-#define DNS_SERVERS_MAX		8
-#define DNS_TRY_TIMEOUT_MS	2000	/* first try; c-ares backs off after it */
-#define DNS_TRIES		3
-#define DNS_EDNS_UDP_SIZE	1232	/* DNS flag day 2020 */
+#define DNS_SERVERS_MAX	   8
+#define DNS_TRY_TIMEOUT_MS 2000 /* first try; c-ares backs off after it */
+#define DNS_TRIES	   3
+#define DNS_EDNS_UDP_SIZE  1232 /* DNS flag day 2020 */
 
 struct dns_ctx {
 	ares_channel channel;
-	int ad_trusted;			/* every server is on loopback */
+	int ad_trusted; /* every server is on loopback */
 };
 
 /*
@@ -206,7 +206,8 @@ dns_open(struct dns_ctx **out, const char *servers, char *err, size_t errlen)
 		ares_library_cleanup();
 		return -1;
 	}
-	if (csv[0] != 0 && (status = ares_set_servers_ports_csv(ctx->channel, csv)) != ARES_SUCCESS) {
+	if (csv[0] != 0
+	    && (status = ares_set_servers_ports_csv(ctx->channel, csv)) != ARES_SUCCESS) {
 		snprintf(err, errlen, "dns_servers: %s", ares_strerror(status));
 		dns_close(ctx);
 		return -1;

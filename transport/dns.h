@@ -28,7 +28,7 @@ struct dns_ctx;
 int dns_open(struct dns_ctx **out, const char *servers, char *err, size_t errlen);
 /* Returns 0 when all queries completed, -1 when the deadline cut them off. */
 int dns_wait(struct dns_ctx *ctx, int64_t deadline_ms);
-void *dns_channel(struct dns_ctx *ctx);	/* ares_channel */
+void *dns_channel(struct dns_ctx *ctx); /* ares_channel */
 int dns_ad_trusted(const struct dns_ctx *ctx);
 /*
  * Same signature as c-ares' ares_callback: status is an ARES_* code; with

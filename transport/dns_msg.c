@@ -16,7 +16,7 @@
 /* dns */
 #include "dns_msg.h"
 
-#define DNS_MSG_MAX_POINTERS	127	/* more than any honest name needs */
+#define DNS_MSG_MAX_POINTERS 127 /* more than any honest name needs */
 
 static unsigned
 get16(const uint8_t *p)
@@ -40,8 +40,8 @@ put16(uint8_t *p, unsigned v)
 static int
 hostname_char(int c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	    c == '-' || c == '_';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+	    || c == '-' || c == '_';
 }
 
 int
@@ -79,8 +79,8 @@ dns_msg_valid_hostname(const char *name)
 }
 
 int
-dns_msg_build_query(const char *name, unsigned type, unsigned udp_size,
-    uint8_t *buf, size_t cap, size_t *outlen)
+dns_msg_build_query(const char *name, unsigned type, unsigned udp_size, uint8_t *buf, size_t cap,
+    size_t *outlen)
 {
 	size_t namelen = strlen(name);
 	size_t off = DNS_MSG_HEADER_LEN;
@@ -95,10 +95,10 @@ dns_msg_build_query(const char *name, unsigned type, unsigned udp_size,
 	if (cap < DNS_MSG_HEADER_LEN + namelen + 2 + 4 + 11)
 		return -1;
 	memset(buf, 0, DNS_MSG_HEADER_LEN);
-	buf[2] = 0x01;			/* RD */
-	buf[3] = 0x20;			/* AD: tell us what the resolver validated */
-	put16(buf + 4, 1);		/* QDCOUNT */
-	put16(buf + 10, 1);		/* ARCOUNT: the OPT record */
+	buf[2] = 0x01;	    /* RD */
+	buf[3] = 0x20;	    /* AD: tell us what the resolver validated */
+	put16(buf + 4, 1);  /* QDCOUNT */
+	put16(buf + 10, 1); /* ARCOUNT: the OPT record */
 	for (label = name; label < name + namelen; label = dot + 1) {
 		dot = memchr(label, '.', (size_t)(name + namelen - label));
 		if (dot == NULL)
@@ -115,11 +115,11 @@ dns_msg_build_query(const char *name, unsigned type, unsigned udp_size,
 	buf[off++] = 0;
 	put16(buf + off, DNS_TYPE_OPT);
 	put16(buf + off + 2, udp_size);
-	buf[off + 4] = 0;		/* extended RCODE */
-	buf[off + 5] = 0;		/* version */
-	buf[off + 6] = 0x80;		/* DO */
+	buf[off + 4] = 0;    /* extended RCODE */
+	buf[off + 5] = 0;    /* version */
+	buf[off + 6] = 0x80; /* DO */
 	buf[off + 7] = 0;
-	put16(buf + off + 8, 0);	/* RDLENGTH */
+	put16(buf + off + 8, 0); /* RDLENGTH */
 	off += 10;
 	*outlen = off;
 	return 0;
@@ -178,8 +178,8 @@ int
 dns_msg_read_name(const uint8_t *msg, size_t len, size_t *off, char *text, size_t cap)
 {
 	size_t pos = *off;
-	size_t after = 0;		/* where the name ends in place; 0 = not yet known */
-	size_t wire = 1;		/* the root label's length octet */
+	size_t after = 0; /* where the name ends in place; 0 = not yet known */
+	size_t wire = 1;  /* the root label's length octet */
 	size_t used = 0;
 	size_t label_start;
 	unsigned pointers = 0;
@@ -208,7 +208,7 @@ dns_msg_read_name(const uint8_t *msg, size_t len, size_t *off, char *text, size_
 			continue;
 		}
 		if ((n & 0xc0) != 0)
-			return -1;	/* 0x40, 0x80: reserved/obsolete label types */
+			return -1; /* 0x40, 0x80: reserved/obsolete label types */
 		if (n == 0) {
 			if (after == 0)
 				after = pos + 1;
@@ -228,8 +228,8 @@ dns_msg_read_name(const uint8_t *msg, size_t len, size_t *off, char *text, size_
 }
 
 int
-dns_msg_begin(struct dns_msg_iter *it, const uint8_t *msg, size_t len,
-    struct dns_msg_header *h, char *qname, unsigned *qtype, unsigned *qclass)
+dns_msg_begin(struct dns_msg_iter *it, const uint8_t *msg, size_t len, struct dns_msg_header *h,
+    char *qname, unsigned *qtype, unsigned *qclass)
 {
 	size_t off = DNS_MSG_HEADER_LEN;
 
@@ -273,8 +273,8 @@ dns_msg_next(struct dns_msg_iter *it, struct dns_msg_rr *rr)
 }
 
 int
-dns_msg_rdata_mx(const struct dns_msg_iter *it, const struct dns_msg_rr *rr,
-    unsigned *pref, char *target)
+dns_msg_rdata_mx(const struct dns_msg_iter *it, const struct dns_msg_rr *rr, unsigned *pref,
+    char *target)
 {
 	size_t off = rr->rdata + 2;
 
@@ -283,8 +283,8 @@ dns_msg_rdata_mx(const struct dns_msg_iter *it, const struct dns_msg_rr *rr,
 	*pref = get16(it->msg + rr->rdata);
 	/* The exchange may point back into the message, but its in-place part
 	 * must end exactly where the RDATA does. */
-	if (dns_msg_read_name(it->msg, rr->rdata + rr->rdlen, &off, target,
-	    DNS_MSG_NAME_TEXT_MAX) != 0)
+	if (dns_msg_read_name(it->msg, rr->rdata + rr->rdlen, &off, target, DNS_MSG_NAME_TEXT_MAX)
+	    != 0)
 		return -1;
 	if (off != rr->rdata + rr->rdlen)
 		return -1;
@@ -313,8 +313,9 @@ cname_target(const uint8_t *msg, size_t len, const char *owner, char *target)
 		    || strcasecmp(rr.owner, owner) != 0)
 			continue;
 		off = rr.rdata;
-		if (dns_msg_read_name(msg, rr.rdata + rr.rdlen, &off, target,
-		    DNS_MSG_NAME_TEXT_MAX) != 0 || off != rr.rdata + rr.rdlen)
+		if (dns_msg_read_name(msg, rr.rdata + rr.rdlen, &off, target, DNS_MSG_NAME_TEXT_MAX)
+			!= 0
+		    || off != rr.rdata + rr.rdlen)
 			return -1;
 		return 1;
 	}
@@ -322,8 +323,8 @@ cname_target(const uint8_t *msg, size_t len, const char *owner, char *target)
 }
 
 int
-dns_msg_follow_cnames(const uint8_t *msg, size_t len, const char *name,
-    unsigned max_links, char *owner, size_t ownerlen)
+dns_msg_follow_cnames(const uint8_t *msg, size_t len, const char *name, unsigned max_links,
+    char *owner, size_t ownerlen)
 {
 	char target[DNS_MSG_NAME_TEXT_MAX];
 	unsigned link;

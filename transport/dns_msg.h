@@ -23,27 +23,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DNS_MSG_HEADER_LEN	12
-#define DNS_MSG_WIRE_NAME_MAX	255	/* RFC 1035 2.3.4, length octets included */
-#define DNS_MSG_LABEL_MAX	63
+#define DNS_MSG_HEADER_LEN    12
+#define DNS_MSG_WIRE_NAME_MAX 255 /* RFC 1035 2.3.4, length octets included */
+#define DNS_MSG_LABEL_MAX     63
 /* Text of the longest wire name when every byte is escaped as \DDD. */
-#define DNS_MSG_NAME_TEXT_MAX	1024
-#define DNS_MSG_QUERY_MAX	(DNS_MSG_HEADER_LEN + DNS_MSG_WIRE_NAME_MAX + 4 + 11)
+#define DNS_MSG_NAME_TEXT_MAX 1024
+#define DNS_MSG_QUERY_MAX     (DNS_MSG_HEADER_LEN + DNS_MSG_WIRE_NAME_MAX + 4 + 11)
 
-#define DNS_TYPE_A		1
-#define DNS_TYPE_CNAME		5
-#define DNS_TYPE_MX		15
-#define DNS_TYPE_AAAA		28
-#define DNS_TYPE_OPT		41
-#define DNS_TYPE_TLSA		52
-#define DNS_CLASS_IN		1
+#define DNS_TYPE_A     1
+#define DNS_TYPE_CNAME 5
+#define DNS_TYPE_MX    15
+#define DNS_TYPE_AAAA  28
+#define DNS_TYPE_OPT   41
+#define DNS_TYPE_TLSA  52
+#define DNS_CLASS_IN   1
 
-#define DNS_RCODE_NOERROR	0
-#define DNS_RCODE_FORMERR	1
-#define DNS_RCODE_SERVFAIL	2
-#define DNS_RCODE_NXDOMAIN	3
-#define DNS_RCODE_NOTIMP	4
-#define DNS_RCODE_REFUSED	5
+#define DNS_RCODE_NOERROR  0
+#define DNS_RCODE_FORMERR  1
+#define DNS_RCODE_SERVFAIL 2
+#define DNS_RCODE_NXDOMAIN 3
+#define DNS_RCODE_NOTIMP   4
+#define DNS_RCODE_REFUSED  5
 
 struct dns_msg_header {
 	unsigned id;
@@ -52,11 +52,11 @@ struct dns_msg_header {
 };
 
 struct dns_msg_rr {
-	char owner[DNS_MSG_NAME_TEXT_MAX];	/* escaped text, no trailing dot */
+	char owner[DNS_MSG_NAME_TEXT_MAX]; /* escaped text, no trailing dot */
 	unsigned type;
 	unsigned rclass;
 	uint32_t ttl;
-	size_t rdata;			/* offset of the RDATA in the message */
+	size_t rdata; /* offset of the RDATA in the message */
 	size_t rdlen;
 };
 
@@ -65,7 +65,7 @@ struct dns_msg_iter {
 	const uint8_t *msg;
 	size_t len;
 	size_t off;
-	unsigned left;			/* answer records not yet read */
+	unsigned left; /* answer records not yet read */
 };
 
 /*
@@ -75,8 +75,8 @@ struct dns_msg_iter {
  * length in *outlen, or -1 for a name that is not a valid host name or a
  * buffer that is too small.
  */
-int dns_msg_build_query(const char *name, unsigned type, unsigned udp_size,
-    uint8_t *buf, size_t cap, size_t *outlen);
+int dns_msg_build_query(const char *name, unsigned type, unsigned udp_size, uint8_t *buf,
+    size_t cap, size_t *outlen);
 
 /* Returns 0, or -1 when the message is shorter than a header. */
 int dns_msg_read_header(const uint8_t *msg, size_t len, struct dns_msg_header *h);
@@ -96,8 +96,8 @@ int dns_msg_read_name(const uint8_t *msg, size_t len, size_t *off, char *text, s
  * Read the header and the question (exactly one is required).  qname must
  * hold DNS_MSG_NAME_TEXT_MAX bytes.  Returns 0, or -1 when malformed.
  */
-int dns_msg_begin(struct dns_msg_iter *it, const uint8_t *msg, size_t len,
-    struct dns_msg_header *h, char *qname, unsigned *qtype, unsigned *qclass);
+int dns_msg_begin(struct dns_msg_iter *it, const uint8_t *msg, size_t len, struct dns_msg_header *h,
+    char *qname, unsigned *qtype, unsigned *qclass);
 
 /* Returns 1 with the next answer record, 0 after the last, -1 when malformed. */
 int dns_msg_next(struct dns_msg_iter *it, struct dns_msg_rr *rr);
@@ -107,8 +107,8 @@ int dns_msg_next(struct dns_msg_iter *it, struct dns_msg_rr *rr);
  * RDATA.  target must hold DNS_MSG_NAME_TEXT_MAX bytes; "" is the null MX.
  * Returns 0, or -1 when malformed.
  */
-int dns_msg_rdata_mx(const struct dns_msg_iter *it, const struct dns_msg_rr *rr,
-    unsigned *pref, char *target);
+int dns_msg_rdata_mx(const struct dns_msg_iter *it, const struct dns_msg_rr *rr, unsigned *pref,
+    char *target);
 
 /*
  * Follow the CNAME chain that starts at name inside the answer section of
@@ -118,8 +118,8 @@ int dns_msg_rdata_mx(const struct dns_msg_iter *it, const struct dns_msg_rr *rr,
  * or -1 when the message or a CNAME record is malformed (its target must end
  * exactly at the end of its RDATA) or a name does not fit in ownerlen bytes.
  */
-int dns_msg_follow_cnames(const uint8_t *msg, size_t len, const char *name,
-    unsigned max_links, char *owner, size_t ownerlen);
+int dns_msg_follow_cnames(const uint8_t *msg, size_t len, const char *name, unsigned max_links,
+    char *owner, size_t ownerlen);
 
 /*
  * 1 when name is a host name: 1..253 characters, labels of 1..63 letters,

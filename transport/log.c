@@ -29,8 +29,8 @@
 /* core */
 #include "core.h"
 
-#define LOG_LINE_MAX	8192	/* an ADDRESS_MAX address and a reply fit */
-#define LOG_IDENT	"tlsmtp"
+#define LOG_LINE_MAX 8192 /* an ADDRESS_MAX address and a reply fit */
+#define LOG_IDENT    "tlsmtp"
 
 static int log_fd = -1;
 static int log_syslog_open;
@@ -64,7 +64,8 @@ log_open(const char *maillog_file, const char *queue_id, int verbose)
 		for (i = 0; i < n && i + 1 < sizeof(log_queue_id); i++) {
 			char c = queue_id[i];
 
-			if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+			if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')
+				|| (c >= 'a' && c <= 'z')))
 				break;
 			log_queue_id[i] = c;
 		}
@@ -82,7 +83,8 @@ log_open(const char *maillog_file, const char *queue_id, int verbose)
 		log_fd = -1;
 	}
 	if (maillog_file != NULL && maillog_file[0] != '\0') {
-		log_fd = open(maillog_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+		log_fd =
+		    open(maillog_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 		if (log_fd >= 0)
 			return;
 		open_syslog();
@@ -134,7 +136,8 @@ emit(int priority, const char *prefix, const char *fmt, va_list ap)
 	size_t off = 0;
 	int n;
 
-	n = snprintf(text, sizeof(text), "%s%s%s", log_queue_id, log_queue_id[0] ? ": " : "", prefix);
+	n = snprintf(text, sizeof(text), "%s%s%s", log_queue_id, log_queue_id[0] ? ": " : "",
+	    prefix);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return;
 	off = (size_t)n;

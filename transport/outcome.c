@@ -28,8 +28,8 @@
 /* core */
 #include "core.h"
 
-#define OUTCOME_LINE_MAX	1000	/* well below pipe(8)'s 4096-byte read */
-#define OUTCOME_SUCCESS_MAX	99	/* pipe(8) logs the first 100 characters */
+#define OUTCOME_LINE_MAX    1000 /* well below pipe(8)'s 4096-byte read */
+#define OUTCOME_SUCCESS_MAX 99	 /* pipe(8) logs the first 100 characters */
 
 /* [245].[0-9]{1,3}.[0-9]{1,3}, the form pipe(8)'s dsn_valid() accepts. */
 static int
@@ -89,7 +89,7 @@ skip_escape(const char *in, size_t inlen, size_t i)
 			if (c >= 0x40 && c <= 0x7e)
 				return i;
 			if (c < 0x20 || c > 0x3f)
-				return i - 1;	/* malformed: keep what follows */
+				return i - 1; /* malformed: keep what follows */
 		}
 		return inlen - 1;
 	}

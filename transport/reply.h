@@ -16,13 +16,13 @@
 /* core */
 #include "core.h"
 
-#define REPLY_LINE_MAX		2048	/* bytes in one reply line, CRLF excluded */
-#define REPLY_LINES_MAX		1000	/* lines in one reply */
-#define REPLY_TEXT_MAX		65536	/* bytes of text kept for one reply */
+#define REPLY_LINE_MAX	2048  /* bytes in one reply line, CRLF excluded */
+#define REPLY_LINES_MAX 1000  /* lines in one reply */
+#define REPLY_TEXT_MAX	65536 /* bytes of text kept for one reply */
 
 struct smtp_reply {
-	int code;			/* 200..599 once complete */
-	char dsn[OUTCOME_DSN_MAX];	/* enhanced code of the first line, or "" */
+	int code;		   /* 200..599 once complete */
+	char dsn[OUTCOME_DSN_MAX]; /* enhanced code of the first line, or "" */
 	/* text of all lines without "NNN-"/"NNN ", joined by '\n'; NUL bytes
 	 * from the wire are replaced by '?' so this is a C string */
 	char text[REPLY_TEXT_MAX];
@@ -32,11 +32,11 @@ struct smtp_reply {
 };
 
 enum reply_status {
-	REPLY_MORE = 0,		/* continuation line seen; feed the next one */
-	REPLY_DONE,		/* last line seen; reply complete */
-	REPLY_MALFORMED,	/* bad code or separator: protocol error */
-	REPLY_MISMATCH,		/* lines of one reply carry different codes */
-	REPLY_TOO_BIG		/* line, line count or text over the caps */
+	REPLY_MORE = 0,	 /* continuation line seen; feed the next one */
+	REPLY_DONE,	 /* last line seen; reply complete */
+	REPLY_MALFORMED, /* bad code or separator: protocol error */
+	REPLY_MISMATCH,	 /* lines of one reply carry different codes */
+	REPLY_TOO_BIG	 /* line, line count or text over the caps */
 };
 
 void reply_init(struct smtp_reply *r);
@@ -59,8 +59,8 @@ void reply_dsn(const struct smtp_reply *r, char *dsn, size_t dsnlen);
 struct ehlo_features {
 	int starttls;
 	int pipelining;
-	int size;			/* SIZE advertised */
-	uint64_t size_limit;		/* 0: no limit known */
+	int size;	     /* SIZE advertised */
+	uint64_t size_limit; /* 0: no limit known */
 	int eightbitmime;
 	int smtputf8;
 };

@@ -28,26 +28,25 @@
 #include "dns_msg.h"
 #include "route.h"
 
-#define ROUTE_CNAME_MAX		8	/* CNAME hops followed inside one answer */
+#define ROUTE_CNAME_MAX 8 /* CNAME hops followed inside one answer */
 
 /* One query and what came back. */
 struct lookup {
 	char name[256];
 	unsigned type;
 	enum route_lookup_status status;
-	int ad_trusted;			/* the resolver's AD bit may be believed */
+	int ad_trusted; /* the resolver's AD bit may be believed */
 	int ad;
 	/* MX answers */
 	struct route_mx *mx;
 	size_t nmx;
-	char bad_name[128];		/* first invalid MX target, escaped, cut */
+	char bad_name[128]; /* first invalid MX target, escaped, cut */
 	/* A / AAAA answers */
 	unsigned char addr[ROUTE_HOST_ADDR_MAX][16];
 	size_t naddr;
 };
 
-static void
-route_fail(struct route_error *e, const char *dsn, const char *fmt, ...)
+static void route_fail(struct route_error *e, const char *dsn, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -107,27 +106,37 @@ route_lookup_error(enum route_lookup_status st, const char *name, unsigned type,
 
 	switch (st) {
 	case ROUTE_LOOKUP_NXDOMAIN:
-		route_fail(e, "5.4.4", "Host or domain name not found. Name service error "
-		    "for name=%s type=%s: Host not found", name, t);
+		route_fail(e, "5.4.4",
+		    "Host or domain name not found. Name service error "
+		    "for name=%s type=%s: Host not found",
+		    name, t);
 		break;
 	case ROUTE_LOOKUP_NODATA:
-		route_fail(e, "5.4.4", "Host or domain name not found. Name service error "
-		    "for name=%s type=%s: Host found but no data record of requested type", name, t);
+		route_fail(e, "5.4.4",
+		    "Host or domain name not found. Name service error "
+		    "for name=%s type=%s: Host found but no data record of requested type",
+		    name, t);
 		break;
 	case ROUTE_LOOKUP_INVALID:
-		route_fail(e, "5.4.4", "Name service error for name=%s type=%s: "
-		    "Malformed or unexpected name server reply", name, t);
+		route_fail(e, "5.4.4",
+		    "Name service error for name=%s type=%s: "
+		    "Malformed or unexpected name server reply",
+		    name, t);
 		break;
 	case ROUTE_LOOKUP_MALFORMED:
-		route_fail(e, "4.4.3", "Name service error for name=%s type=%s: "
-		    "Malformed or unexpected name server reply", name, t);
+		route_fail(e, "4.4.3",
+		    "Name service error for name=%s type=%s: "
+		    "Malformed or unexpected name server reply",
+		    name, t);
 		break;
 	case ROUTE_LOOKUP_NULLMX:
 		route_fail(e, "5.1.0", "Domain %s does not accept mail (nullMX)", name);
 		break;
 	default:
-		route_fail(e, "4.4.3", "Host or domain name not found. Name service error "
-		    "for name=%s type=%s: Host not found, try again", name, t);
+		route_fail(e, "4.4.3",
+		    "Host or domain name not found. Name service error "
+		    "for name=%s type=%s: Host not found, try again",
+		    name, t);
 		break;
 	}
 }
@@ -135,12 +144,13 @@ route_lookup_error(enum route_lookup_status st, const char *name, unsigned type,
 static int
 status_is_temporary(enum route_lookup_status st)
 {
-	return st == ROUTE_LOOKUP_TEMP || st == ROUTE_LOOKUP_MALFORMED || st == ROUTE_LOOKUP_PENDING;
+	return st == ROUTE_LOOKUP_TEMP || st == ROUTE_LOOKUP_MALFORMED
+	    || st == ROUTE_LOOKUP_PENDING;
 }
 
 int
-route_host_error(const char *host, enum route_lookup_status a,
-    enum route_lookup_status aaaa, struct route_error *e)
+route_host_error(const char *host, enum route_lookup_status a, enum route_lookup_status aaaa,
+    struct route_error *e)
 {
 	if (status_is_temporary(a) || !status_is_temporary(aaaa)) {
 		route_lookup_error(a, host, DNS_TYPE_A, e);
@@ -170,8 +180,8 @@ route_no_mx_address(const char *domain, const struct route_mx *mx,
 		route_fail(e, "4.4.4", "unable to find primary relay for %s", domain);
 		return;
 	}
-	snprintf(e->warning, sizeof(e->warning),
-	    "no MX host for %s has a valid address record", domain);
+	snprintf(e->warning, sizeof(e->warning), "no MX host for %s has a valid address record",
+	    domain);
 }
 
 /* ------------------------------------------------------------------------
@@ -197,8 +207,8 @@ same_host(const char *a, const char *b)
 }
 
 size_t
-route_mx_prepare(struct route_mx *mx, size_t n, const char *myhostname,
-    route_random_fn *rnd, void *arg, int *self)
+route_mx_prepare(struct route_mx *mx, size_t n, const char *myhostname, route_random_fn *rnd,
+    void *arg, int *self)
 {
 	size_t i, j, kept;
 	unsigned self_pref = 0;
@@ -409,9 +419,9 @@ usable_address(const uint8_t *data, size_t len)
 
 	if (len == 4)
 		return data[0] != 0 && data[0] < 224;
-	return memcmp(data, zero, 16) != 0 && data[0] != 0xff &&
-	    !(memcmp(data, zero, 10) == 0 && data[10] == 0xff && data[11] == 0xff &&
-	    !usable_address(data + 12, 4));
+	return memcmp(data, zero, 16) != 0 && data[0] != 0xff
+	    && !(memcmp(data, zero, 10) == 0 && data[10] == 0xff && data[11] == 0xff
+		&& !usable_address(data + 12, 4));
 }
 
 static void
@@ -451,13 +461,12 @@ lookup_parse(struct lookup *lk, const uint8_t *msg, size_t len)
 		return ROUTE_LOOKUP_MALFORMED;
 	lk->ad = lk->ad_trusted && h.ad;
 	if (h.tc)
-		return ROUTE_LOOKUP_TEMP;	/* truncated even over TCP */
+		return ROUTE_LOOKUP_TEMP; /* truncated even over TCP */
 	if (h.rcode == DNS_RCODE_NXDOMAIN)
 		return ROUTE_LOOKUP_NXDOMAIN;
 	if (h.rcode != DNS_RCODE_NOERROR)
 		return ROUTE_LOOKUP_TEMP;
-	if (dns_msg_follow_cnames(msg, len, qname, ROUTE_CNAME_MAX, owner,
-	    sizeof(owner)) != 0)
+	if (dns_msg_follow_cnames(msg, len, qname, ROUTE_CNAME_MAX, owner, sizeof(owner)) != 0)
 		return ROUTE_LOOKUP_MALFORMED;
 	while ((r = dns_msg_next(&it, &rr)) == 1) {
 		if (rr.type != lk->type || rr.rclass != DNS_CLASS_IN || !same_host(rr.owner, owner))
@@ -575,7 +584,8 @@ fill_addr(struct route_addr *ra, const char *host, int family, const unsigned ch
 }
 
 static int
-route_literal(const struct nexthop *nh, unsigned port, struct route_list *out, struct route_error *e)
+route_literal(const struct nexthop *nh, unsigned port, struct route_list *out,
+    struct route_error *e)
 {
 	unsigned char bin[16];
 	int family = nh->kind == NEXTHOP_IPV6 ? AF_INET6 : AF_INET;
@@ -583,7 +593,8 @@ route_literal(const struct nexthop *nh, unsigned port, struct route_list *out, s
 
 	if (inet_pton(family, nh->host, bin) != 1) {
 		printable(name, sizeof(name), nh->host);
-		route_fail(e, "5.4.4", "Name service error for %s: invalid host or domain name", name);
+		route_fail(e, "5.4.4", "Name service error for %s: invalid host or domain name",
+		    name);
 		return -1;
 	}
 	if ((out->addrs = calloc(1, sizeof(*out->addrs))) == NULL) {
@@ -603,8 +614,8 @@ is_localhost(const char *name)
 {
 	size_t len = strlen(name);
 
-	return strcmp(name, "localhost") == 0 ||
-	    (len > 10 && strcmp(name + len - 10, ".localhost") == 0);
+	return strcmp(name, "localhost") == 0
+	    || (len > 10 && strcmp(name + len - 10, ".localhost") == 0);
 }
 
 /*
@@ -697,12 +708,12 @@ route_mx(struct dns_ctx *dns, const char *domain, unsigned port, const struct ro
 {
 	struct lookup *mxl;
 	struct host_lookup *hosts = NULL;
-	enum route_lookup_status (*st)[2] = NULL;
+	enum route_lookup_status(*st)[2] = NULL;
 	size_t n, i;
 	int self, rc = -1;
 
-	if ((mxl = calloc(1, sizeof(*mxl))) == NULL ||
-	    (mxl->mx = calloc(ROUTE_MX_MAX, sizeof(*mxl->mx))) == NULL) {
+	if ((mxl = calloc(1, sizeof(*mxl))) == NULL
+	    || (mxl->mx = calloc(ROUTE_MX_MAX, sizeof(*mxl->mx))) == NULL) {
 		free(mxl);
 		route_fail(e, "4.3.0", "out of memory");
 		return -1;
@@ -723,8 +734,10 @@ route_mx(struct dns_ctx *dns, const char *domain, unsigned port, const struct ro
 		goto done;
 	case ROUTE_LOOKUP_INVALID:
 		route_lookup_error(mxl->status, domain, DNS_TYPE_MX, e);
-		snprintf(e->warning, sizeof(e->warning), "malformed domain name in resource data "
-		    "of MX record for %s: %s", domain, mxl->bad_name);
+		snprintf(e->warning, sizeof(e->warning),
+		    "malformed domain name in resource data "
+		    "of MX record for %s: %s",
+		    domain, mxl->bad_name);
 		goto done;
 	default:
 		route_lookup_error(mxl->status, domain, DNS_TYPE_MX, e);
@@ -783,7 +796,8 @@ route_resolve(struct dns_ctx *dns, const struct nexthop *nh, const struct route_
 		return route_literal(nh, port, out, e);
 	printable(name, sizeof(name), nh->host);
 	if (!dns_msg_valid_hostname(nh->host)) {
-		route_fail(e, "5.4.4", "Name service error for %s: invalid host or domain name", name);
+		route_fail(e, "5.4.4", "Name service error for %s: invalid host or domain name",
+		    name);
 		return -1;
 	}
 	/* Without the trailing dot: the name goes into SNI and log lines. */

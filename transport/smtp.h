@@ -21,35 +21,35 @@
 #include "tls_policy.h"
 #include "tls_session.h"
 
-struct dane_session;		/* dane.h */
-struct smtp_probe;		/* below */
+struct dane_session; /* dane.h */
+struct smtp_probe;   /* below */
 
 enum rcpt_state {
 	RCPT_PENDING = 0,
-	RCPT_ACCEPTED,		/* 2xx to RCPT in the current transaction */
-	RCPT_DONE,		/* 2xx to end of data: delivered */
-	RCPT_SOFT,		/* 4xx */
-	RCPT_HARD		/* 5xx */
+	RCPT_ACCEPTED, /* 2xx to RCPT in the current transaction */
+	RCPT_DONE,     /* 2xx to end of data: delivered */
+	RCPT_SOFT,     /* 4xx */
+	RCPT_HARD      /* 5xx */
 };
 
 struct smtp_rcpt {
-	const char *addr;	/* checked path content, no angle brackets */
+	const char *addr; /* checked path content, no angle brackets */
 	enum rcpt_state state;
 	char dsn[OUTCOME_DSN_MAX];
-	char reply[OUTCOME_TEXT_MAX];	/* sanitised server reply for the log */
+	char reply[OUTCOME_TEXT_MAX]; /* sanitised server reply for the log */
 };
 
 struct smtp_request {
 	const struct tlsmtp_config *cfg;
 	const struct nexthop *nexthop;
 	const char *queue_id;
-	const char *sender;		/* "" for the null sender */
+	const char *sender; /* "" for the null sender */
 	int need_smtputf8;
 	struct smtp_rcpt *rcpts;
 	size_t rcpt_count;
 	struct spool *msg;
 	const struct tls_effective *tls;
-	int64_t deadline_ms;		/* overall delivery deadline */
+	int64_t deadline_ms; /* overall delivery deadline */
 	int verbose;
 	/* smtp_attempt adds 1 for each session that completed EHLO (and TLS,
 	 * when used); tlsmtp.c stops at smtp_mx_session_limit. */
@@ -59,8 +59,8 @@ struct smtp_request {
 	 * smtp_attempt; NULL otherwise). */
 	struct dns_ctx *dns;
 	const struct dane_session *dane;
-	int mx_secure;			/* route_list.mx_secure of this next-hop */
-	int best_pref;			/* the route's best preference (its first address) */
+	int mx_secure; /* route_list.mx_secure of this next-hop */
+	int best_pref; /* the route's best preference (its first address) */
 	/* Set by smtp_attempt when a refused recipient held the whole batch
 	 * back (no DATA); the advice about it has then been logged once. */
 	int held_back;
@@ -80,12 +80,12 @@ struct smtp_request {
  * never sent; it ends RCPT_DONE when the session would have gone on to
  * MAIL.  What the session saw is left here (free with smtp_probe_free).
  */
-#define SMTP_PROBE_CHAIN_MAX	16
+#define SMTP_PROBE_CHAIN_MAX 16
 
 struct smtp_probe {
-	int tls_active;				/* a handshake completed */
-	struct tls_info tls;			/* protocol, cipher, peer status, reason */
-	gnutls_datum_t chain[SMTP_PROBE_CHAIN_MAX];	/* peer certificates, DER, leaf first */
+	int tls_active;				    /* a handshake completed */
+	struct tls_info tls;			    /* protocol, cipher, peer status, reason */
+	gnutls_datum_t chain[SMTP_PROBE_CHAIN_MAX]; /* peer certificates, DER, leaf first */
 	unsigned chain_count;
 	/* dane and dane-only: the TLSA lookup and the level it gave the session */
 	int dane;
@@ -98,8 +98,8 @@ struct smtp_probe {
 void smtp_probe_free(struct smtp_probe *p);
 
 enum attempt_status {
-	ATTEMPT_SETTLED,	/* delivered, or a permanent refusal: stop */
-	ATTEMPT_TRY_NEXT,	/* soft failure: the next address may succeed */
+	ATTEMPT_SETTLED,  /* delivered, or a permanent refusal: stop */
+	ATTEMPT_TRY_NEXT, /* soft failure: the next address may succeed */
 };
 
 /*

@@ -34,7 +34,7 @@
 #include "smtp_connect.h"
 
 /* With smtp_connect_timeout = 0 the kernel decides; we still stop at the deadline. */
-#define CONNECT_OS_LIMIT_S	3600
+#define CONNECT_OS_LIMIT_S 3600
 
 unsigned
 route_addr_port(const struct route_addr *a)
@@ -47,8 +47,8 @@ route_addr_port(const struct route_addr *a)
 static void
 connect_failed(struct outcome *out, const struct route_addr *a, const char *why)
 {
-	outcome_set(out, "4.4.1", "connect to %s[%s]:%u: %s", a->host, a->addr,
-	    route_addr_port(a), why);
+	outcome_set(out, "4.4.1", "connect to %s[%s]:%u: %s", a->host, a->addr, route_addr_port(a),
+	    why);
 }
 
 /* Bind to the configured source address of a's family, if any. */

@@ -19,8 +19,8 @@
  * Connect to a; returns a connected fd (non-blocking, TCP_NODELAY) or -1
  * with *out set to 4.4.1 "connect to H[A]:P: reason".
  */
-int smtp_connect(const struct tlsmtp_config *cfg, const struct route_addr *a,
-    int64_t overall_ms, struct outcome *out);
+int smtp_connect(const struct tlsmtp_config *cfg, const struct route_addr *a, int64_t overall_ms,
+    struct outcome *out);
 /* Port of a as a number (host order). */
 unsigned route_addr_port(const struct route_addr *a);
 

@@ -66,41 +66,41 @@
 /* smtp */
 #include "smtp.h"
 
-#define BODY_CHUNK		65536	/* bytes per body write: large TLS records */
-#define QUIT_WAIT_S		2	/* QUIT after a failure: do not linger */
-#define EARLY_REPLY_WAIT_S	2	/* a reply sent while we wrote the body */
-#define CMD_MAX			(ADDRESS_MAX + 256)	/* MAIL FROM:<address> and parameters */
-#define SMTP_PORT		25	/* the only port with a mail loop check */
-#define SUMMARY_LIMIT		99	/* pipe(8) logs the first 100 characters */
-#define SUMMARY_REPLY_MAX	60	/* the server's 250 text in the success line, at most */
-#define SUMMARY_REPLY_MIN	30	/* ... and at least, before the destination gives way */
+#define BODY_CHUNK	   65536	       /* bytes per body write: large TLS records */
+#define QUIT_WAIT_S	   2		       /* QUIT after a failure: do not linger */
+#define EARLY_REPLY_WAIT_S 2		       /* a reply sent while we wrote the body */
+#define CMD_MAX		   (ADDRESS_MAX + 256) /* MAIL FROM:<address> and parameters */
+#define SMTP_PORT	   25		       /* the only port with a mail loop check */
+#define SUMMARY_LIMIT	   99		       /* pipe(8) logs the first 100 characters */
+#define SUMMARY_REPLY_MAX  60 /* the server's 250 text in the success line, at most */
+#define SUMMARY_REPLY_MIN  30 /* ... and at least, before the destination gives way */
 
-#define STAGE_GREETING	"receiving the initial server greeting"
-#define STAGE_EHLO	"performing the EHLO handshake"
-#define STAGE_HELO	"performing the HELO handshake"
-#define STAGE_STARTTLS	"sending STARTTLS"
-#define STAGE_MAIL	"sending MAIL FROM"
-#define STAGE_RCPT	"sending RCPT TO"
-#define STAGE_DATA	"sending DATA command"
-#define STAGE_BODY	"sending message body"
-#define STAGE_DOT	"sending end of data -- message may be sent more than once"
+#define STAGE_GREETING "receiving the initial server greeting"
+#define STAGE_EHLO     "performing the EHLO handshake"
+#define STAGE_HELO     "performing the HELO handshake"
+#define STAGE_STARTTLS "sending STARTTLS"
+#define STAGE_MAIL     "sending MAIL FROM"
+#define STAGE_RCPT     "sending RCPT TO"
+#define STAGE_DATA     "sending DATA command"
+#define STAGE_BODY     "sending message body"
+#define STAGE_DOT      "sending end of data -- message may be sent more than once"
 
 struct session {
 	struct smtp_request *req;
 	const struct route_addr *addr;
 	struct stream *stream;
-	enum tls_level level;		/* effective for this attempt */
-	char namaddr[ROUTE_NAMADDR_MAX];	/* "host[addr]" */
+	enum tls_level level;		 /* effective for this attempt */
+	char namaddr[ROUTE_NAMADDR_MAX]; /* "host[addr]" */
 	struct ehlo_features feat;
 	int tls_active;
 	struct tls_info tls;
 	struct outcome *out;
 	char line[REPLY_LINE_MAX + 2];
-	struct smtp_reply reply;	/* last reply read */
-	int expect_more;		/* more pipelined replies are due */
-	int in_data;			/* the server may be reading a body: no QUIT */
-	const struct smtp_rcpt *held_back;	/* refused recipient that stopped DATA */
-	struct dane_session *dane;	/* dane levels: TLSA state of this attempt */
+	struct smtp_reply reply;	   /* last reply read */
+	int expect_more;		   /* more pipelined replies are due */
+	int in_data;			   /* the server may be reading a body: no QUIT */
+	const struct smtp_rcpt *held_back; /* refused recipient that stopped DATA */
+	struct dane_session *dane;	   /* dane levels: TLSA state of this attempt */
 };
 
 /* ------------------------------------------------------------------------
@@ -123,8 +123,7 @@ settle_open_rcpts(struct session *ss, enum rcpt_state to, const char *dsn, const
 }
 
 /* A session-level failure: the outcome, and every open recipient is soft. */
-static void
-fail_soft(struct session *ss, const char *dsn, const char *fmt, ...)
+static void fail_soft(struct session *ss, const char *dsn, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -161,7 +160,8 @@ static void
 io_failed(struct session *ss, enum stream_io st, const char *stage)
 {
 	if (st == STREAM_TIMEOUT)
-		fail_soft(ss, "4.4.2", "conversation with %s timed out while %s", ss->namaddr, stage);
+		fail_soft(ss, "4.4.2", "conversation with %s timed out while %s", ss->namaddr,
+		    stage);
 	else if (st == STREAM_TOOLONG)
 		fail_soft(ss, "4.5.0", "protocol error: reply line too long from %s while %s",
 		    ss->namaddr, stage);
@@ -169,8 +169,7 @@ io_failed(struct session *ss, enum stream_io st, const char *stage)
 		fail_soft(ss, "4.4.2", "lost connection with %s while %s", ss->namaddr, stage);
 }
 
-static int
-send_command(struct session *ss, int timeout_s, const char *stage, const char *fmt, ...)
+static int send_command(struct session *ss, int timeout_s, const char *stage, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static int
@@ -190,8 +189,8 @@ send_command(struct session *ss, int timeout_s, const char *stage, const char *f
 	}
 	log_verbose("> %s: %s", ss->namaddr, cmd);
 	memcpy(cmd + n, "\r\n", 3);
-	if ((st = stream_write(ss->stream, cmd, (size_t)n + 2, timeout_s,
-	    ss->req->deadline_ms)) != STREAM_OK) {
+	if ((st = stream_write(ss->stream, cmd, (size_t)n + 2, timeout_s, ss->req->deadline_ms))
+	    != STREAM_OK) {
 		io_failed(ss, st, stage);
 		return -1;
 	}
@@ -319,7 +318,8 @@ greeting(struct session *ss)
 	if (ss->reply.code / 100 == 5 && !cfg->skip_5xx_greeting) {
 		char text[sizeof(ss->out->text)];
 
-		text_cut(text, sizeof(text), "host %s refused to talk to me: %s", ss->namaddr, quoted);
+		text_cut(text, sizeof(text), "host %s refused to talk to me: %s", ss->namaddr,
+		    quoted);
 		outcome_set(ss->out, dsn, "%s", text);
 		settle_open_rcpts(ss, RCPT_HARD, dsn, text);
 		return -1;
@@ -340,8 +340,8 @@ hello(struct session *ss)
 {
 	const struct tlsmtp_config *cfg = ss->req->cfg;
 	char dsn[OUTCOME_DSN_MAX], text[OUTCOME_TEXT_MAX];
-	const char *helo = cfg->helo_name != NULL && *cfg->helo_name != '\0' ? cfg->helo_name
-	    : cfg->myhostname;
+	const char *helo =
+	    cfg->helo_name != NULL && *cfg->helo_name != '\0' ? cfg->helo_name : cfg->myhostname;
 
 	memset(&ss->feat, 0, sizeof(ss->feat));
 	if (send_command(ss, cfg->helo_timeout, STAGE_EHLO, "EHLO %s", helo) != 0
@@ -401,8 +401,9 @@ starttls(struct session *ss, int *retry_plain)
 			reply_quote(&ss->reply, raw, sizeof(raw));
 			outcome_quote_text(raw, strlen(raw), quoted, sizeof(quoted));
 			send_quit(ss);
-			fail_soft(ss, "4.7.4", "TLS is required, but host %s refused to start TLS: %s",
-			    ss->namaddr, quoted);
+			fail_soft(ss, "4.7.4",
+			    "TLS is required, but host %s refused to start TLS: %s", ss->namaddr,
+			    quoted);
 			return TLS_STEP_FAILED;
 		}
 		server_said(ss, "STARTTLS command", dsn, sizeof(dsn), text, sizeof(text));
@@ -415,10 +416,11 @@ starttls(struct session *ss, int *retry_plain)
 	/* Response injection: nothing may follow the 220 before the handshake. */
 	if (stream_unread_input(ss->stream)) {
 		log_warn("%s: unexpected data after the 220 reply to STARTTLS; "
-		    "possible response injection: closing the connection", ss->namaddr);
-		*retry_plain = may;
-		fail_soft(ss, "4.7.5", "Cannot start TLS: unexpected data from host %s after STARTTLS",
+			 "possible response injection: closing the connection",
 		    ss->namaddr);
+		*retry_plain = may;
+		fail_soft(ss, "4.7.5",
+		    "Cannot start TLS: unexpected data from host %s after STARTTLS", ss->namaddr);
 		return TLS_STEP_FAILED;
 	}
 	switch (tls_session_start(ss->stream, ss->req, ss->addr, &ss->tls)) {
@@ -456,7 +458,8 @@ open_session(struct session *ss, int *retry_plain)
 		if (!TLS_LEVEL_REQUIRES_TLS(ss->level))
 			return 0;
 		send_quit(ss);
-		fail_soft(ss, "4.7.4", "TLS is required, but was not offered by host %s", ss->namaddr);
+		fail_soft(ss, "4.7.4", "TLS is required, but was not offered by host %s",
+		    ss->namaddr);
 		return -1;
 	}
 	switch (starttls(ss, retry_plain)) {
@@ -513,8 +516,9 @@ mail_params(struct session *ss, char *params, size_t paramslen)
 	}
 	/* RFC 1870 6.1: over the limit is refused; exactly the limit is not. */
 	if (ss->feat.size && ss->feat.size_limit > 0 && (uint64_t)size > ss->feat.size_limit) {
-		snprintf(text, sizeof(text), "message size %zu exceeds size limit %" PRIu64
-		    " of server %s", size, ss->feat.size_limit, ss->namaddr);
+		snprintf(text, sizeof(text),
+		    "message size %zu exceeds size limit %" PRIu64 " of server %s", size,
+		    ss->feat.size_limit, ss->namaddr);
 		outcome_set(ss->out, "5.3.4", "%s", text);
 		settle_open_rcpts(ss, RCPT_HARD, "5.3.4", text);
 		return -1;
@@ -604,11 +608,12 @@ hold_back(struct session *ss)
 	ss->held_back = refused;
 	if (!req->held_back) {
 		/* Said once, here; the output line and per-recipient lines do not repeat it. */
-		log_info("%s: recipient <%s> was refused, so the message was sent to none of the %zu "
+		log_info(
+		    "%s: recipient <%s> was refused, so the message was sent to none of the %zu "
 		    "recipients of this batch and all are deferred, because pipe(8) has one status "
 		    "for a whole batch: set %s_destination_recipient_limit = 1 in main.cf for "
-		    "per-recipient results", ss->namaddr, refused->addr, req->rcpt_count,
-		    req->cfg->service_name);
+		    "per-recipient results",
+		    ss->namaddr, refused->addr, req->rcpt_count, req->cfg->service_name);
 	}
 	req->held_back = 1;
 	return 1;
@@ -732,9 +737,9 @@ lockstep_transaction(struct session *ss, const char *params)
 	const struct tlsmtp_config *cfg = req->cfg;
 	int accepted = 0, rc;
 
-	if (send_command(ss, cfg->mail_timeout, STAGE_MAIL, "MAIL FROM:<%s>%s", req->sender,
-	    params) != 0 || read_reply(ss, cfg->mail_timeout, STAGE_MAIL) != 0
-	    || mail_reply(ss) != 0)
+	if (send_command(ss, cfg->mail_timeout, STAGE_MAIL, "MAIL FROM:<%s>%s", req->sender, params)
+		!= 0
+	    || read_reply(ss, cfg->mail_timeout, STAGE_MAIL) != 0 || mail_reply(ss) != 0)
 		return;
 	for (size_t i = 0; i < req->rcpt_count; i++) {
 		struct smtp_rcpt *r = &req->rcpts[i];
@@ -755,8 +760,7 @@ lockstep_transaction(struct session *ss, const char *params)
 }
 
 /* Append "text\r\n" to a growing command batch. */
-static int
-batch_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+static int batch_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static int
@@ -826,7 +830,7 @@ pipelined_transaction(struct session *ss, const char *params)
 	}
 	ss->expect_more = 1;
 	if (read_reply(ss, cfg->mail_timeout, STAGE_MAIL) != 0 || mail_reply(ss) != 0) {
-		ss->in_data = 1;	/* DATA may have been accepted: no QUIT */
+		ss->in_data = 1; /* DATA may have been accepted: no QUIT */
 		return;
 	}
 	for (size_t i = 0; i < req->rcpt_count; i++) {
@@ -834,7 +838,8 @@ pipelined_transaction(struct session *ss, const char *params)
 
 		if (r->state != RCPT_PENDING)
 			continue;
-		if (read_reply(ss, cfg->rcpt_timeout, STAGE_RCPT) != 0 || (rc = rcpt_reply(ss, r)) < 0) {
+		if (read_reply(ss, cfg->rcpt_timeout, STAGE_RCPT) != 0
+		    || (rc = rcpt_reply(ss, r)) < 0) {
 			ss->in_data = 1;
 			return;
 		}
@@ -905,7 +910,8 @@ success_summary(const struct session *ss, const char *reply, char *out, size_t o
 		host = "";
 	if (reply_len + fixed + strlen(via) > limit && reply_len > SUMMARY_REPLY_MIN)
 		reply_len = limit > fixed + strlen(via) + SUMMARY_REPLY_MIN
-		    ? limit - fixed - strlen(via) : SUMMARY_REPLY_MIN;
+		    ? limit - fixed - strlen(via)
+		    : SUMMARY_REPLY_MIN;
 	if (reply_len + fixed + strlen(via) > limit)
 		via[0] = '\0';
 	if (reply_len + fixed > limit)
@@ -935,17 +941,19 @@ conclude(struct session *ss, char *summary, size_t summarylen)
 			done = r;
 	}
 	if (ss->held_back != NULL) {
-		outcome_set(ss->out, soft->dsn, "recipient <%s> refused, so the message was sent to "
+		outcome_set(ss->out, soft->dsn,
+		    "recipient <%s> refused, so the message was sent to "
 		    "nobody and the batch is deferred (set %s_destination_recipient_limit = 1 for "
-		    "per-recipient results): %s", ss->held_back->addr, req->cfg->service_name,
-		    ss->held_back->reply);
+		    "per-recipient results): %s",
+		    ss->held_back->addr, req->cfg->service_name, ss->held_back->reply);
 		return ATTEMPT_SETTLED;
 	}
 	if (soft != NULL) {
 		if (soft->dsn[0] != '\0')
 			outcome_set(ss->out, soft->dsn, "%s", soft->reply);
 		else if (ss->out->dsn[0] == '\0')
-			outcome_set(ss->out, "4.3.0", "delivery to %s was not completed", ss->namaddr);
+			outcome_set(ss->out, "4.3.0", "delivery to %s was not completed",
+			    ss->namaddr);
 		return ATTEMPT_TRY_NEXT;
 	}
 	if (hard != NULL && done == NULL) {
@@ -979,8 +987,8 @@ level_unusable(struct session *ss)
 		return 1;
 	}
 	if (ss->level == TLS_LEVEL_HALF_DANE) {
-		log_warn("%s: %s security level is not supported by this client",
-		    req->nexthop->key, tls_level_name(ss->level));
+		log_warn("%s: %s security level is not supported by this client", req->nexthop->key,
+		    tls_level_name(ss->level));
 		fail_soft(ss, "4.7.5", "client TLS configuration problem");
 		return 1;
 	}
@@ -1029,17 +1037,17 @@ dane_begin(struct session *ss, int tls_off)
 	}
 	if (secure) {
 		tlsa_lookup(req->dns, a->host, port,
-		    stage_deadline(req->cfg->connect_timeout, req->deadline_ms),
-		    &ds->tlsa, ds->base, sizeof(ds->base));
+		    stage_deadline(req->cfg->connect_timeout, req->deadline_ms), &ds->tlsa,
+		    ds->base, sizeof(ds->base));
 		log_verbose("%s: TLSA lookup for %s:%u: %s%s%s", label, ds->base, port,
-		    tlsa_status_text(ds->tlsa.status), ds->tlsa.why[0] ? ": " : "",
-		    ds->tlsa.why);
+		    tlsa_status_text(ds->tlsa.status), ds->tlsa.why[0] ? ": " : "", ds->tlsa.why);
 		dane_log_records(&ds->tlsa, label, req->cfg->tls_loglevel >= 2);
 	} else {
 		log_verbose("%s: address records not DNSSEC-validated: no TLSA lookup", label);
 	}
 	if (dane_plan(ss->level, secure, &ds->tlsa, a->host, port, &ds->level, dsn, sizeof(dsn),
-	    reason, sizeof(reason)) != DANE_PLAN_OK) {
+		reason, sizeof(reason))
+	    != DANE_PLAN_OK) {
 		log_verbose("%s: %s", label, reason);
 		fail_soft(ss, dsn, "%s", reason);
 		tlsa_set_free(&ds->tlsa);

@@ -44,26 +44,26 @@
 /* net */
 #include "socketmap.h"
 
-#define SOCKETMAP_NAME_MAX	256
-#define SOCKETMAP_LEN_DIGITS	10	/* "4294967295:" at most */
-#define REASON_SHOWN		200	/* bytes of a server's reason in a message */
+#define SOCKETMAP_NAME_MAX   256
+#define SOCKETMAP_LEN_DIGITS 10	 /* "4294967295:" at most */
+#define REASON_SHOWN	     200 /* bytes of a server's reason in a message */
 
 enum io_status {
 	IO_OK,
-	IO_EOF,			/* the peer closed (or reset) the connection */
+	IO_EOF, /* the peer closed (or reset) the connection */
 	IO_TIMEOUT,
-	IO_FORMAT,		/* not a netstring */
-	IO_SIZE,		/* longer than max_reply */
-	IO_ERROR		/* errno holds the reason */
+	IO_FORMAT, /* not a netstring */
+	IO_SIZE,   /* longer than max_reply */
+	IO_ERROR   /* errno holds the reason */
 };
 
 struct socketmap {
 	const struct socketmap_settings *settings;
 	struct sockaddr_storage sa;
 	socklen_t salen;
-	char endpoint[300];		/* "127.0.0.1:8461" or the socket path, for messages */
+	char endpoint[300]; /* "127.0.0.1:8461" or the socket path, for messages */
 	char name[SOCKETMAP_NAME_MAX];
-	int fd;				/* -1 when not connected */
+	int fd; /* -1 when not connected */
 };
 
 /* ------------------------------------------------------------------------
@@ -73,15 +73,16 @@ static int
 parse_inet(struct socketmap *sm, const char *hostport, char *err, size_t errlen)
 {
 	const char *colon = strrchr(hostport, ':');
-	char    host[INET6_ADDRSTRLEN + 2];
-	char   *end;
+	char host[INET6_ADDRSTRLEN + 2];
+	char *end;
 	unsigned long port;
-	size_t  hostlen;
-	struct sockaddr_in *sin = (struct sockaddr_in *) &sm->sa;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &sm->sa;
+	size_t hostlen;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&sm->sa;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&sm->sa;
 
 	if (colon == NULL || colon == hostport || colon[1] == 0) {
-		snprintf(err, errlen, "expected inet:host:port:name, not \"inet:%.200s\"", hostport);
+		snprintf(err, errlen, "expected inet:host:port:name, not \"inet:%.200s\"",
+		    hostport);
 		return -1;
 	}
 	errno = 0;
@@ -90,13 +91,13 @@ parse_inet(struct socketmap *sm, const char *hostport, char *err, size_t errlen)
 		snprintf(err, errlen, "bad port \"%.40s\" (a number is needed)", colon + 1);
 		return -1;
 	}
-	hostlen = (size_t) (colon - hostport);
+	hostlen = (size_t)(colon - hostport);
 	if (hostlen >= 2 && hostport[0] == '[' && hostport[hostlen - 1] == ']') {
 		hostport++;
 		hostlen -= 2;
 	}
 	if (hostlen >= sizeof(host)) {
-		snprintf(err, errlen, "bad host \"%.*s\"", (int) hostlen, hostport);
+		snprintf(err, errlen, "bad host \"%.*s\"", (int)hostlen, hostport);
 		return -1;
 	}
 	memcpy(host, hostport, hostlen);
@@ -106,12 +107,12 @@ parse_inet(struct socketmap *sm, const char *hostport, char *err, size_t errlen)
 		snprintf(host, sizeof(host), "127.0.0.1");
 	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t) port);
+		sin->sin_port = htons((uint16_t)port);
 		sm->salen = sizeof(*sin);
 		snprintf(sm->endpoint, sizeof(sm->endpoint), "%s:%lu", host, port);
 	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t) port);
+		sin6->sin6_port = htons((uint16_t)port);
 		sm->salen = sizeof(*sin6);
 		snprintf(sm->endpoint, sizeof(sm->endpoint), "[%s]:%lu", host, port);
 	} else {
@@ -124,7 +125,7 @@ parse_inet(struct socketmap *sm, const char *hostport, char *err, size_t errlen)
 static int
 parse_unix(struct socketmap *sm, const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un *sun = (struct sockaddr_un *) &sm->sa;
+	struct sockaddr_un *sun = (struct sockaddr_un *)&sm->sa;
 
 	if (*path == 0) {
 		snprintf(err, errlen, "expected unix:path:name, not \"unix:\"");
@@ -137,7 +138,7 @@ parse_unix(struct socketmap *sm, const char *path, char *err, size_t errlen)
 	memset(&sm->sa, 0, sizeof(sm->sa));
 	sun->sun_family = AF_UNIX;
 	memcpy(sun->sun_path, path, strlen(path) + 1);
-	sm->salen = (socklen_t) sizeof(*sun);
+	sm->salen = (socklen_t)sizeof(*sun);
 	snprintf(sm->endpoint, sizeof(sm->endpoint), "%s", path);
 	return 0;
 }
@@ -148,16 +149,16 @@ socketmap_open(const char *arg, const struct socketmap_settings *s, struct socke
 {
 	struct socketmap *sm;
 	const char *last = strrchr(arg, ':');
-	char    endpoint[400];
-	size_t  eplen;
-	int     rc;
+	char endpoint[400];
+	size_t eplen;
+	int rc;
 
 	*out = NULL;
 	if (last == NULL || last[1] == 0 || strlen(last + 1) >= SOCKETMAP_NAME_MAX) {
 		snprintf(err, errlen, "socketmap: needs inet:host:port:name or unix:path:name");
 		return -1;
 	}
-	eplen = (size_t) (last - arg);
+	eplen = (size_t)(last - arg);
 	if (eplen >= sizeof(endpoint)) {
 		snprintf(err, errlen, "socketmap endpoint is too long");
 		return -1;
@@ -176,8 +177,10 @@ socketmap_open(const char *arg, const struct socketmap_settings *s, struct socke
 	else if (strncmp(endpoint, "unix:", 5) == 0)
 		rc = parse_unix(sm, endpoint + 5, err, errlen);
 	else {
-		snprintf(err, errlen, "socketmap: needs inet:host:port:name or unix:path:name, "
-		    "not \"%.200s\"", arg);
+		snprintf(err, errlen,
+		    "socketmap: needs inet:host:port:name or unix:path:name, "
+		    "not \"%.200s\"",
+		    arg);
 		rc = -1;
 	}
 	if (rc < 0) {
@@ -215,7 +218,7 @@ wait_fd(int fd, short events, int64_t deadline_ms)
 {
 	struct pollfd pfd;
 	int64_t left;
-	int     n;
+	int n;
 
 	for (;;) {
 		left = deadline_ms - now_ms();
@@ -224,7 +227,7 @@ wait_fd(int fd, short events, int64_t deadline_ms)
 		pfd.fd = fd;
 		pfd.events = events;
 		pfd.revents = 0;
-		n = poll(&pfd, 1, left > 60000 ? 60000 : (int) left);
+		n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
 		if (n > 0)
 			return IO_OK;
 		if (n < 0 && errno != EINTR)
@@ -235,9 +238,9 @@ wait_fd(int fd, short events, int64_t deadline_ms)
 static enum io_status
 connect_endpoint(struct socketmap *sm, int64_t deadline_ms)
 {
-	int     fd;
-	int     soerr = 0;
-	int     one = 1;
+	int fd;
+	int soerr = 0;
+	int one = 1;
 	socklen_t len = sizeof(soerr);
 	enum io_status st;
 
@@ -245,8 +248,8 @@ connect_endpoint(struct socketmap *sm, int64_t deadline_ms)
 	if (fd < 0)
 		return IO_ERROR;
 	if (sm->sa.ss_family != AF_UNIX)
-		(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (const struct sockaddr *) &sm->sa, sm->salen) == 0) {
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (const struct sockaddr *)&sm->sa, sm->salen) == 0) {
 		sm->fd = fd;
 		return IO_OK;
 	}
@@ -276,14 +279,14 @@ connect_endpoint(struct socketmap *sm, int64_t deadline_ms)
 static enum io_status
 write_all(int fd, const char *buf, size_t len, int64_t deadline_ms)
 {
-	size_t  done = 0;
+	size_t done = 0;
 	ssize_t n;
 	enum io_status st;
 
 	while (done < len) {
 		n = send(fd, buf + done, len - done, MSG_NOSIGNAL);
 		if (n > 0) {
-			done += (size_t) n;
+			done += (size_t)n;
 			continue;
 		}
 		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
@@ -300,14 +303,14 @@ write_all(int fd, const char *buf, size_t len, int64_t deadline_ms)
 static enum io_status
 read_exact(int fd, char *buf, size_t len, int64_t deadline_ms)
 {
-	size_t  done = 0;
+	size_t done = 0;
 	ssize_t n;
 	enum io_status st;
 
 	while (done < len) {
 		n = recv(fd, buf + done, len - done, 0);
 		if (n > 0) {
-			done += (size_t) n;
+			done += (size_t)n;
 			continue;
 		}
 		if (n == 0 || (n < 0 && errno == ECONNRESET))
@@ -327,10 +330,10 @@ read_exact(int fd, char *buf, size_t len, int64_t deadline_ms)
 static enum io_status
 read_netstring(int fd, size_t max, char **reply, size_t *replylen, int64_t deadline_ms)
 {
-	size_t  len = 0;
-	int     digits = 0;
-	char    c;
-	char   *buf;
+	size_t len = 0;
+	int digits = 0;
+	char c;
+	char *buf;
 	enum io_status st;
 
 	*reply = NULL;
@@ -341,7 +344,7 @@ read_netstring(int fd, size_t max, char **reply, size_t *replylen, int64_t deadl
 			break;
 		if (c < '0' || c > '9' || digits == SOCKETMAP_LEN_DIGITS)
 			return IO_FORMAT;
-		len = len * 10 + (size_t) (c - '0');
+		len = len * 10 + (size_t)(c - '0');
 		digits++;
 		if (len > max)
 			return IO_SIZE;
@@ -365,8 +368,8 @@ read_netstring(int fd, size_t max, char **reply, size_t *replylen, int64_t deadl
  * Lookups.
  */
 static void
-io_failed(const struct socketmap *sm, enum io_status st, int saved_errno, int connecting,
-    char *err, size_t errlen)
+io_failed(const struct socketmap *sm, enum io_status st, int saved_errno, int connecting, char *err,
+    size_t errlen)
 {
 	switch (st) {
 	case IO_EOF:
@@ -394,14 +397,14 @@ io_failed(const struct socketmap *sm, enum io_status st, int saved_errno, int co
 static void
 printable(const char *text, char *out, size_t outlen)
 {
-	size_t  o = 0;
+	size_t o = 0;
 
 	while (*text == ' ' || *text == '\t')
 		text++;
 	for (; *text != 0 && o + 1 < outlen && o < REASON_SHOWN; text++) {
-		unsigned char ch = (unsigned char) *text;
+		unsigned char ch = (unsigned char)*text;
 
-		out[o++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char) ch;
+		out[o++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
 	}
 	out[o] = 0;
 }
@@ -410,8 +413,8 @@ printable(const char *text, char *out, size_t outlen)
 static int
 judge_reply(char *reply, size_t replylen, char **value, char *err, size_t errlen)
 {
-	char   *payload = strchr(reply, ' ');
-	char    shown[REASON_SHOWN + 1];
+	char *payload = strchr(reply, ' ');
+	char shown[REASON_SHOWN + 1];
 	const char *class;
 
 	if (strlen(reply) != replylen) {
@@ -454,15 +457,15 @@ int
 socketmap_lookup(struct socketmap *sm, const char *key, char **value, char *err, size_t errlen)
 {
 	int64_t deadline = stage_deadline(sm->settings->timeout_s, sm->settings->deadline_ms);
-	size_t  keylen = strlen(key);
-	size_t  namelen = strlen(sm->name);
-	size_t  reqcap = keylen + namelen + 32;
-	char   *req;
-	char   *reply = NULL;
-	size_t  replylen = 0;
-	int     reqlen;
+	size_t keylen = strlen(key);
+	size_t namelen = strlen(sm->name);
+	size_t reqcap = keylen + namelen + 32;
+	char *req;
+	char *reply = NULL;
+	size_t replylen = 0;
+	int reqlen;
 	enum io_status st = IO_ERROR;
-	int     saved_errno = 0;
+	int saved_errno = 0;
 
 	*value = NULL;
 	if ((req = malloc(reqcap)) == NULL) {
@@ -477,9 +480,10 @@ socketmap_lookup(struct socketmap *sm, const char *key, char **value, char *err,
 			free(req);
 			return -1;
 		}
-		st = write_all(sm->fd, req, (size_t) reqlen, deadline);
+		st = write_all(sm->fd, req, (size_t)reqlen, deadline);
 		if (st == IO_OK)
-			st = read_netstring(sm->fd, sm->settings->max_reply, &reply, &replylen, deadline);
+			st = read_netstring(sm->fd, sm->settings->max_reply, &reply, &replylen,
+			    deadline);
 		if (st == IO_OK)
 			break;
 		saved_errno = errno;

@@ -13,9 +13,9 @@
 #include "core.h"
 
 struct socketmap_settings {
-	int timeout_s;		/* socketmap_timeout: one lookup, connect to reply */
-	size_t max_reply;	/* socketmap_max_reply: reply bytes, without the netstring frame */
-	int64_t deadline_ms;	/* the delivery deadline (0 = none); no wait goes past it */
+	int timeout_s;	     /* socketmap_timeout: one lookup, connect to reply */
+	size_t max_reply;    /* socketmap_max_reply: reply bytes, without the netstring frame */
+	int64_t deadline_ms; /* the delivery deadline (0 = none); no wait goes past it */
 };
 
 struct socketmap;

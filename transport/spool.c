@@ -42,34 +42,34 @@
 /* core */
 #include "core.h"
 
-#define SPOOL_MEM_MAX		(1024 * 1024)	/* larger messages go to a file */
-#define SPOOL_READ_CHUNK	(64 * 1024)
-#define ENCODER_IN_CHUNK	(64 * 1024)
-#define WIRE_LINE_MAX		998		/* RFC 5321 4.5.3.1.6, without CRLF */
-#define NUL_REPLACEMENT		' '
+#define SPOOL_MEM_MAX	 (1024 * 1024) /* larger messages go to a file */
+#define SPOOL_READ_CHUNK (64 * 1024)
+#define ENCODER_IN_CHUNK (64 * 1024)
+#define WIRE_LINE_MAX	 998 /* RFC 5321 4.5.3.1.6, without CRLF */
+#define NUL_REPLACEMENT	 ' '
 
 struct spool {
-	char *mem;		/* the message while it is small */
+	char *mem; /* the message while it is small */
 	size_t mem_len;
-	int fd;			/* unlinked temporary file, or -1 */
-	size_t total;		/* input octets */
+	int fd;	      /* unlinked temporary file, or -1 */
+	size_t total; /* input octets */
 	int has_8bit;
-	int sized_limit;	/* line limit of the cached size, 0: none yet */
-	size_t size;		/* RFC 1870 size at that limit */
+	int sized_limit; /* line limit of the cached size, 0: none yet */
+	size_t size;	 /* RFC 1870 size at that limit */
 };
 
 struct spool_encoder {
 	struct spool *spool;
-	int limit;		/* fold longer lines */
-	size_t in_off;		/* next input octet to encode */
-	char *in;		/* file input buffer */
+	int limit;     /* fold longer lines */
+	size_t in_off; /* next input octet to encode */
+	char *in;      /* file input buffer */
 	size_t in_len, in_pos;
-	size_t col;		/* octets on the current output line */
-	int pending_cr;		/* a CR seen, not yet known to be CRLF */
-	int finished;		/* input exhausted, final line closed */
-	int done;		/* ".\r\n" queued */
-	size_t stuffed;		/* dots added for dot-stuffing so far */
-	char q[16];		/* output that did not fit the caller's buffer */
+	size_t col;	/* octets on the current output line */
+	int pending_cr; /* a CR seen, not yet known to be CRLF */
+	int finished;	/* input exhausted, final line closed */
+	int done;	/* ".\r\n" queued */
+	size_t stuffed; /* dots added for dot-stuffing so far */
+	char q[16];	/* output that did not fit the caller's buffer */
 	size_t q_len, q_off;
 };
 
@@ -201,7 +201,7 @@ spool_read(int fd, struct spool **out, char *err, size_t errlen)
 	}
 	while ((n = read_some(fd, buf, SPOOL_READ_CHUNK)) > 0) {
 		if (stored != 0)
-			continue;	/* keep reading: the writer must see EOF */
+			continue; /* keep reading: the writer must see EOF */
 		account(s, buf, (size_t)n);
 		stored = store(s, buf, (size_t)n, err, errlen);
 	}

@@ -30,15 +30,15 @@
 #include "reply.h"
 #include "stream.h"
 
-#define STREAM_BUF	16384		/* read buffer; a line is at most REPLY_LINE_MAX */
-#define TLS_RECORD_MAX	16384		/* plaintext bytes per TLS record */
+#define STREAM_BUF     16384 /* read buffer; a line is at most REPLY_LINE_MAX */
+#define TLS_RECORD_MAX 16384 /* plaintext bytes per TLS record */
 
 struct stream {
 	int fd;
 	gnutls_session_t tls;
 	char buf[STREAM_BUF];
-	size_t start;			/* first unread byte */
-	size_t end;			/* one past the last stored byte */
+	size_t start; /* first unread byte */
+	size_t end;   /* one past the last stored byte */
 };
 
 struct stream *

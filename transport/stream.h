@@ -14,9 +14,9 @@
 enum stream_io {
 	STREAM_OK = 0,
 	STREAM_TIMEOUT = -1,
-	STREAM_EOF = -2,	/* peer closed the connection */
-	STREAM_ERROR = -3,	/* reset, TLS record error, ... */
-	STREAM_TOOLONG = -4	/* line longer than the cap */
+	STREAM_EOF = -2,    /* peer closed the connection */
+	STREAM_ERROR = -3,  /* reset, TLS record error, ... */
+	STREAM_TOOLONG = -4 /* line longer than the cap */
 };
 
 struct stream;

@@ -38,8 +38,8 @@
 /* tls */
 #include "tls_policy.h"
 
-#define MATCH_SEPARATORS	" \t,:"
-#define DIGEST_SEPARATORS	" \t,|"
+#define MATCH_SEPARATORS  " \t,:"
+#define DIGEST_SEPARATORS " \t,|"
 
 static void
 mark_invalid(struct tls_effective *eff, const char *reason)
@@ -143,7 +143,8 @@ join_excludes(const char *a, const char *b)
 	size_t count = 0, len = 0, o = 0;
 	char *out = NULL;
 
-	if (split_words(a, " \t,:", &words, &count) < 0 || split_words(b, " \t,:", &words, &count) < 0)
+	if (split_words(a, " \t,:", &words, &count) < 0
+	    || split_words(b, " \t,:", &words, &count) < 0)
 		goto done;
 	if (count == 0)
 		goto done;
@@ -182,7 +183,8 @@ set_ciphers_and_protocols(const struct tlsmtp_config *cfg, const struct tls_poli
 	if (p != NULL && p->protocols != NULL)
 		eff->protocol_mask = p->protocol_mask;
 	else if (tls_protocols_parse(proto != NULL ? proto : "", &eff->protocol_mask, err,
-	    sizeof(err)) != 0) {
+		     sizeof(err))
+	    != 0) {
 		snprintf(why, sizeof(why), "invalid %s value \"%s\": %s", pname, proto, err);
 		mark_invalid(eff, why);
 		return;
@@ -198,7 +200,8 @@ set_ciphers_and_protocols(const struct tlsmtp_config *cfg, const struct tls_poli
 	if (p != NULL && p->exclude != NULL)
 		eff->exclude = join_excludes(p->exclude, NULL);
 	else if (mandatory)
-		eff->exclude = join_excludes(cfg->tls_exclude_ciphers, cfg->tls_mandatory_exclude_ciphers);
+		eff->exclude =
+		    join_excludes(cfg->tls_exclude_ciphers, cfg->tls_mandatory_exclude_ciphers);
 	else
 		eff->exclude = join_excludes(cfg->tls_exclude_ciphers, NULL);
 }
@@ -224,8 +227,10 @@ set_match(const struct tlsmtp_config *cfg, const struct tls_policy *p, struct tl
 			dflt = cfg->tls_verify_cert_match;
 		else
 			dflt = cfg->tls_secure_cert_match;
-		if (split_words(dflt, eff->level == TLS_LEVEL_FINGERPRINT ? DIGEST_SEPARATORS
-		    : MATCH_SEPARATORS, &eff->match, &eff->match_count) < 0)
+		if (split_words(dflt,
+			eff->level == TLS_LEVEL_FINGERPRINT ? DIGEST_SEPARATORS : MATCH_SEPARATORS,
+			&eff->match, &eff->match_count)
+		    < 0)
 			goto nomem;
 	}
 	if (eff->level == TLS_LEVEL_FINGERPRINT) {
@@ -241,8 +246,10 @@ set_match(const struct tlsmtp_config *cfg, const struct tls_policy *p, struct tl
 		}
 		eff->match_count = kept;
 		if (kept == 0) {
-			text_cut(why, sizeof(why), "nexthop domain %s: configured at fingerprint "
-			    "security level, but with no fingerprints to match.", eff->source);
+			text_cut(why, sizeof(why),
+			    "nexthop domain %s: configured at fingerprint "
+			    "security level, but with no fingerprints to match.",
+			    eff->source);
 			mark_invalid(eff, why);
 		}
 	} else if (eff->match_count == 0) {
@@ -281,7 +288,8 @@ merge(const struct tlsmtp_config *cfg, const struct tls_policy *p, struct tls_ef
 	set_ciphers_and_protocols(cfg, p, eff);
 	if (eff->level == TLS_LEVEL_INVALID)
 		return;
-	if (p != NULL && p->servername != NULL && (eff->servername = strdup(p->servername)) == NULL) {
+	if (p != NULL && p->servername != NULL
+	    && (eff->servername = strdup(p->servername)) == NULL) {
 		mark_invalid(eff, "out of memory");
 		return;
 	}
@@ -317,8 +325,8 @@ tls_policy_resolve(const struct tlsmtp_config *cfg, struct policy_maps *maps,
 	case POLICY_FOUND:
 		text_cut(eff->source, sizeof(eff->source), "%s %s", res.map, res.key);
 		for (size_t i = 0; i < res.policy.note_count; i++)
-			log_warn("smtp_tls_policy_maps, next-hop destination \"%s\": %s",
-			    nh->key, res.policy.notes[i]);
+			log_warn("smtp_tls_policy_maps, next-hop destination \"%s\": %s", nh->key,
+			    res.policy.notes[i]);
 		eff->level = res.policy.level;
 		merge(cfg, &res.policy, eff);
 		break;
@@ -340,7 +348,8 @@ tls_policy_resolve(const struct tlsmtp_config *cfg, struct policy_maps *maps,
 	 */
 	if (eff->level == TLS_LEVEL_INVALID) {
 		if (nh->kind == NEXTHOP_DOMAIN)
-			log_warn("TLS policy lookup for %s: client TLS configuration problem", nh->key);
+			log_warn("TLS policy lookup for %s: client TLS configuration problem",
+			    nh->key);
 		else
 			log_warn("TLS policy lookup for %s/%s: client TLS configuration problem",
 			    nh->key, nh->host);
@@ -483,10 +492,12 @@ append_excludes(const char *exclude, char *out, size_t outlen, size_t *o)
 			if (strcmp(word, exclude_map[k].word) == 0)
 				break;
 		if (k == sizeof(exclude_map) / sizeof(exclude_map[0])) {
-			log_warn("TLS cipher exclusion \"%s\" has no GnuTLS equivalent; ignored", word);
+			log_warn("TLS cipher exclusion \"%s\" has no GnuTLS equivalent; ignored",
+			    word);
 			continue;
 		}
-		if (append(out, outlen, o, ":") < 0 || append(out, outlen, o, exclude_map[k].gnutls) < 0)
+		if (append(out, outlen, o, ":") < 0
+		    || append(out, outlen, o, exclude_map[k].gnutls) < 0)
 			return -1;
 	}
 	return 0;

@@ -16,22 +16,22 @@
  * up to 1023 bytes in struct policy_result) and the key that matched; a
  * longer text is cut short, which only shortens a log line.
  */
-#define TLS_POLICY_SOURCE_MAX	1100
+#define TLS_POLICY_SOURCE_MAX 1100
 
 struct tls_effective {
-	enum tls_level level;		/* TLS_LEVEL_INVALID: fail closed (4.7.5) */
-	unsigned protocol_mask;		/* from protocols= or smtp_tls_[mandatory_]protocols */
-	enum tls_cipher_grade grade;	/* from ciphers= or smtp_tls_[mandatory_]ciphers */
-	char *exclude;			/* colon-separated, or NULL */
+	enum tls_level level;	     /* TLS_LEVEL_INVALID: fail closed (4.7.5) */
+	unsigned protocol_mask;	     /* from protocols= or smtp_tls_[mandatory_]protocols */
+	enum tls_cipher_grade grade; /* from ciphers= or smtp_tls_[mandatory_]ciphers */
+	char *exclude;		     /* colon-separated, or NULL */
 	/* verify/secure: strategies and patterns as written (expanded per host
 	 * by tls_policy_match_names); fingerprint: normalised digests */
 	char **match;
 	size_t match_count;
 	char **tafile;
 	size_t tafile_count;
-	char *servername;		/* NULL: the host name; "hostname"/"nexthop"/a name */
-	char source[TLS_POLICY_SOURCE_MAX];	/* "lmdb:/x key" or "smtp_tls_security_level" */
-	char invalid_reason[OUTCOME_TEXT_MAX];	/* why level is TLS_LEVEL_INVALID */
+	char *servername;		    /* NULL: the host name; "hostname"/"nexthop"/a name */
+	char source[TLS_POLICY_SOURCE_MAX]; /* "lmdb:/x key" or "smtp_tls_security_level" */
+	char invalid_reason[OUTCOME_TEXT_MAX]; /* why level is TLS_LEVEL_INVALID */
 };
 
 /*
@@ -60,7 +60,7 @@ void tls_match_names_free(char **names, size_t count);
  * never), levels that require TLS drop NULL ciphers, anonymous suites are
  * never offered, and exclude= words map to GnuTLS removals.
  */
-int tls_priority_string(const struct tls_effective *eff, char *out, size_t outlen,
-    char *err, size_t errlen);
+int tls_priority_string(const struct tls_effective *eff, char *out, size_t outlen, char *err,
+    size_t errlen);
 
 #endif

@@ -52,12 +52,12 @@
 /* smtp: the one include that runs up (docs/architecture.md, "Exceptions") */
 #include "smtp.h"
 
-#define MATCH_NAMES_MAX		TLS_POLICY_MAX_LIST
+#define MATCH_NAMES_MAX TLS_POLICY_MAX_LIST
 
 /* Process-wide state: one message per process, several sessions at most. */
 static int tls_global_done;
 static gnutls_certificate_credentials_t tls_creds;
-static gnutls_x509_trust_list_t tls_ca_list;	/* CAfile/CApath [+ system], or system */
+static gnutls_x509_trust_list_t tls_ca_list; /* CAfile/CApath [+ system], or system */
 static int tls_ca_loaded;
 
 static int
@@ -74,7 +74,8 @@ tls_global_init(const struct tlsmtp_config *cfg, char *why, size_t whylen)
 	}
 	if (cfg->tls_cert_file != NULL && *cfg->tls_cert_file != '\0') {
 		const char *key = cfg->tls_key_file != NULL && *cfg->tls_key_file != '\0'
-		    ? cfg->tls_key_file : cfg->tls_cert_file;
+		    ? cfg->tls_key_file
+		    : cfg->tls_cert_file;
 
 		rc = gnutls_certificate_set_x509_key_file(tls_creds, cfg->tls_cert_file, key,
 		    GNUTLS_X509_FMT_PEM);
@@ -165,7 +166,8 @@ tafile_trust(const struct tls_effective *eff)
 		return NULL;
 	for (size_t i = 0; i < eff->tafile_count; i++)
 		if (gnutls_x509_trust_list_add_trust_file(list, eff->tafile[i], NULL,
-		    GNUTLS_X509_FMT_PEM, 0, 0) <= 0)
+			GNUTLS_X509_FMT_PEM, 0, 0)
+		    <= 0)
 			log_warn("cannot load trust anchors from tafile %s", eff->tafile[i]);
 	return list;
 }
@@ -307,7 +309,7 @@ check_peer(gnutls_session_t sess, const struct smtp_request *req, const struct r
 	else if (eff->level != TLS_LEVEL_FINGERPRINT)
 		spec.trust = ca_trust(req->cfg, TLS_LEVEL_MUST_PKIX(eff->level));
 	if (level == TLS_LEVEL_DANE && req->dane != NULL)
-		dane_peer(sess, req, a, label, &res);	/* DANE */
+		dane_peer(sess, req, a, label, &res); /* DANE */
 	else
 		tls_verify_peer(sess, &spec, &res);
 	tls_match_names_free(names, nnames);
@@ -374,7 +376,8 @@ tls_session_start(struct stream *s, const struct smtp_request *req, const struct
 	gnutls_transport_set_int(sess, stream_fd(s));
 	stream_set_tls(s, sess);
 	if (handshake(s, sess, stage_deadline(cfg->starttls_timeout, req->deadline_ms), why,
-	    sizeof(why)) != 0) {
+		sizeof(why))
+	    != 0) {
 		log_info("SSL_connect error to %s: %s", label, why);
 		snprintf(info->detail, sizeof(info->detail), "%s", why);
 		return TLS_START_HANDSHAKE;

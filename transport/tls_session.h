@@ -25,18 +25,18 @@ struct smtp_request;
 
 enum tls_start_result {
 	TLS_START_OK = 0,
-	TLS_START_CONFIG,	/* our configuration: 4.7.5 client TLS configuration problem */
-	TLS_START_HANDSHAKE,	/* handshake failed or timed out */
-	TLS_START_NOT_VERIFIED	/* handshake done, peer does not satisfy the level */
+	TLS_START_CONFIG,      /* our configuration: 4.7.5 client TLS configuration problem */
+	TLS_START_HANDSHAKE,   /* handshake failed or timed out */
+	TLS_START_NOT_VERIFIED /* handshake done, peer does not satisfy the level */
 };
 
 struct tls_info {
 	enum tls_peer_status status;
-	char protocol[32];	/* "TLSv1.3" */
+	char protocol[32]; /* "TLSv1.3" */
 	char cipher[128];
 	unsigned usebits;
 	unsigned algbits;
-	char detail[OUTCOME_TEXT_MAX];	/* handshake error or verification reason */
+	char detail[OUTCOME_TEXT_MAX]; /* handshake error or verification reason */
 };
 
 /*

@@ -48,16 +48,16 @@
 #include "tls_verify.h"
 
 /* Postfix smtp_tls_scert_verifydepth: issuers above the leaf. */
-#define VERIFY_DEPTH		9
+#define VERIFY_DEPTH 9
 /* Bounds on what one certificate may make us examine. */
-#define SAN_EXAMINE_MAX		1024
-#define CN_EXAMINE_MAX		2
-#define DN_RDN_MAX		32
-#define DNS_NAME_MAX		253
-#define DNS_LABEL_MAX		63
+#define SAN_EXAMINE_MAX 1024
+#define CN_EXAMINE_MAX	2
+#define DN_RDN_MAX	32
+#define DNS_NAME_MAX	253
+#define DNS_LABEL_MAX	63
 
 /* OpenSSL's error numbers, as Postfix prints them after "num=". */
-#define X509_ERR_CERT_SIGNATURE_FAILURE	7
+#define X509_ERR_CERT_SIGNATURE_FAILURE 7
 #define X509_ERR_CERT_REVOKED		23
 #define X509_ERR_INVALID_CA		24
 #define X509_ERR_PERMITTED_VIOLATION	47
@@ -91,8 +91,8 @@ ascii_equal_nocase(const char *a, const char *b, size_t len)
 static int
 dns_char_ok(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-	    || (c >= '0' && c <= '9') || c == '-' || c == '_';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+	    || c == '-' || c == '_';
 }
 
 /*
@@ -145,8 +145,7 @@ wildcard_ok(const char *name, size_t len)
 
 /* Exact pattern (a host name) against a presented name. */
 static int
-match_exact(const char *pattern, size_t patlen, const char *name, size_t namelen,
-    int wild)
+match_exact(const char *pattern, size_t patlen, const char *name, size_t namelen, int wild)
 {
 	const char *dot;
 	size_t first;
@@ -161,8 +160,7 @@ match_exact(const char *pattern, size_t patlen, const char *name, size_t namelen
 	first = (size_t)(dot - pattern);
 	if (first >= 4 && ascii_equal_nocase(pattern, "xn--", 4))
 		return 0;
-	return patlen - first == namelen - 1
-	    && ascii_equal_nocase(dot, name + 1, namelen - 1);
+	return patlen - first == namelen - 1 && ascii_equal_nocase(dot, name + 1, namelen - 1);
 }
 
 /*
@@ -173,8 +171,7 @@ match_exact(const char *pattern, size_t patlen, const char *name, size_t namelen
 static int
 match_suffix(const char *pattern, size_t patlen, const char *name, size_t namelen)
 {
-	return namelen > patlen
-	    && ascii_equal_nocase(pattern, name + namelen - patlen, patlen);
+	return namelen > patlen && ascii_equal_nocase(pattern, name + namelen - patlen, patlen);
 }
 
 int
@@ -231,8 +228,7 @@ tls_peer_status_name(enum tls_peer_status status)
  * "CA " (an issuer).
  */
 static void
-fail(struct tls_verify_result *result, const char *who, const char *label,
-    const char *detail)
+fail(struct tls_verify_result *result, const char *who, const char *label, const char *detail)
 {
 	snprintf(result->reason, sizeof(result->reason),
 	    "%scertificate verification failed for %s: %s", who, label, detail);
@@ -280,8 +276,7 @@ tls_dn_oneline(gnutls_x509_crt_t crt, int issuer, char *buf, size_t size)
 			buf_append(buf, size, &used, "/", 1);
 			buf_append(buf, size, &used, short_name, strlen(short_name));
 			buf_append(buf, size, &used, "=", 1);
-			buf_append(buf, size, &used, (const char *)ava.value.data,
-			    ava.value.size);
+			buf_append(buf, size, &used, (const char *)ava.value.data, ava.value.size);
 		}
 		if (av == 0)
 			break;
@@ -331,8 +326,9 @@ chain_has_name_constraints(gnutls_x509_crt_t *chain, unsigned n)
 
 	for (i = 1; i < n; i++) {
 		size = 0;
-		if (gnutls_x509_crt_get_extension_by_oid(chain[i], "2.5.29.30", 0,
-		    NULL, &size, &critical) != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+		if (gnutls_x509_crt_get_extension_by_oid(chain[i], "2.5.29.30", 0, NULL, &size,
+			&critical)
+		    != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 			return 1;
 	}
 	return 0;
@@ -350,8 +346,7 @@ leaf_time_bad(gnutls_x509_crt_t leaf, unsigned status)
 }
 
 static void
-num_reason(struct tls_verify_result *result, const char *label, int num,
-    const char *text)
+num_reason(struct tls_verify_result *result, const char *label, int num, const char *text)
 {
 	char detail[128];
 
@@ -365,8 +360,8 @@ num_reason(struct tls_verify_result *result, const char *label, int num,
  * then broken issuers, weak algorithms, dates and finally the purpose.
  */
 static void
-status_reason(struct tls_verify_result *result, const char *label,
-    unsigned status, gnutls_x509_crt_t *chain, unsigned n)
+status_reason(struct tls_verify_result *result, const char *label, unsigned status,
+    gnutls_x509_crt_t *chain, unsigned n)
 {
 	char detail[300];
 	gnutls_x509_crt_t top;
@@ -375,8 +370,7 @@ status_reason(struct tls_verify_result *result, const char *label,
 		num_reason(result, label, X509_ERR_INVALID_CA, "invalid CA certificate");
 	} else if (status & GNUTLS_CERT_SIGNER_NOT_FOUND) {
 		top = chain_top(chain, n);
-		if (n >= 1 && top == chain[0]
-		    && gnutls_x509_crt_check_issuer(chain[0], chain[0])) {
+		if (n >= 1 && top == chain[0] && gnutls_x509_crt_check_issuer(chain[0], chain[0])) {
 			fail(result, "", label, "self-signed certificate");
 			return;
 		}
@@ -388,8 +382,7 @@ status_reason(struct tls_verify_result *result, const char *label,
 			num_reason(result, label, X509_ERR_PERMITTED_VIOLATION,
 			    "permitted subtree violation");
 		else
-			num_reason(result, label, X509_ERR_INVALID_CA,
-			    "invalid CA certificate");
+			num_reason(result, label, X509_ERR_INVALID_CA, "invalid CA certificate");
 	} else if (status & GNUTLS_CERT_INSECURE_ALGORITHM) {
 		if (key_weak(chain[0]))
 			num_reason(result, label, X509_ERR_EE_KEY_TOO_SMALL,
@@ -406,9 +399,9 @@ status_reason(struct tls_verify_result *result, const char *label,
 	} else if (status & GNUTLS_CERT_REVOKED) {
 		num_reason(result, label, X509_ERR_CERT_REVOKED, "certificate revoked");
 	} else if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED)) {
-		fail(result, leaf_time_bad(chain[0], status) ? "server " : "CA ",
-		    label, (status & GNUTLS_CERT_EXPIRED) ? "certificate has expired"
-		    : "certificate not yet valid");
+		fail(result, leaf_time_bad(chain[0], status) ? "server " : "CA ", label,
+		    (status & GNUTLS_CERT_EXPIRED) ? "certificate has expired"
+						   : "certificate not yet valid");
 	} else if (status & GNUTLS_CERT_PURPOSE_MISMATCH) {
 		fail(result, "", label, "not designated for use as a server certificate");
 	} else if (status & GNUTLS_CERT_UNKNOWN_CRIT_EXTENSIONS) {
@@ -425,8 +418,7 @@ status_reason(struct tls_verify_result *result, const char *label,
 
 /* One DER header at der[*off]; on success *off is the content start. */
 static int
-der_header(const unsigned char *der, size_t len, size_t *off,
-    unsigned char *tag, size_t *clen)
+der_header(const unsigned char *der, size_t len, size_t *off, unsigned char *tag, size_t *clen)
 {
 	size_t o = *off, n;
 	unsigned nbytes;
@@ -468,7 +460,7 @@ der_find_spki(const unsigned char *der, size_t len, size_t *start, size_t *spki_
 		return -1;
 	if (der_header(der, len, &off, &tag, &clen) < 0 || tag != 0x30)
 		return -1;
-	len = off + clen;			/* stay inside tbsCertificate */
+	len = off + clen; /* stay inside tbsCertificate */
 	begin = off;
 	if (der_header(der, len, &off, &tag, &clen) < 0)
 		return -1;
@@ -476,7 +468,7 @@ der_find_spki(const unsigned char *der, size_t len, size_t *start, size_t *spki_
 		off += clen;
 	else
 		off = begin;
-	for (skip = 0; skip < 5; skip++) {	/* serial .. subject */
+	for (skip = 0; skip < 5; skip++) { /* serial .. subject */
 		if (der_header(der, len, &off, &tag, &clen) < 0)
 			return -1;
 		off += clen;
@@ -490,8 +482,7 @@ der_find_spki(const unsigned char *der, size_t len, size_t *start, size_t *spki_
 }
 
 static int
-digest_hex(gnutls_digest_algorithm_t alg, const void *data, size_t len,
-    char *hex, size_t hexsize)
+digest_hex(gnutls_digest_algorithm_t alg, const void *data, size_t len, char *hex, size_t hexsize)
 {
 	unsigned char md[64];
 	static const char digits[] = "0123456789abcdef";
@@ -528,8 +519,8 @@ digest_equal(const char *configured, const char *hex)
 }
 
 int
-tls_fingerprint_hex(const gnutls_datum_t *der, gnutls_digest_algorithm_t alg, int spki,
-    char *hex, size_t hexsize)
+tls_fingerprint_hex(const gnutls_datum_t *der, gnutls_digest_algorithm_t alg, int spki, char *hex,
+    size_t hexsize)
 {
 	size_t start, spki_len;
 
@@ -567,8 +558,7 @@ fingerprint_matches(const gnutls_datum_t *leaf, const struct tls_match_spec *spe
  */
 
 static int
-any_pattern_matches(const char *const *names, size_t count, const char *name,
-    size_t len)
+any_pattern_matches(const char *const *names, size_t count, const char *name, size_t len)
 {
 	size_t i;
 
@@ -589,14 +579,14 @@ common_name_matches(gnutls_x509_crt_t leaf, const char *const *names, size_t cou
 
 	for (idx = 0; idx < CN_EXAMINE_MAX; idx++) {
 		size = sizeof(cn);
-		err = gnutls_x509_crt_get_dn_by_oid(leaf, GNUTLS_OID_X520_COMMON_NAME,
-		    idx, 0, cn, &size);
+		err = gnutls_x509_crt_get_dn_by_oid(leaf, GNUTLS_OID_X520_COMMON_NAME, idx, 0, cn,
+		    &size);
 		if (err == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 			break;
 		if (err < 0 || size >= sizeof(cn))
 			return 0;
 		if (idx > 0)
-			return 0;		/* several CNs: ambiguous */
+			return 0; /* several CNs: ambiguous */
 		cn_len = size;
 	}
 	return cn_len > 0 && any_pattern_matches(names, count, cn, cn_len);
@@ -678,8 +668,8 @@ check_pkix(const gnutls_datum_t *ders, unsigned n, const struct tls_match_spec *
 	char detail[64];
 
 	if (n > VERIFY_DEPTH + 1) {
-		snprintf(detail, sizeof(detail),
-		    "certificate chain longer than limit(%d)", VERIFY_DEPTH);
+		snprintf(detail, sizeof(detail), "certificate chain longer than limit(%d)",
+		    VERIFY_DEPTH);
 		fail(result, "", label, detail);
 		return;
 	}
@@ -693,16 +683,16 @@ check_pkix(const gnutls_datum_t *ders, unsigned n, const struct tls_match_spec *
 
 	if (spec->trust == NULL)
 		status = GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_NOT_FOUND;
-	else if (gnutls_x509_trust_list_verify_crt2(spec->trust, chain, n,
-	    &purpose, 1, flags, &status, NULL) < 0)
+	else if (gnutls_x509_trust_list_verify_crt2(spec->trust, chain, n, &purpose, 1, flags,
+		     &status, NULL)
+	    < 0)
 		status = GNUTLS_CERT_INVALID;
 
 	if (status != 0) {
 		status_reason(result, label, status, chain, n);
 	} else if (!need_match) {
 		result->status = TLS_PEER_TRUSTED;
-	} else if (tls_leaf_name_matches(chain[0], spec->names,
-	    spec->name_count)) {
+	} else if (tls_leaf_name_matches(chain[0], spec->names, spec->name_count)) {
 		result->status = TLS_PEER_VERIFIED;
 		result->matched = 1;
 	} else {
@@ -720,8 +710,7 @@ tls_verify_peer(gnutls_session_t session, const struct tls_match_spec *spec,
 	const gnutls_datum_t *ders;
 	unsigned n = 0;
 	const char *label = spec->peer_label ? spec->peer_label : "unknown";
-	int must_match = TLS_LEVEL_MUST_MATCH(spec->level)
-	    && spec->level != TLS_LEVEL_HALF_DANE;
+	int must_match = TLS_LEVEL_MUST_MATCH(spec->level) && spec->level != TLS_LEVEL_HALF_DANE;
 
 	memset(result, 0, sizeof(*result));
 	result->status = TLS_PEER_ANONYMOUS;

@@ -29,14 +29,14 @@
 #include "core.h"
 
 enum tls_peer_status {
-	TLS_PEER_ANONYMOUS = 0,	/* no certificate */
+	TLS_PEER_ANONYMOUS = 0, /* no certificate */
 	TLS_PEER_UNTRUSTED,	/* certificate, chain not trusted / not checked */
 	TLS_PEER_TRUSTED,	/* chain trusted, no match was required */
 	TLS_PEER_VERIFIED	/* matched under a level that requires matching */
 };
 
 struct tls_match_spec {
-	enum tls_level level;		/* effective level of this session */
+	enum tls_level level; /* effective level of this session */
 	/*
 	 * Patterns for verify/secure: lower-case A-labels without trailing dot;
 	 * "example.com" is an exact name, ".example.com" one or more labels
@@ -47,15 +47,15 @@ struct tls_match_spec {
 	/* fingerprint: lower-case hex, no colons; matches cert DER or SPKI DER */
 	const char *const *digests;
 	size_t digest_count;
-	gnutls_digest_algorithm_t digest_alg;	/* smtp_tls_fingerprint_digest */
+	gnutls_digest_algorithm_t digest_alg; /* smtp_tls_fingerprint_digest */
 	/* CAfile/CApath or tafile anchors; NULL when none were loaded */
 	gnutls_x509_trust_list_t trust;
-	const char *peer_label;		/* "host[addr]:port" for log lines */
+	const char *peer_label; /* "host[addr]:port" for log lines */
 };
 
 struct tls_verify_result {
 	enum tls_peer_status status;
-	int matched;			/* 1 when the level's requirement is met */
+	int matched; /* 1 when the level's requirement is met */
 	/*
 	 * When the check fails at a matching level: one line in Postfix's
 	 * wording, e.g. "certificate verification failed for H[A]:25:
@@ -80,8 +80,7 @@ int tls_name_match(const char *pattern, const char *name, size_t namelen);
  * the CommonName only when there is no subjectAltName at all, and only when
  * there is exactly one readable CN.  Returns 1 on match, 0 otherwise.
  */
-int tls_leaf_name_matches(gnutls_x509_crt_t leaf, const char *const *names,
-    size_t count);
+int tls_leaf_name_matches(gnutls_x509_crt_t leaf, const char *const *names, size_t count);
 
 /*
  * Examine the peer of an established session.  Never fails "hard": any

@@ -143,8 +143,8 @@ tlsa_parse_answer(const uint8_t *msg, size_t len, const char *qname, int ad_trus
 		set_error(set, why);
 		return set->status;
 	}
-	if (dns_msg_follow_cnames(msg, len, q, TLSA_CNAME_MAX, set->owner,
-	    sizeof(set->owner)) != 0) {
+	if (dns_msg_follow_cnames(msg, len, q, TLSA_CNAME_MAX, set->owner, sizeof(set->owner))
+	    != 0) {
 		set_error(set, "malformed DNS answer");
 		return set->status;
 	}
@@ -194,9 +194,11 @@ tlsa_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 
 	(void)timeouts;
 	if (status != ARES_SUCCESS || abuf == NULL || alen <= 0) {
-		set_error(tq->set, status == ARES_ECANCELLED ? "DNS lookup timed out"
-		    : status == ARES_ETIMEOUT ? "DNS lookup timed out"
-		    : status == ARES_ESERVFAIL ? "DNS server failure" : ares_strerror(status));
+		set_error(tq->set,
+		    status == ARES_ECANCELLED	   ? "DNS lookup timed out"
+			: status == ARES_ETIMEOUT  ? "DNS lookup timed out"
+			: status == ARES_ESERVFAIL ? "DNS server failure"
+						   : ares_strerror(status));
 		return;
 	}
 	tlsa_parse_answer(abuf, (size_t)alen, tq->qname, tq->ad_trusted, tq->set);
@@ -206,7 +208,7 @@ tlsa_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 struct cname_query {
 	const char *host;
 	int ad_trusted;
-	char expanded[DNS_MSG_NAME_TEXT_MAX];	/* "" when none */
+	char expanded[DNS_MSG_NAME_TEXT_MAX]; /* "" when none */
 };
 
 static void
@@ -224,7 +226,8 @@ cname_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	    || h.rcode != DNS_RCODE_NOERROR || !(cq->ad_trusted && h.ad))
 		return;
 	if (dns_msg_follow_cnames(abuf, (size_t)alen, cq->host, TLSA_CNAME_MAX, owner,
-	    sizeof(owner)) != 0)
+		sizeof(owner))
+	    != 0)
 		return;
 	if (!same_name(owner, cq->host) && dns_msg_valid_hostname(owner))
 		snprintf(cq->expanded, sizeof(cq->expanded), "%s", owner);

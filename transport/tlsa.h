@@ -26,33 +26,33 @@
 /* dns */
 #include "dns.h"
 
-#define TLSA_RECORDS_MAX	100	/* records kept from one answer */
-#define TLSA_CNAME_MAX		8	/* CNAME hops followed inside one answer */
+#define TLSA_RECORDS_MAX 100 /* records kept from one answer */
+#define TLSA_CNAME_MAX	 8   /* CNAME hops followed inside one answer */
 
-#define TLSA_USAGE_PKIX_TA	0
-#define TLSA_USAGE_PKIX_EE	1
-#define TLSA_USAGE_DANE_TA	2
-#define TLSA_USAGE_DANE_EE	3
-#define TLSA_SELECTOR_CERT	0
-#define TLSA_SELECTOR_SPKI	1
-#define TLSA_MTYPE_FULL		0
-#define TLSA_MTYPE_SHA256	1
-#define TLSA_MTYPE_SHA512	2
+#define TLSA_USAGE_PKIX_TA 0
+#define TLSA_USAGE_PKIX_EE 1
+#define TLSA_USAGE_DANE_TA 2
+#define TLSA_USAGE_DANE_EE 3
+#define TLSA_SELECTOR_CERT 0
+#define TLSA_SELECTOR_SPKI 1
+#define TLSA_MTYPE_FULL	   0
+#define TLSA_MTYPE_SHA256  1
+#define TLSA_MTYPE_SHA512  2
 
 enum tlsa_status {
 	TLSA_PENDING = 0,
-	TLSA_FOUND,		/* validated answer with at least one TLSA record */
-	TLSA_NONE,		/* validated NODATA or NXDOMAIN: secure denial */
-	TLSA_INSECURE,		/* an answer without a believable AD bit */
-	TLSA_ERROR		/* SERVFAIL, timeout, truncation, malformed answer */
+	TLSA_FOUND,    /* validated answer with at least one TLSA record */
+	TLSA_NONE,     /* validated NODATA or NXDOMAIN: secure denial */
+	TLSA_INSECURE, /* an answer without a believable AD bit */
+	TLSA_ERROR     /* SERVFAIL, timeout, truncation, malformed answer */
 };
 
 struct tlsa_rr {
 	uint8_t usage;
 	uint8_t selector;
 	uint8_t mtype;
-	int usable;		/* tlsa_usable() */
-	uint8_t *data;		/* malloc'ed; NULL when len == 0 */
+	int usable;    /* tlsa_usable() */
+	uint8_t *data; /* malloc'ed; NULL when len == 0 */
 	size_t len;
 };
 
@@ -60,10 +60,10 @@ struct tlsa_set {
 	enum tlsa_status status;
 	struct tlsa_rr rr[TLSA_RECORDS_MAX];
 	size_t count;
-	size_t usable;		/* how many of rr[] are usable */
+	size_t usable; /* how many of rr[] are usable */
 	/* the name the records belong to after CNAMEs, no trailing dot */
 	char owner[1024];
-	char why[256];		/* for TLSA_ERROR: what went wrong */
+	char why[256]; /* for TLSA_ERROR: what went wrong */
 };
 
 /* 1 when the parameters and data length make a record DANE can use. */

@@ -59,9 +59,9 @@
 /* smtp */
 #include "smtp.h"
 
-#define RECIPIENT_MAX		10000
-#define SUMMARY_MAX		256
-#define DESTINATION_MAX		32	/* next-hop list and fallback relays together */
+#define RECIPIENT_MAX	10000
+#define SUMMARY_MAX	256
+#define DESTINATION_MAX 32 /* next-hop list and fallback relays together */
 
 struct options {
 	const char *config_file;
@@ -80,7 +80,7 @@ struct timing {
 };
 
 static const char usage_text[] = "usage: tlsmtp [-c FILE] [-o NAME=VALUE]... [-f SENDER] "
-    "[-n NEXTHOP] [-i QUEUE_ID] [-v] [--] RECIPIENT...";
+				 "[-n NEXTHOP] [-i QUEUE_ID] [-v] [--] RECIPIENT...";
 
 static int stdin_consumed;
 
@@ -192,7 +192,8 @@ parse_options(int argc, char **argv, struct options *opt, char *err, size_t errl
 		}
 	}
 	if (opt->sender == NULL) {
-		snprintf(err, errlen, "no sender (-f SENDER, -f '' for the null sender); %s", usage_text);
+		snprintf(err, errlen, "no sender (-f SENDER, -f '' for the null sender); %s",
+		    usage_text);
 		return -1;
 	}
 	opt->rcpts = argv + optind;
@@ -217,7 +218,7 @@ twice:
 struct envelope {
 	char sender[ADDRESS_MAX + 1];
 	struct smtp_rcpt *rcpts;
-	char **paths;		/* each malloc'ed, the checked recipients */
+	char **paths; /* each malloc'ed, the checked recipients */
 	size_t count;
 	int need_smtputf8;
 };
@@ -245,7 +246,8 @@ check_sender(const struct options *opt, struct envelope *env, struct outcome *o)
 	if (opt->sender[0] == '\0' || is_mailer_daemon(opt->sender)) {
 		/* pipe(8) without null_sender= passes MAILER-DAEMON for <>. */
 		if (opt->sender[0] != '\0')
-			log_warn("sender %s taken as the null sender; set null_sender= in master.cf",
+			log_warn(
+			    "sender %s taken as the null sender; set null_sender= in master.cf",
 			    opt->sender);
 		env->sender[0] = '\0';
 		return 0;
@@ -294,8 +296,9 @@ check_envelope(const struct tlsmtp_config *cfg, const struct options *opt, struc
 		env->rcpts[i].state = RCPT_PENDING;
 		rc = address_check(opt->rcpts[i], path, ADDRESS_MAX + 1, &utf8, err, sizeof(err));
 		if (rc != ADDRESS_OK) {
-			log_warn("%s recipient address <%s>: %s", rc == ADDRESS_DEFER ? "unusable"
-			    : "malformed", shown_address(opt->rcpts[i], q, sizeof(q)), err);
+			log_warn("%s recipient address <%s>: %s",
+			    rc == ADDRESS_DEFER ? "unusable" : "malformed",
+			    shown_address(opt->rcpts[i], q, sizeof(q)), err);
 			if (rc == ADDRESS_DEFER && deferred++ == 0)
 				outcome_set(o, "4.1.3", "recipient address not sent: %s", err);
 			if (rc == ADDRESS_MALFORMED && bad++ == 0)
@@ -321,8 +324,10 @@ check_envelope(const struct tlsmtp_config *cfg, const struct options *opt, struc
 	}
 	if (deferred > 0)
 		return -1;
-	outcome_set(o, "4.3.5", "bad recipient address syntax (%s) in a batch of %zu recipients; "
-	    "set %s_destination_recipient_limit = 1", first_err, env->count, cfg->service_name);
+	outcome_set(o, "4.3.5",
+	    "bad recipient address syntax (%s) in a batch of %zu recipients; "
+	    "set %s_destination_recipient_limit = 1",
+	    first_err, env->count, cfg->service_name);
 	return -1;
 }
 
@@ -338,8 +343,8 @@ envelope_free(struct envelope *env)
 /* The destinations to try, in order: smtp(8)'s "sites". */
 struct destinations {
 	struct nexthop *list;
-	size_t count;		/* all of them */
-	size_t primary;		/* the next-hop's own; list[primary..] are fallback relays */
+	size_t count;	/* all of them */
+	size_t primary; /* the next-hop's own; list[primary..] are fallback relays */
 };
 
 static int
@@ -368,8 +373,8 @@ port_number(const struct tlsmtp_config *cfg, const struct nexthop *nh, unsigned 
 
 /* The -n list, or the recipients' common domain. */
 static int
-primary_destinations(const struct options *opt, const struct envelope *env,
-    struct destinations *d, struct outcome *o)
+primary_destinations(const struct options *opt, const struct envelope *env, struct destinations *d,
+    struct outcome *o)
 {
 	char err[512], text[NEXTHOP_KEY_MAX + 4];
 	const char *domain;
@@ -377,12 +382,15 @@ primary_destinations(const struct options *opt, const struct envelope *env,
 
 	if (opt->nexthop != NULL) {
 		if ((n = nexthop_list_parse(opt->nexthop, d->list, DESTINATION_MAX, err,
-		    sizeof(err))) < 0) {
-			outcome_set(o, "4.3.5", "mail system configuration error: bad next-hop (-n): %s", err);
+			 sizeof(err)))
+		    < 0) {
+			outcome_set(o, "4.3.5",
+			    "mail system configuration error: bad next-hop (-n): %s", err);
 			return -1;
 		}
 		if (n == 0) {
-			outcome_set(o, "4.3.5", "mail system configuration error: bad next-hop (-n): "
+			outcome_set(o, "4.3.5",
+			    "mail system configuration error: bad next-hop (-n): "
 			    "empty next-hop destination");
 			return -1;
 		}
@@ -392,7 +400,8 @@ primary_destinations(const struct options *opt, const struct envelope *env,
 	domain = address_domain(env->rcpts[0].addr);
 	for (size_t i = 1; i < env->count; i++) {
 		if (strcasecmp(domain, address_domain(env->rcpts[i].addr)) != 0) {
-			outcome_set(o, "4.3.5", "mail system configuration error: recipients in different "
+			outcome_set(o, "4.3.5",
+			    "mail system configuration error: recipients in different "
 			    "domains and no next-hop (-n)");
 			return -1;
 		}
@@ -400,7 +409,8 @@ primary_destinations(const struct options *opt, const struct envelope *env,
 	/* An address literal u@[192.0.2.1] is already next-hop syntax. */
 	snprintf(text, sizeof(text), "%s", domain);
 	if (nexthop_parse(text, &d->list[0], err, sizeof(err)) != 0) {
-		outcome_set(o, "4.3.5", "mail system configuration error: bad recipient domain: %s", err);
+		outcome_set(o, "4.3.5", "mail system configuration error: bad recipient domain: %s",
+		    err);
 		return -1;
 	}
 	d->count = 1;
@@ -428,15 +438,17 @@ choose_destinations(const struct tlsmtp_config *cfg, const struct options *opt,
 		return -1;
 	d->primary = d->count;
 	if ((n = nexthop_list_parse(cfg->fallback_relay, d->list + d->count,
-	    DESTINATION_MAX - d->count, err, sizeof(err))) < 0) {
-		outcome_set(o, "4.3.5", "mail system configuration error: bad smtp_fallback_relay: %s",
-		    err);
+		 DESTINATION_MAX - d->count, err, sizeof(err)))
+	    < 0) {
+		outcome_set(o, "4.3.5",
+		    "mail system configuration error: bad smtp_fallback_relay: %s", err);
 		return -1;
 	}
 	d->count += (size_t)n;
 	for (size_t i = 0; i < d->count; i++) {
 		if (port_number(cfg, &d->list[i], &port) != 0) {
-			outcome_set(o, "4.3.5", "mail system configuration error: unknown port \"%s\"",
+			outcome_set(o, "4.3.5",
+			    "mail system configuration error: unknown port \"%s\"",
 			    d->list[i].has_port ? d->list[i].port : cfg->tcp_port);
 			return -1;
 		}
@@ -469,8 +481,8 @@ format_seconds(char *buf, size_t len, int64_t ms)
 }
 
 static void
-log_delivery(const struct smtp_rcpt *r, const char *relay, const struct timing *t,
-    const char *dsn, const char *status, const char *text)
+log_delivery(const struct smtp_rcpt *r, const char *relay, const struct timing *t, const char *dsn,
+    const char *status, const char *text)
 {
 	char delay[16], a[16], b[16], c[16];
 
@@ -478,8 +490,8 @@ log_delivery(const struct smtp_rcpt *r, const char *relay, const struct timing *
 	format_seconds(a, sizeof(a), t->input_done - t->start);
 	format_seconds(b, sizeof(b), t->route_done - t->input_done);
 	format_seconds(c, sizeof(c), t->end - t->route_done);
-	log_info("to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/0, dsn=%s, status=%s (%s)",
-	    r->addr, relay, delay, a, b, c, dsn, status, text);
+	log_info("to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/0, dsn=%s, status=%s (%s)", r->addr,
+	    relay, delay, a, b, c, dsn, status, text);
 }
 
 /*
@@ -515,7 +527,8 @@ decide(const struct tlsmtp_config *cfg, struct envelope *env, const struct outco
 	if (done == 0) {
 		/* The attempt's own outcome speaks for all (one recipient, or all alike). */
 		if (attempt->dsn[0] == '5' && other > 0 && hard > 0) {
-			outcome_set(final, "4.3.0", "some recipients deferred, some refused: %s", attempt->text);
+			outcome_set(final, "4.3.0", "some recipients deferred, some refused: %s",
+			    attempt->text);
 			return;
 		}
 		if (attempt->dsn[0] == '4' || attempt->dsn[0] == '5') {
@@ -523,16 +536,19 @@ decide(const struct tlsmtp_config *cfg, struct envelope *env, const struct outco
 			return;
 		}
 		if (first_fail != NULL && first_fail->dsn[0] != '\0') {
-			outcome_set(final, first_fail->state == RCPT_HARD ? first_fail->dsn : "4.3.0", "%s",
+			outcome_set(final,
+			    first_fail->state == RCPT_HARD ? first_fail->dsn : "4.3.0", "%s",
 			    first_fail->reply);
 			return;
 		}
 		outcome_set(final, "4.3.0", "delivery status unknown");
 		return;
 	}
-	outcome_set(final, "4.3.0", "delivered to %zu of %zu recipients, not to <%s>: %s; the batch is "
+	outcome_set(final, "4.3.0",
+	    "delivered to %zu of %zu recipients, not to <%s>: %s; the batch is "
 	    "deferred and the delivered recipients will receive it again (set "
-	    "%s_destination_recipient_limit = 1)", done, env->count, first_fail->addr,
+	    "%s_destination_recipient_limit = 1)",
+	    done, env->count, first_fail->addr,
 	    first_fail->reply[0] != '\0' ? first_fail->reply : attempt->text, cfg->service_name);
 }
 
@@ -544,8 +560,9 @@ static void
 log_results(const struct envelope *env, const struct outcome *final, const char *relay,
     const struct timing *t, const char *summary, int held_back)
 {
-	const char *status = final->exit_code == 0 ? "sent"
-	    : final->exit_code == TLSMTP_EX_TEMPFAIL ? "deferred" : "bounced";
+	const char *status = final->exit_code == 0   ? "sent"
+	    : final->exit_code == TLSMTP_EX_TEMPFAIL ? "deferred"
+						     : "bounced";
 
 	for (size_t i = 0; i < env->count; i++) {
 		const struct smtp_rcpt *r = &env->rcpts[i];
@@ -558,7 +575,8 @@ log_results(const struct envelope *env, const struct outcome *final, const char 
 			    "accepted by the server, but deferred with the rest of the batch");
 		} else if (final->exit_code != TLSMTP_EX_TEMPFAIL && r->state == RCPT_HARD
 		    && r->dsn[0] == '5') {
-			log_delivery(r, relay, t, r->dsn, status, r->reply[0] ? r->reply : final->text);
+			log_delivery(r, relay, t, r->dsn, status,
+			    r->reply[0] ? r->reply : final->text);
 		} else if (held_back && r->reply[0] != '\0') {
 			log_delivery(r, relay, t, final->dsn, status, r->reply);
 		} else {
@@ -578,7 +596,8 @@ route_options_from(const struct tlsmtp_config *cfg, unsigned port, int64_t deadl
 	ro->port = port;
 	ro->mx_address_limit = (unsigned)cfg->mx_address_limit;
 	ro->address_preference = strcmp(cfg->address_preference, "ipv4") == 0 ? ROUTE_PREF_IPV4
-	    : strcmp(cfg->address_preference, "ipv6") == 0 ? ROUTE_PREF_IPV6 : ROUTE_PREF_ANY;
+	    : strcmp(cfg->address_preference, "ipv6") == 0		      ? ROUTE_PREF_IPV6
+									      : ROUTE_PREF_ANY;
 	ro->randomize = cfg->randomize_addresses;
 	ro->myhostname = cfg->myhostname;
 	ro->deadline_ms = deadline;
@@ -589,7 +608,7 @@ struct attempts {
 	struct outcome last;
 	char summary[SUMMARY_MAX];
 	char relay[ROUTE_LABEL_MAX];
-	size_t tried;		/* index of the last destination tried */
+	size_t tried; /* index of the last destination tried */
 };
 
 /*
@@ -617,14 +636,16 @@ try_addresses(struct smtp_request *req, const struct route_list *route, int fina
 		if (now_ms() >= req->deadline_ms) {
 			/* The last server's reason stands; without one, the deadline's. */
 			if (i == 0)
-				outcome_set(&at->last, "4.4.2", "delivery deadline exceeded before "
-				    "trying %s[%s]", a->host, a->addr);
+				outcome_set(&at->last, "4.4.2",
+				    "delivery deadline exceeded before "
+				    "trying %s[%s]",
+				    a->host, a->addr);
 			return ATTEMPT_TRY_NEXT;
 		}
 		snprintf(at->relay, sizeof(at->relay), "%s[%s]:%u", a->host, a->addr,
 		    (unsigned)ntohs(a->sa.ss_family == AF_INET6
-		    ? ((const struct sockaddr_in6 *)(const void *)&a->sa)->sin6_port
-		    : ((const struct sockaddr_in *)(const void *)&a->sa)->sin_port));
+			    ? ((const struct sockaddr_in6 *)(const void *)&a->sa)->sin6_port
+			    : ((const struct sockaddr_in *)(const void *)&a->sa)->sin_port));
 		log_verbose("trying %s (%zu of %zu)", at->relay, i + 1, limit);
 		st = smtp_attempt(req, a, 0, &at->last, &retry_plain, at->summary,
 		    sizeof(at->summary));
@@ -640,8 +661,9 @@ try_addresses(struct smtp_request *req, const struct route_list *route, int fina
 		/* As Postfix: no session, no relay (connect failures are 4.4.1). */
 		if (strcmp(at->last.dsn, "4.4.1") == 0)
 			snprintf(at->relay, sizeof(at->relay), "none");
-		last = i + 1 >= limit || (cfg->mx_session_limit > 0
-		    && req->sessions >= (unsigned)cfg->mx_session_limit);
+		last = i + 1 >= limit
+		    || (cfg->mx_session_limit > 0
+			&& req->sessions >= (unsigned)cfg->mx_session_limit);
 		if (last && final_destination)
 			return ATTEMPT_TRY_NEXT;
 		/* Not the final server: an info line, then the next one. */
@@ -654,9 +676,9 @@ try_addresses(struct smtp_request *req, const struct route_list *route, int fina
 
 /* What one destination came to. */
 enum destination_result {
-	DEST_SETTLED,		/* delivered, or refused for good: stop */
-	DEST_FAILED,		/* soft, or a lookup failure: the next destination may do */
-	DEST_LAST		/* failed, and the loop rule forbids any other destination */
+	DEST_SETTLED, /* delivered, or refused for good: stop */
+	DEST_FAILED,  /* soft, or a lookup failure: the next destination may do */
+	DEST_LAST     /* failed, and the loop rule forbids any other destination */
 };
 
 /*
@@ -684,9 +706,10 @@ try_destination(struct smtp_request *req, struct policy_maps *maps, struct dns_c
 		outcome_set(&at->last, "4.7.5", "client TLS configuration problem");
 		goto out;
 	}
-	log_verbose("next-hop %s: TLS level %s (%s)", nh->key, tls_level_name(eff.level), eff.source);
+	log_verbose("next-hop %s: TLS level %s (%s)", nh->key, tls_level_name(eff.level),
+	    eff.source);
 
-	(void)port_number(cfg, nh, &port);	/* checked by choose_destinations() */
+	(void)port_number(cfg, nh, &port); /* checked by choose_destinations() */
 	route_options_from(cfg, port, req->deadline_ms, &ro);
 	if (route_resolve(dns, nh, &ro, &route, &rerr) != 0) {
 		if (t->route_done == 0)
@@ -736,8 +759,10 @@ try_destinations(struct smtp_request *req, struct policy_maps *maps, struct dns_
 		if (now_ms() >= req->deadline_ms) {
 			/* A soft reason stands; a permanent one must not bounce untried destinations. */
 			if (i == 0 || at->last.dsn[0] != '4') {
-				outcome_set(&at->last, "4.4.2", "delivery deadline exceeded before "
-				    "trying %s", nh->key);
+				outcome_set(&at->last, "4.4.2",
+				    "delivery deadline exceeded before "
+				    "trying %s",
+				    nh->key);
 				snprintf(at->relay, sizeof(at->relay), "none");
 				at->tried = i;
 			}
@@ -745,11 +770,13 @@ try_destinations(struct smtp_request *req, struct policy_maps *maps, struct dns_
 		}
 		at->tried = i;
 		if (d->count > 1)
-			log_info("trying %s %s (%zu of %zu)", i < d->primary ? "next-hop"
-			    : "fallback relay", nh->key, i + 1, d->count);
+			log_info("trying %s %s (%zu of %zu)",
+			    i < d->primary ? "next-hop" : "fallback relay", nh->key, i + 1,
+			    d->count);
 		/* The success line names a list's destination when the server's name cannot. */
 		req->via = d->count > 1 && nh->kind == NEXTHOP_DOMAIN ? nh->key : NULL;
-		if ((r = try_destination(req, maps, dns, nh, i + 1 == d->count, t, at)) != DEST_FAILED)
+		if ((r = try_destination(req, maps, dns, nh, i + 1 == d->count, t, at))
+		    != DEST_FAILED)
 			break;
 	}
 	/*
@@ -815,7 +842,8 @@ deliver(struct tlsmtp_config *cfg, const struct options *opt, struct envelope *e
 	socketmap_backend(&sockmap, &sockmap_type);
 	if (cfg->tls_policy_maps[0] != '\0'
 	    && policy_maps_open_with(cfg->tls_policy_maps, &sockmap_type, 1, &maps, err,
-	    sizeof(err)) != 0) {
+		   sizeof(err))
+		!= 0) {
 		log_warn("smtp_tls_policy_maps: %s", err);
 		outcome_set(&o, "4.7.5", "client TLS configuration problem");
 		goto out;
@@ -882,7 +910,8 @@ main(int argc, char **argv)
 		free(opt.overrides);
 		return finish(&o);
 	}
-	if (config_load(&cfg, opt.config_file, opt.overrides, opt.override_count, err, sizeof(err)) != 0) {
+	if (config_load(&cfg, opt.config_file, opt.overrides, opt.override_count, err, sizeof(err))
+	    != 0) {
 		log_open(NULL, opt.queue_id, opt.verbose);
 		log_warn("%s", err);
 		outcome_set(&o, "4.3.5", "mail system configuration error: %s", err);
@@ -901,8 +930,10 @@ main(int argc, char **argv)
 
 			/* Checked, or as given (made printable): nothing was sent. */
 			memset(&shown, 0, sizeof(shown));
-			shown.addr = env.paths != NULL && env.paths[i] != NULL ? env.paths[i]
-			    : outcome_quote_text(opt.rcpts[i], strnlen(opt.rcpts[i], 256), q, sizeof(q));
+			shown.addr = env.paths != NULL && env.paths[i] != NULL
+			    ? env.paths[i]
+			    : outcome_quote_text(opt.rcpts[i], strnlen(opt.rcpts[i], 256), q,
+				sizeof(q));
 			log_delivery(&shown, "none", &t, o.dsn,
 			    o.exit_code == TLSMTP_EX_TEMPFAIL ? "deferred" : "bounced", o.text);
 		}

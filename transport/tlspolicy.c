@@ -46,8 +46,8 @@
 /* main */
 #include "tlspolicy.h"
 
-#define POSTFIX_DEFAULT_DIR	"/etc/postfix"
-#define OVERRIDES_MAX		64
+#define POSTFIX_DEFAULT_DIR "/etc/postfix"
+#define OVERRIDES_MAX	    64
 
 struct options {
 	int probe;
@@ -147,11 +147,8 @@ usage(const char *why)
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option longopts[] = { { "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	const char *shortopts;
 	int c;
 
@@ -225,11 +222,13 @@ agent_open(const char *conf, const char *const *overrides, size_t count, struct 
 	char err[OUTCOME_TEXT_MAX];
 
 	memset(ag, 0, sizeof(*ag));
-	snprintf(r->conf, sizeof(r->conf), "%s", conf != NULL ? conf
-	    : SYSCONFDIR "/tlsmtp.conf (the default)");
+	snprintf(r->conf, sizeof(r->conf), "%s",
+	    conf != NULL ? conf : SYSCONFDIR "/tlsmtp.conf (the default)");
 	if (config_load(&ag->cfg, conf, (char *const *)overrides, count, err, sizeof(err)) != 0) {
-		tp_list_add(&r->warnings, "tlsmtp configuration: %s: tlsmtp would defer: 4.3.5 mail "
-		    "system configuration error", err);
+		tp_list_add(&r->warnings,
+		    "tlsmtp configuration: %s: tlsmtp would defer: 4.3.5 mail "
+		    "system configuration error",
+		    err);
 		r->failed = 1;
 		return -1;
 	}
@@ -240,9 +239,12 @@ agent_open(const char *conf, const char *const *overrides, size_t count, struct 
 	socketmap_backend(&ag->sockmap, &ag->sockmap_type);
 	if (ag->cfg.tls_policy_maps[0] != '\0'
 	    && policy_maps_open_with(ag->cfg.tls_policy_maps, &ag->sockmap_type, 1, &ag->maps, err,
-	    sizeof(err)) != 0) {
-		tp_list_add(&r->warnings, "smtp_tls_policy_maps: %s: tlsmtp would defer: 4.7.5 "
-		    "client TLS configuration problem", err);
+		   sizeof(err))
+		!= 0) {
+		tp_list_add(&r->warnings,
+		    "smtp_tls_policy_maps: %s: tlsmtp would defer: 4.7.5 "
+		    "client TLS configuration problem",
+		    err);
 		r->failed = 1;
 		return -1;
 	}
@@ -273,9 +275,12 @@ destinations(const struct tlsmtp_config *cfg, const char *text, struct tp_result
 		return -1;
 	if ((n = nexthop_list_parse(text, list, TP_DESTINATIONS_MAX, err, sizeof(err))) <= 0
 	    || (m = nexthop_list_parse(cfg->fallback_relay, list + n,
-	    TP_DESTINATIONS_MAX - (size_t)n, err, sizeof(err))) < 0) {
-		tp_list_add(&r->warnings, "next-hop \"%s\": %s: tlsmtp would defer: 4.3.5 mail system "
-		    "configuration error", text, n == 0 ? "empty next-hop destination" : err);
+		    TP_DESTINATIONS_MAX - (size_t)n, err, sizeof(err)))
+		< 0) {
+		tp_list_add(&r->warnings,
+		    "next-hop \"%s\": %s: tlsmtp would defer: 4.3.5 mail system "
+		    "configuration error",
+		    text, n == 0 ? "empty next-hop destination" : err);
 		r->failed = 1;
 		free(list);
 		return -1;
@@ -307,23 +312,28 @@ explain_service(const struct pf_conf *pf, const char *rcpt, struct tp_service *s
 
 	tp_service_find(pf, r->transport, svc);
 	if (!svc->found) {
-		tp_list_add(&r->warnings, "transport %s has no unix service in master.cf (postconf "
-		    "-c %s -M): Postfix defers this mail (mail transport unavailable)", r->transport,
-		    pf_conf_dir(pf));
+		tp_list_add(&r->warnings,
+		    "transport %s has no unix service in master.cf (postconf "
+		    "-c %s -M): Postfix defers this mail (mail transport unavailable)",
+		    r->transport, pf_conf_dir(pf));
 		return -1;
 	}
 	text_cut(r->service, sizeof(r->service), "master.cf %s/unix: %s(8)%s%s", r->transport,
 	    svc->command, svc->agent[0] ? " running " : "", svc->agent);
 	if (!svc->tlsmtp) {
-		tp_list_add(&r->warnings, "transport %s is not tlsmtp: master.cf runs %s(8)%s%s for "
-		    "it, so tlsmtp's policy table is not consulted; %s", r->transport, svc->command,
-		    svc->agent[0] ? " with " : "", svc->agent,
+		tp_list_add(&r->warnings,
+		    "transport %s is not tlsmtp: master.cf runs %s(8)%s%s for "
+		    "it, so tlsmtp's policy table is not consulted; %s",
+		    r->transport, svc->command, svc->agent[0] ? " with " : "", svc->agent,
 		    strcmp(svc->command, "smtp") == 0 || strcmp(svc->command, "lmtp") == 0
-		    ? "smtp(8)'s own smtp_tls_* settings apply instead" : "no SMTP TLS policy applies");
+			? "smtp(8)'s own smtp_tls_* settings apply instead"
+			: "no SMTP TLS policy applies");
 		if (strcmp(svc->command, "smtp") == 0)
-			tp_list_add(&r->notes, "main.cf: smtp_tls_security_level = %s, "
+			tp_list_add(&r->notes,
+			    "main.cf: smtp_tls_security_level = %s, "
 			    "smtp_tls_policy_maps = %s (master.cf -o options may change them)",
-			    pf_param(pf, "smtp_tls_security_level"), pf_param(pf, "smtp_tls_policy_maps"));
+			    pf_param(pf, "smtp_tls_security_level"),
+			    pf_param(pf, "smtp_tls_policy_maps"));
 		return -1;
 	}
 	r->tlsmtp = 1;
@@ -336,8 +346,10 @@ explain_service(const struct pf_conf *pf, const char *rcpt, struct tp_service *s
 	at = strrchr(rcpt, '@');
 	snprintf(r->nexthop, sizeof(r->nexthop), "%s", at != NULL ? at + 1 : rcpt);
 	if (strcasecmp(r->nexthop, given) != 0)
-		tp_list_add(&r->warnings, "master.cf runs tlsmtp without -n ${nexthop}: it delivers "
-		    "to the recipient's domain %s, not to Postfix's next-hop %s", r->nexthop, given);
+		tp_list_add(&r->warnings,
+		    "master.cf runs tlsmtp without -n ${nexthop}: it delivers "
+		    "to the recipient's domain %s, not to Postfix's next-hop %s",
+		    r->nexthop, given);
 	return 0;
 }
 
@@ -357,8 +369,11 @@ explain_one(const struct options *opt, const struct pf_conf *pf, const char *rcp
 		tp_service_free(&svc);
 		return;
 	}
-	if (agent_open(opt->conf != NULL ? opt->conf : svc.conf[0] ? svc.conf : NULL,
-	    (const char *const *)svc.overrides, svc.override_count, &ag, r) == 0
+	if (agent_open(opt->conf != NULL ? opt->conf
+		    : svc.conf[0]	 ? svc.conf
+					 : NULL,
+		(const char *const *)svc.overrides, svc.override_count, &ag, r)
+		== 0
 	    && destinations(&ag.cfg, r->nexthop, r) == 0) {
 		for (size_t i = 0; i < r->dest_count; i++) {
 			tp_lookup_destination(&ag.cfg, ag.maps, &r->dests[i], &eff, r);
@@ -385,14 +400,15 @@ probe_one(const struct options *opt, struct agent *ag, struct dns_ctx *dns, cons
 	snprintf(r->transport, sizeof(r->transport), "tlsmtp");
 	snprintf(r->service, sizeof(r->service), "the agent's own code, run by tlspolicy");
 	r->tlsmtp = 1;
-	snprintf(r->conf, sizeof(r->conf), "%s", opt->conf != NULL ? opt->conf
-	    : SYSCONFDIR "/tlsmtp.conf (the default)");
+	snprintf(r->conf, sizeof(r->conf), "%s",
+	    opt->conf != NULL ? opt->conf : SYSCONFDIR "/tlsmtp.conf (the default)");
 	if (at != NULL)
 		r->recipient = strdup(arg);
 	/* A recipient goes to its domain, as tlsmtp without -n. */
 	snprintf(r->nexthop, sizeof(r->nexthop), "%s", at != NULL ? at + 1 : arg);
 	if (destinations(&ag->cfg, r->nexthop, r) != 0) {
-		snprintf(r->verdict, sizeof(r->verdict), "would defer: 4.3.5 mail system "
+		snprintf(r->verdict, sizeof(r->verdict),
+		    "would defer: 4.3.5 mail system "
 		    "configuration error");
 		return;
 	}
@@ -432,8 +448,9 @@ run_probe(const struct options *opt, struct tp_result **results)
 
 	memset(&scratch, 0, sizeof(scratch));
 	if (agent_open(opt->conf, opt->overrides, opt->override_count, &ag, &scratch) != 0) {
-		fprintf(stderr, "tlspolicy: %s\n", scratch.warnings.count > 0
-		    ? scratch.warnings.item[0] : "cannot load the configuration");
+		fprintf(stderr, "tlspolicy: %s\n",
+		    scratch.warnings.count > 0 ? scratch.warnings.item[0]
+					       : "cannot load the configuration");
 		tp_result_free(&scratch);
 		agent_close(&ag);
 		return -1;
@@ -458,7 +475,8 @@ run_explain(const struct options *opt, struct tp_result **results)
 	char err[OUTCOME_TEXT_MAX];
 
 	if (pf_conf_open(opt->postfix_dir != NULL ? opt->postfix_dir : POSTFIX_DEFAULT_DIR, &pf,
-	    err, sizeof(err)) != 0) {
+		err, sizeof(err))
+	    != 0) {
 		fprintf(stderr, "tlspolicy: %s\n", err);
 		return -1;
 	}

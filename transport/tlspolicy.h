@@ -29,12 +29,12 @@
 /* smtp */
 #include "smtp.h"
 
-#define TP_EXIT_OK	0	/* every lookup succeeded, every destination would deliver */
-#define TP_EXIT_WARN	1	/* a lookup failed, a delivery would defer, or a warning */
-#define TP_EXIT_USAGE	2
+#define TP_EXIT_OK    0 /* every lookup succeeded, every destination would deliver */
+#define TP_EXIT_WARN  1 /* a lookup failed, a delivery would defer, or a warning */
+#define TP_EXIT_USAGE 2
 
-#define TP_DESTINATIONS_MAX	32	/* next-hop list and fallback relays, as tlsmtp.c */
-#define TP_TEXT_MAX		1024	/* one line of the report */
+#define TP_DESTINATIONS_MAX 32	 /* next-hop list and fallback relays, as tlsmtp.c */
+#define TP_TEXT_MAX	    1024 /* one line of the report */
 
 /* ------------------------------------------------------------------------
  * A list of report lines (tlspolicy.c).
@@ -56,45 +56,45 @@ void tp_list_free(struct tp_list *l);
 struct tp_lookup {
 	char *map;
 	char *key;
-	int rc;			/* 1 found, 0 not found, -1 error */
-	char *value;		/* the raw entry, or the error; NULL when not found */
+	int rc;	     /* 1 found, 0 not found, -1 error */
+	char *value; /* the raw entry, or the error; NULL when not found */
 };
 
 /* One server of a probed destination. */
 struct tp_address {
-	char label[ROUTE_LABEL_MAX];	/* "host[addr]:port" */
-	struct outcome out;		/* the attempt's outcome, in the agent's words */
-	int delivered;			/* the session got as far as MAIL FROM */
-	int plaintext_retry;		/* "may": a new connection without TLS after a failed handshake */
-	char tls_failure[OUTCOME_TEXT_MAX];	/* then: why the TLS attempt failed */
-	struct smtp_probe probe;	/* TLS details and the peer chain (of the TLS attempt) */
-	char verdict[TP_TEXT_MAX];	/* "would deliver over Verified TLS", "would defer: ..." */
-	struct tp_list log;		/* the agent's log lines of this attempt */
+	char label[ROUTE_LABEL_MAX]; /* "host[addr]:port" */
+	struct outcome out;	     /* the attempt's outcome, in the agent's words */
+	int delivered;		     /* the session got as far as MAIL FROM */
+	int plaintext_retry; /* "may": a new connection without TLS after a failed handshake */
+	char tls_failure[OUTCOME_TEXT_MAX]; /* then: why the TLS attempt failed */
+	struct smtp_probe probe;   /* TLS details and the peer chain (of the TLS attempt) */
+	char verdict[TP_TEXT_MAX]; /* "would deliver over Verified TLS", "would defer: ..." */
+	struct tp_list log;	   /* the agent's log lines of this attempt */
 };
 
 struct tp_dest {
 	struct nexthop nh;
-	int fallback;			/* from smtp_fallback_relay */
+	int fallback; /* from smtp_fallback_relay */
 	/* the policy lookup (tlspolicy_lookup.c) */
 	struct tp_lookup *lookups;
 	size_t lookup_count;
-	struct tp_list keys;		/* the keys in the order tried */
-	int lookup_error;		/* a map could not be read */
-	char matched_key[NEXTHOP_KEY_MAX];	/* "" when none */
+	struct tp_list keys;		   /* the keys in the order tried */
+	int lookup_error;		   /* a map could not be read */
+	char matched_key[NEXTHOP_KEY_MAX]; /* "" when none */
 	char matched_map[1024];
-	char *entry;			/* the raw value that matched, NULL */
-	char source[TP_TEXT_MAX];	/* "FILE:LINE", "" when unknown */
-	enum tls_level level;		/* effective; TLS_LEVEL_INVALID defers 4.7.5 */
-	char level_from[TLS_POLICY_SOURCE_MAX];	/* "lmdb:/x key" or "smtp_tls_security_level" */
+	char *entry;				/* the raw value that matched, NULL */
+	char source[TP_TEXT_MAX];		/* "FILE:LINE", "" when unknown */
+	enum tls_level level;			/* effective; TLS_LEVEL_INVALID defers 4.7.5 */
+	char level_from[TLS_POLICY_SOURCE_MAX]; /* "lmdb:/x key" or "smtp_tls_security_level" */
 	char invalid_reason[OUTCOME_TEXT_MAX];
-	char level_text[TP_TEXT_MAX];	/* what the level asks for, in words */
-	struct tp_list match;		/* what the certificate must match */
-	char dane[TP_TEXT_MAX];		/* "" when DANE does not apply */
-	char mta_sts[TP_TEXT_MAX];	/* "" when no policy daemon is asked */
-	struct tp_list log;		/* the agent's lines during the lookup */
+	char level_text[TP_TEXT_MAX]; /* what the level asks for, in words */
+	struct tp_list match;	      /* what the certificate must match */
+	char dane[TP_TEXT_MAX];	      /* "" when DANE does not apply */
+	char mta_sts[TP_TEXT_MAX];    /* "" when no policy daemon is asked */
+	struct tp_list log;	      /* the agent's lines during the lookup */
 	/* the probe (tlspolicy_probe.c) */
 	int probed;
-	char route_error[OUTCOME_TEXT_MAX + 32];	/* "dsn text" when routing failed */
+	char route_error[OUTCOME_TEXT_MAX + 32]; /* "dsn text" when routing failed */
 	struct tp_address *addrs;
 	size_t addr_count;
 	int deliverable;
@@ -102,21 +102,21 @@ struct tp_dest {
 };
 
 struct tp_result {
-	char *recipient;		/* explain, or a probe argument with '@'; NULL */
-	char *argument;			/* probe: the argument as given */
-	char *sender;			/* explain -f; NULL when not given */
-	char transport[256];		/* master.cf service, "" when unknown */
-	char service[TP_TEXT_MAX];	/* what master.cf runs for it: "pipe(8) running /x/tlsmtp" */
-	int tlsmtp;			/* the transport is a pipe(8) service running tlsmtp */
-	char nexthop[NEXTHOP_KEY_MAX * 2];	/* what tlsmtp is given (-n), or Postfix's */
-	char conf[1024];		/* the tlsmtp configuration file used */
-	struct tp_list route;		/* how the transport and next-hop were found */
+	char *recipient;	   /* explain, or a probe argument with '@'; NULL */
+	char *argument;		   /* probe: the argument as given */
+	char *sender;		   /* explain -f; NULL when not given */
+	char transport[256];	   /* master.cf service, "" when unknown */
+	char service[TP_TEXT_MAX]; /* what master.cf runs for it: "pipe(8) running /x/tlsmtp" */
+	int tlsmtp;		   /* the transport is a pipe(8) service running tlsmtp */
+	char nexthop[NEXTHOP_KEY_MAX * 2]; /* what tlsmtp is given (-n), or Postfix's */
+	char conf[1024];		   /* the tlsmtp configuration file used */
+	struct tp_list route;		   /* how the transport and next-hop were found */
 	struct tp_dest *dests;
 	size_t dest_count;
-	struct tp_list warnings;	/* each makes the exit status 1 */
-	struct tp_list notes;		/* information only */
-	int failed;			/* a lookup failed or a delivery would defer */
-	char verdict[TP_TEXT_MAX];	/* probe: the destination's verdict */
+	struct tp_list warnings;   /* each makes the exit status 1 */
+	struct tp_list notes;	   /* information only */
+	int failed;		   /* a lookup failed or a delivery would defer */
+	char verdict[TP_TEXT_MAX]; /* probe: the destination's verdict */
 };
 
 void tp_result_free(struct tp_result *r);
@@ -145,8 +145,8 @@ enum pf_lookup { PF_NOT_FOUND = 0, PF_FOUND, PF_ERROR };
  * Postfix has works).  PF_FOUND with *value (malloc'ed); PF_ERROR with
  * postmap's reason.
  */
-enum pf_lookup pf_map_query(const struct pf_conf *c, const char *map, const char *key,
-    char **value, char *err, size_t errlen);
+enum pf_lookup pf_map_query(const struct pf_conf *c, const char *map, const char *key, char **value,
+    char *err, size_t errlen);
 
 /* The master.cf entry NAME/TYPE, its fields after maxproc: "pipe flags=..." */
 const char *pf_master_command(const struct pf_conf *c, const char *name, const char *type);
@@ -157,14 +157,14 @@ const char *pf_master_command(const struct pf_conf *c, const char *name, const c
 
 /* What the master.cf service behind a transport runs. */
 struct tp_service {
-	int found;			/* master.cf has NAME/unix */
-	char command[64];		/* the daemon: "pipe", "smtp", ... */
-	int tlsmtp;			/* pipe(8) with argv= a program named tlsmtp */
-	char agent[1024];		/* argv[0] */
-	char conf[1024];		/* its -c FILE, "" */
-	char *overrides[16];		/* its -o NAME=VALUE, malloc'ed */
+	int found;	     /* master.cf has NAME/unix */
+	char command[64];    /* the daemon: "pipe", "smtp", ... */
+	int tlsmtp;	     /* pipe(8) with argv= a program named tlsmtp */
+	char agent[1024];    /* argv[0] */
+	char conf[1024];     /* its -c FILE, "" */
+	char *overrides[16]; /* its -o NAME=VALUE, malloc'ed */
 	size_t override_count;
-	char nexthop_arg[NEXTHOP_KEY_MAX];	/* its -n argument as written, "" */
+	char nexthop_arg[NEXTHOP_KEY_MAX]; /* its -n argument as written, "" */
 };
 
 /*

@@ -43,7 +43,7 @@
 /* main */
 #include "tlspolicy.h"
 
-#define TP_KEYS_MAX	130	/* as policy_lookup.c: a domain has at most 127 labels */
+#define TP_KEYS_MAX 130 /* as policy_lookup.c: a domain has at most 127 labels */
 
 static struct tp_list *log_target;
 
@@ -127,11 +127,12 @@ find_source(struct tp_dest *d, struct tp_result *r)
 	if (!policy_map_source(d->matched_map, path, sizeof(path)))
 		return;
 	if (table_source_fold_key(d->matched_key, TABLE_SOURCE_FOLD, key, sizeof(key), err,
-	    sizeof(err)) != 0)
+		sizeof(err))
+	    != 0)
 		snprintf(key, sizeof(key), "%s", d->matched_key);
 	if ((fp = fopen(path, "r")) == NULL) {
-		tp_list_add(&r->notes, "cannot read %s, the source of %s: %s (no line number)", path,
-		    d->matched_map, strerror(errno));
+		tp_list_add(&r->notes, "cannot read %s, the source of %s: %s (no line number)",
+		    path, d->matched_map, strerror(errno));
 		return;
 	}
 	memset(&s, 0, sizeof(s));
@@ -140,15 +141,18 @@ find_source(struct tp_dest *d, struct tp_result *r)
 		s.line = 0;
 	fclose(fp);
 	if (s.line == 0) {
-		tp_list_add(&r->warnings, "%s has no entry for \"%s\", but %s has one: the table "
-		    "is out of date (run tlsmap lmdb:%s)", path, key, d->matched_map, path);
+		tp_list_add(&r->warnings,
+		    "%s has no entry for \"%s\", but %s has one: the table "
+		    "is out of date (run tlsmap lmdb:%s)",
+		    path, key, d->matched_map, path);
 		return;
 	}
 	text_cut(d->source, sizeof(d->source), "%s:%u", path, s.line);
 	if (d->entry != NULL && s.value != NULL && strcmp(d->entry, s.value) != 0)
-		tp_list_add(&r->warnings, "%s says \"%s %s\", but the table %s has \"%s\": the "
-		    "table is out of date (run tlsmap lmdb:%s)", d->source, key, s.value,
-		    d->matched_map, d->entry, path);
+		tp_list_add(&r->warnings,
+		    "%s says \"%s %s\", but the table %s has \"%s\": the "
+		    "table is out of date (run tlsmap lmdb:%s)",
+		    d->source, key, s.value, d->matched_map, d->entry, path);
 	free(s.value);
 }
 
@@ -185,7 +189,8 @@ describe_match(const struct tls_effective *eff, const struct nexthop *nh, struct
 			continue;
 		}
 		if (strcasecmp(m, "hostname") == 0 && nh->kind == NEXTHOP_DOMAIN) {
-			tp_list_add(&d->match, "hostname (the name of each MX host of %s)", nh->host);
+			tp_list_add(&d->match, "hostname (the name of each MX host of %s)",
+			    nh->host);
 			continue;
 		}
 		memset(&one, 0, sizeof(one));
@@ -199,54 +204,66 @@ describe_match(const struct tls_effective *eff, const struct nexthop *nh, struct
 }
 
 static void
-describe_level(const struct tlsmtp_config *cfg, const struct tls_effective *eff,
-    struct tp_dest *d)
+describe_level(const struct tlsmtp_config *cfg, const struct tls_effective *eff, struct tp_dest *d)
 {
 	const char *digest = cfg->tls_fingerprint_digest != NULL && cfg->tls_fingerprint_digest[0]
-	    ? cfg->tls_fingerprint_digest : "sha256";
+	    ? cfg->tls_fingerprint_digest
+	    : "sha256";
 
 	switch (eff->level) {
 	case TLS_LEVEL_INVALID:
-		text_cut(d->level_text, sizeof(d->level_text), "tlsmtp defers the mail with "
-		    "4.7.5 client TLS configuration problem (%s)", eff->invalid_reason);
+		text_cut(d->level_text, sizeof(d->level_text),
+		    "tlsmtp defers the mail with "
+		    "4.7.5 client TLS configuration problem (%s)",
+		    eff->invalid_reason);
 		break;
 	case TLS_LEVEL_NONE:
-		snprintf(d->level_text, sizeof(d->level_text), "no TLS: the mail goes in plaintext");
+		snprintf(d->level_text, sizeof(d->level_text),
+		    "no TLS: the mail goes in plaintext");
 		break;
 	case TLS_LEVEL_MAY:
-		snprintf(d->level_text, sizeof(d->level_text), "TLS when the server offers it, "
+		snprintf(d->level_text, sizeof(d->level_text),
+		    "TLS when the server offers it, "
 		    "certificate not checked; plaintext otherwise");
 		break;
 	case TLS_LEVEL_ENCRYPT:
-		snprintf(d->level_text, sizeof(d->level_text), "TLS required, certificate not "
+		snprintf(d->level_text, sizeof(d->level_text),
+		    "TLS required, certificate not "
 		    "checked");
 		break;
 	case TLS_LEVEL_FINGERPRINT:
-		snprintf(d->level_text, sizeof(d->level_text), "TLS required; the %s digest of the "
-		    "certificate or of its public key must be one of the match values", digest);
+		snprintf(d->level_text, sizeof(d->level_text),
+		    "TLS required; the %s digest of the "
+		    "certificate or of its public key must be one of the match values",
+		    digest);
 		break;
 	case TLS_LEVEL_DANE:
 	case TLS_LEVEL_DANE_ONLY:
 	case TLS_LEVEL_HALF_DANE:
-		snprintf(d->level_text, sizeof(d->level_text), "DANE: each MX host's TLSA records "
+		snprintf(d->level_text, sizeof(d->level_text),
+		    "DANE: each MX host's TLSA records "
 		    "decide (see dane)");
 		break;
 	case TLS_LEVEL_VERIFY:
-		snprintf(d->level_text, sizeof(d->level_text), "TLS required; a trusted chain and a "
+		snprintf(d->level_text, sizeof(d->level_text),
+		    "TLS required; a trusted chain and a "
 		    "name match (MX host names from DNS are believed)");
 		break;
 	case TLS_LEVEL_SECURE:
-		snprintf(d->level_text, sizeof(d->level_text), "TLS required; a trusted chain and a "
+		snprintf(d->level_text, sizeof(d->level_text),
+		    "TLS required; a trusted chain and a "
 		    "name match (MX host names from DNS are not believed)");
 		break;
 	}
 	if (eff->level == TLS_LEVEL_DANE)
-		snprintf(d->dane, sizeof(d->dane), "dane: with DNSSEC-validated usable TLSA records "
+		snprintf(d->dane, sizeof(d->dane),
+		    "dane: with DNSSEC-validated usable TLSA records "
 		    "the certificate must match them; with unusable records TLS is required "
 		    "(encrypt); with no records or no DNSSEC, opportunistic TLS (may); a TLSA lookup "
 		    "error defers (4.7.5)");
 	else if (eff->level == TLS_LEVEL_DANE_ONLY)
-		snprintf(d->dane, sizeof(d->dane), "dane-only: DNSSEC-validated usable TLSA records "
+		snprintf(d->dane, sizeof(d->dane),
+		    "dane-only: DNSSEC-validated usable TLSA records "
 		    "are required and the certificate must match them; anything else defers "
 		    "(4.7.5)");
 }
@@ -261,9 +278,10 @@ describe_daemon(struct tp_dest *d)
 		if (strncasecmp(l->map, "socketmap:", 10) != 0)
 			continue;
 		if (l->rc > 0)
-			text_cut(d->mta_sts, sizeof(d->mta_sts), "%s (a policy daemon such as "
-			    "postfix-mta-sts-resolver) answered \"%s\" for %s", l->map, l->value,
-			    l->key);
+			text_cut(d->mta_sts, sizeof(d->mta_sts),
+			    "%s (a policy daemon such as "
+			    "postfix-mta-sts-resolver) answered \"%s\" for %s",
+			    l->map, l->value, l->key);
 		else if (l->rc < 0)
 			text_cut(d->mta_sts, sizeof(d->mta_sts), "%s failed for %s: %s", l->map,
 			    l->key, l->value != NULL ? l->value : "error");
@@ -274,8 +292,8 @@ describe_daemon(struct tp_dest *d)
 }
 
 void
-tp_lookup_destination(const struct tlsmtp_config *cfg, struct policy_maps *maps,
-    struct tp_dest *d, struct tls_effective *eff, struct tp_result *r)
+tp_lookup_destination(const struct tlsmtp_config *cfg, struct policy_maps *maps, struct tp_dest *d,
+    struct tls_effective *eff, struct tp_result *r)
 {
 	if (maps != NULL)
 		policy_maps_set_trace(maps, trace, d);
@@ -295,8 +313,10 @@ tp_lookup_destination(const struct tlsmtp_config *cfg, struct policy_maps *maps,
 	describe_daemon(d);
 	if (eff->level == TLS_LEVEL_INVALID) {
 		r->failed = 1;
-		tp_list_add(&r->warnings, "destination %s: tlsmtp would defer: 4.7.5 client TLS "
-		    "configuration problem (%s)", d->nh.key, eff->invalid_reason);
+		tp_list_add(&r->warnings,
+		    "destination %s: tlsmtp would defer: 4.7.5 client TLS "
+		    "configuration problem (%s)",
+		    d->nh.key, eff->invalid_reason);
 	}
 }
 
@@ -344,13 +364,15 @@ tp_lookup_trap(struct policy_maps *maps, const char *rcpt, struct tp_result *r)
 		covered = st == POLICY_FOUND && d->matched_key[0] != '\0'
 		    && d->level != TLS_LEVEL_INVALID && res.policy.level <= d->level;
 		if (d->matched_key[0] != '\0')
-			tp_list_add(covered ? &r->notes : &r->warnings, "the entry \"%s %s\" (%s) is "
+			tp_list_add(covered ? &r->notes : &r->warnings,
+			    "the entry \"%s %s\" (%s) is "
 			    "not used for <%s>: the mail goes to next-hop %s, so tlsmtp looks up "
-			    "\"%s\", and the entry \"%s\" (%s, level %s) applies instead", res.key,
-			    res.value, where, rcpt, d->nh.key, d->nh.key, d->matched_key,
+			    "\"%s\", and the entry \"%s\" (%s, level %s) applies instead",
+			    res.key, res.value, where, rcpt, d->nh.key, d->nh.key, d->matched_key,
 			    d->source[0] ? d->source : d->matched_map, tls_level_name(d->level));
 		else
-			tp_list_add(&r->warnings, "the entry \"%s %s\" (%s) is not used for <%s>: the "
+			tp_list_add(&r->warnings,
+			    "the entry \"%s %s\" (%s) is not used for <%s>: the "
 			    "mail goes to next-hop %s, so tlsmtp looks up \"%s\", which has no "
 			    "entry (%s applies); to protect this mail, add an entry for \"%s\"",
 			    res.key, res.value, where, rcpt, d->nh.key, d->nh.key, d->level_from,

@@ -36,25 +36,37 @@
 /* main */
 #include "tlspolicy.h"
 
-#define PF_RUN_TIMEOUT_S	30
-#define PF_OUTPUT_MAX		(1 << 20)	/* bytes kept of one command's stdout */
-#define PF_STDERR_MAX		4096
-#define PF_PARAMS_MAX		64
-#define PF_SERVICES_MAX		256
+#define PF_RUN_TIMEOUT_S 30
+#define PF_OUTPUT_MAX	 (1 << 20) /* bytes kept of one command's stdout */
+#define PF_STDERR_MAX	 4096
+#define PF_PARAMS_MAX	 64
+#define PF_SERVICES_MAX	 256
 
 /* The parameters tlspolicy reads (postconf -x prints them expanded). */
 static const char *const param_names[] = {
-	"command_directory", "mail_version",
-	"myhostname", "mydomain", "myorigin", "mydestination",
-	"recipient_delimiter", "parent_domain_matches_subdomains",
-	"local_transport", "virtual_transport", "relay_transport", "default_transport",
-	"virtual_alias_domains", "virtual_mailbox_domains", "relay_domains",
-	"relayhost", "sender_dependent_relayhost_maps",
+	"command_directory",
+	"mail_version",
+	"myhostname",
+	"mydomain",
+	"myorigin",
+	"mydestination",
+	"recipient_delimiter",
+	"parent_domain_matches_subdomains",
+	"local_transport",
+	"virtual_transport",
+	"relay_transport",
+	"default_transport",
+	"virtual_alias_domains",
+	"virtual_mailbox_domains",
+	"relay_domains",
+	"relayhost",
+	"sender_dependent_relayhost_maps",
 	"empty_address_relayhost_maps_lookup_key",
 	"sender_dependent_default_transport_maps",
 	"empty_address_default_transport_maps_lookup_key",
 	"transport_maps",
-	"smtp_tls_security_level", "smtp_tls_policy_maps",
+	"smtp_tls_security_level",
+	"smtp_tls_policy_maps",
 };
 
 struct pf_param {
@@ -65,7 +77,7 @@ struct pf_param {
 struct pf_service {
 	char *name;
 	char *type;
-	char *command;		/* fields 8 and later, as postconf -M prints them */
+	char *command; /* fields 8 and later, as postconf -M prints them */
 };
 
 struct pf_conf {
@@ -84,7 +96,7 @@ struct run_result {
 	size_t outlen;
 	char errtext[PF_STDERR_MAX];
 	size_t errlen;
-	int status;		/* exit status, or -1 when it did not exit normally */
+	int status; /* exit status, or -1 when it did not exit normally */
 };
 
 static void
@@ -309,7 +321,8 @@ read_params(struct pf_conf *c, char *err, size_t errlen)
 		run_result_free(&rr);
 		return -1;
 	}
-	for (line = strtok_r(rr.out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(rr.out, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
 		if (add_param(c, line) != 0) {
 			snprintf(err, errlen, "out of memory");
 			run_result_free(&rr);
@@ -364,7 +377,8 @@ read_master(struct pf_conf *c, char *err, size_t errlen)
 		run_result_free(&rr);
 		return -1;
 	}
-	for (line = strtok_r(rr.out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(rr.out, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
 		if (add_service(c, line) != 0) {
 			snprintf(err, errlen, "out of memory");
 			run_result_free(&rr);
@@ -391,7 +405,8 @@ pf_conf_open(const char *dir, struct pf_conf **out, char *err, size_t errlen)
 		return -1;
 	}
 	if (find_postconf(c->postconf, sizeof(c->postconf)) != 0) {
-		snprintf(err, errlen, "postconf not found in PATH, /usr/sbin or /sbin "
+		snprintf(err, errlen,
+		    "postconf not found in PATH, /usr/sbin or /sbin "
 		    "(is Postfix installed?)");
 		free(c);
 		return -1;
@@ -438,11 +453,11 @@ pf_param(const struct pf_conf *c, const char *name)
 }
 
 enum pf_lookup
-pf_map_query(const struct pf_conf *c, const char *map, const char *key, char **value,
-    char *err, size_t errlen)
+pf_map_query(const struct pf_conf *c, const char *map, const char *key, char **value, char *err,
+    size_t errlen)
 {
 	char *argv[] = { (char *)c->postmap, (char *)"-c", (char *)c->dir, (char *)"-q",
-	    (char *)key, (char *)map, NULL };
+		(char *)key, (char *)map, NULL };
 	struct run_result rr;
 	size_t len;
 

@@ -42,7 +42,7 @@
 #include "tlspolicy.h"
 
 /* Never sent: a probe stops before MAIL FROM and RCPT TO. */
-#define PROBE_RECIPIENT	"probe@tlspolicy.invalid"
+#define PROBE_RECIPIENT "probe@tlspolicy.invalid"
 
 /* The route options of a delivery (as tlsmtp.c route_options_from()). */
 static void
@@ -52,7 +52,8 @@ route_options(const struct tlsmtp_config *cfg, int64_t deadline, struct route_op
 	ro->port = (unsigned)strtoul(cfg->tcp_port, NULL, 10);
 	ro->mx_address_limit = (unsigned)cfg->mx_address_limit;
 	ro->address_preference = strcmp(cfg->address_preference, "ipv4") == 0 ? ROUTE_PREF_IPV4
-	    : strcmp(cfg->address_preference, "ipv6") == 0 ? ROUTE_PREF_IPV6 : ROUTE_PREF_ANY;
+	    : strcmp(cfg->address_preference, "ipv6") == 0		      ? ROUTE_PREF_IPV6
+									      : ROUTE_PREF_ANY;
 	ro->randomize = cfg->randomize_addresses;
 	ro->myhostname = cfg->myhostname;
 	ro->deadline_ms = deadline;
@@ -66,8 +67,10 @@ set_verdict(struct tp_address *a)
 	if (o->exit_code == TLSMTP_EX_OK) {
 		a->delivered = 1;
 		if (a->plaintext_retry)
-			text_cut(a->verdict, sizeof(a->verdict), "would deliver without TLS (on a new "
-			    "connection, after: %s)", a->tls_failure);
+			text_cut(a->verdict, sizeof(a->verdict),
+			    "would deliver without TLS (on a new "
+			    "connection, after: %s)",
+			    a->tls_failure);
 		else if (a->probe.tls_active)
 			text_cut(a->verdict, sizeof(a->verdict), "would deliver over %s TLS",
 			    tls_peer_status_name(a->probe.tls.status));
@@ -81,9 +84,9 @@ set_verdict(struct tp_address *a)
 
 /* One address: one session in probe mode (and the "may" plaintext retry). */
 static void
-probe_address(const struct tlsmtp_config *cfg, struct dns_ctx *dns,
-    const struct tls_effective *eff, struct tp_dest *d, const struct route_list *route,
-    const struct route_addr *addr, int64_t deadline, int verbose, struct tp_address *a)
+probe_address(const struct tlsmtp_config *cfg, struct dns_ctx *dns, const struct tls_effective *eff,
+    struct tp_dest *d, const struct route_list *route, const struct route_addr *addr,
+    int64_t deadline, int verbose, struct tp_address *a)
 {
 	struct smtp_rcpt rcpt;
 	struct smtp_request req;
@@ -114,7 +117,8 @@ probe_address(const struct tlsmtp_config *cfg, struct dns_ctx *dns,
 	st = smtp_attempt(&req, addr, 0, &a->out, &retry_plain, summary, sizeof(summary));
 	if (st == ATTEMPT_TRY_NEXT && retry_plain) {
 		/* As tlsmtp.c try_addresses(): a new plaintext connection. */
-		log_info("%s[%s]: %s; trying again without TLS", addr->host, addr->addr, a->out.text);
+		log_info("%s[%s]: %s; trying again without TLS", addr->host, addr->addr,
+		    a->out.text);
 		snprintf(a->tls_failure, sizeof(a->tls_failure), "%s", a->out.text);
 		memset(&second, 0, sizeof(second));
 		memset(&rcpt, 0, sizeof(rcpt));
@@ -140,7 +144,8 @@ tp_probe_destination(const struct tlsmtp_config *cfg, struct dns_ctx *dns,
 
 	d->probed = 1;
 	if (eff->level == TLS_LEVEL_INVALID) {
-		snprintf(d->verdict, sizeof(d->verdict), "would defer: 4.7.5 client TLS "
+		snprintf(d->verdict, sizeof(d->verdict),
+		    "would defer: 4.7.5 client TLS "
 		    "configuration problem");
 		return;
 	}

@@ -37,8 +37,8 @@
 /* main */
 #include "tlspolicy.h"
 
-#define SAN_SHOWN_MAX	64	/* subjectAltName entries shown per certificate */
-#define JSON_DEPTH_MAX	16
+#define SAN_SHOWN_MAX  64 /* subjectAltName entries shown per certificate */
+#define JSON_DEPTH_MAX 16
 
 /* ------------------------------------------------------------------------
  * Certificate details.
@@ -115,7 +115,8 @@ cert_describe(const gnutls_datum_t *der, struct cert_info *ci)
 	if (tls_fingerprint_hex(der, GNUTLS_DIG_SHA256, 0, ci->sha256, sizeof(ci->sha256)) != 0)
 		ci->sha256[0] = '\0';
 	if (tls_fingerprint_hex(der, GNUTLS_DIG_SHA256, 1, ci->pubkey_sha256,
-	    sizeof(ci->pubkey_sha256)) != 0)
+		sizeof(ci->pubkey_sha256))
+	    != 0)
 		ci->pubkey_sha256[0] = '\0';
 	gnutls_x509_crt_deinit(crt);
 	return 0;
@@ -186,18 +187,21 @@ text_dest(FILE *fp, const struct tp_dest *d, size_t index, size_t count)
 {
 	fprintf(fp, "  destination %s", d->nh.key);
 	if (count > 1)
-		fprintf(fp, " (%s, %zu of %zu)", d->fallback ? "fallback relay" : "next-hop", index + 1,
-		    count);
+		fprintf(fp, " (%s, %zu of %zu)", d->fallback ? "fallback relay" : "next-hop",
+		    index + 1, count);
 	fprintf(fp, "\n");
 	for (size_t i = 0; i < d->lookup_count; i++) {
 		const struct tp_lookup *l = &d->lookups[i];
 
 		fprintf(fp, "    lookup %s in %s: %s%s%s\n", l->key, l->map,
-		    l->rc > 0 ? "found \"" : l->rc < 0 ? "error: " : "not found",
+		    l->rc > 0	    ? "found \""
+			: l->rc < 0 ? "error: "
+				    : "not found",
 		    l->value != NULL ? l->value : "", l->rc > 0 ? "\"" : "");
 	}
 	if (d->matched_key[0] != '\0')
-		fprintf(fp, "    entry: %s %s (%s)\n", d->matched_key, d->entry != NULL ? d->entry : "",
+		fprintf(fp, "    entry: %s %s (%s)\n", d->matched_key,
+		    d->entry != NULL ? d->entry : "",
 		    d->source[0] != '\0' ? d->source : d->matched_map);
 	else if (d->level != TLS_LEVEL_INVALID)
 		fprintf(fp, "    entry: none, %s applies\n", d->level_from);
@@ -254,7 +258,7 @@ tp_report_text(FILE *fp, const struct tp_result *r, int probe)
 struct json {
 	FILE *fp;
 	int depth;
-	int items[JSON_DEPTH_MAX];	/* values written at each depth */
+	int items[JSON_DEPTH_MAX]; /* values written at each depth */
 };
 
 /* One UTF-8 sequence at s; its length, or 0 when it is not valid. */
@@ -415,8 +419,8 @@ json_address(struct json *j, const struct tp_address *a)
 	} else {
 		json_string(j, "tls", NULL);
 	}
-	json_bool(j, "verified", p->tls_active && p->tls.status == TLS_PEER_VERIFIED
-	    && !a->plaintext_retry);
+	json_bool(j, "verified",
+	    p->tls_active && p->tls.status == TLS_PEER_VERIFIED && !a->plaintext_retry);
 	json_certificate(j, p);
 	if (p->dane) {
 		json_open(j, "dane", '{');
@@ -485,7 +489,7 @@ static void
 json_no_dest(struct json *j, int probe)
 {
 	static const char *const names[] = { "matched_key", "matched_map", "entry", "source",
-	    "level", "level_from", "level_text", "dane", "mta_sts" };
+		"level", "level_from", "level_text", "dane", "mta_sts" };
 	struct tp_list none = { NULL, 0 };
 
 	json_list(j, "keys_tried", &none);

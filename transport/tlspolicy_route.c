@@ -52,22 +52,22 @@
 /* main */
 #include "tlspolicy.h"
 
-#define LIST_SEPARATORS	", \t\r\n"
+#define LIST_SEPARATORS ", \t\r\n"
 #define ADDR_TEXT_MAX	(ADDRESS_MAX + 1)
-#define LIST_DEPTH_MAX	4	/* /file entries inside /file entries */
+#define LIST_DEPTH_MAX	4 /* /file entries inside /file entries */
 
 /* The parts of one address. */
 struct address {
-	char full[ADDR_TEXT_MAX];	/* local@domain, domain in lower case */
-	char bare[ADDR_TEXT_MAX];	/* without the extension; "" when there is none */
+	char full[ADDR_TEXT_MAX]; /* local@domain, domain in lower case */
+	char bare[ADDR_TEXT_MAX]; /* without the extension; "" when there is none */
 	char local[ADDR_TEXT_MAX];
-	char bare_local[ADDR_TEXT_MAX];	/* "" when there is no extension */
+	char bare_local[ADDR_TEXT_MAX]; /* "" when there is no extension */
 	char domain[NEXTHOP_HOST_MAX * 2];
 };
 
 /* A lookup's answer across a map list. */
 struct found {
-	int rc;				/* 1 found, 0 not, -1 error */
+	int rc; /* 1 found, 0 not, -1 error */
 	char *value;
 	char map[1024];
 	char key[ADDR_TEXT_MAX];
@@ -126,7 +126,7 @@ static int
 pattern_map(const char *map)
 {
 	static const char *const types[] = { "regexp:", "pcre:", "cidr:", "socketmap:", "tcp:",
-	    "randmap:", "fail:" };
+		"randmap:", "fail:" };
 
 	if (strncasecmp(map, "proxy:", 6) == 0)
 		map += 6;
@@ -148,8 +148,7 @@ table_element(const char *e)
  * pattern maps.  The first hit or error ends the search.
  */
 static void
-maps_find(const struct pf_conf *c, const char *list, const char *key, int partial,
-    struct found *f)
+maps_find(const struct pf_conf *c, const char *list, const char *key, int partial, struct found *f)
 {
 	char map[1024];
 	size_t len;
@@ -179,13 +178,14 @@ maps_find(const struct pf_conf *c, const char *list, const char *key, int partia
 	f->rc = 0;
 }
 
-static int domain_list_match(const struct pf_conf *c, const char *param, const char *list,
+static int
+domain_list_match(const struct pf_conf *c, const char *param, const char *list,
     const char *domain, int depth, struct tp_result *r);
 
 /* A /file element: its words are list elements of their own. */
 static int
-file_element_match(const struct pf_conf *c, const char *param, const char *path,
-    const char *domain, int depth, struct tp_result *r)
+file_element_match(const struct pf_conf *c, const char *param, const char *path, const char *domain,
+    int depth, struct tp_result *r)
 {
 	FILE *fp;
 	char *text = NULL;
@@ -194,8 +194,8 @@ file_element_match(const struct pf_conf *c, const char *param, const char *path,
 	int rc;
 
 	if (depth >= LIST_DEPTH_MAX || (fp = fopen(path, "r")) == NULL) {
-		tp_list_add(&r->warnings, "%s: cannot read %s: Postfix would defer this mail", param,
-		    path);
+		tp_list_add(&r->warnings, "%s: cannot read %s: Postfix would defer this mail",
+		    param, path);
 		r->failed = 1;
 		return -1;
 	}
@@ -225,8 +225,8 @@ file_element_match(const struct pf_conf *c, const char *param, const char *path,
 
 /* A table element: the domain, then its parents when the table has fixed keys. */
 static int
-table_element_match(const struct pf_conf *c, const char *param, const char *map,
-    const char *domain, int parent_style, struct tp_result *r)
+table_element_match(const struct pf_conf *c, const char *param, const char *map, const char *domain,
+    int parent_style, struct tp_result *r)
 {
 	const char *entry, *next;
 	struct found f;
@@ -273,8 +273,8 @@ name_matches(const char *domain, const char *pattern, int parent_style)
  * warning added).  The first element that matches decides; "!" negates.
  */
 static int
-domain_list_match(const struct pf_conf *c, const char *param, const char *list,
-    const char *domain, int depth, struct tp_result *r)
+domain_list_match(const struct pf_conf *c, const char *param, const char *list, const char *domain,
+    int depth, struct tp_result *r)
 {
 	int parent_style = in_word_list(pf_param(c, "parent_domain_matches_subdomains"), param);
 	char e[1024];
@@ -350,8 +350,8 @@ split_address(const char *rcpt, const char *delimiters, const char *myorigin, st
 
 /* mail_addr_find() with the default strategy, for the sender_dependent_* maps. */
 static void
-address_find(const struct pf_conf *c, const char *maps, const char *sender,
-    const char *null_key, struct tp_result *r, struct found *f)
+address_find(const struct pf_conf *c, const char *maps, const char *sender, const char *null_key,
+    struct tp_result *r, struct found *f)
 {
 	struct address a;
 	char key[ADDR_TEXT_MAX + 1];
@@ -363,14 +363,15 @@ address_find(const struct pf_conf *c, const char *maps, const char *sender,
 		return;
 	}
 	if (split_address(sender, pf_param(c, "recipient_delimiter"), pf_param(c, "myorigin"), &a,
-	    r) != 0)
+		r)
+	    != 0)
 		return;
 	maps_find(c, maps, a.full, 0, f);
 	if (f->rc == 0 && a.bare[0] != '\0')
 		maps_find(c, maps, a.bare, 1, f);
 	local = strcasecmp(a.domain, pf_param(c, "myorigin")) == 0
-	    || domain_list_match(c, "mydestination", pf_param(c, "mydestination"), a.domain, 0,
-	    r) > 0;
+	    || domain_list_match(c, "mydestination", pf_param(c, "mydestination"), a.domain, 0, r)
+		> 0;
 	if (f->rc == 0 && local) {
 		maps_find(c, maps, a.local, 1, f);
 		if (f->rc == 0 && a.bare_local[0] != '\0')
@@ -395,8 +396,8 @@ transport_find(const struct pf_conf *c, const struct address *a, struct tp_list 
     struct found *f)
 {
 	const char *maps = pf_param(c, "transport_maps");
-	int parent_style = in_word_list(pf_param(c, "parent_domain_matches_subdomains"),
-	    "transport_maps");
+	int parent_style =
+	    in_word_list(pf_param(c, "parent_domain_matches_subdomains"), "transport_maps");
 	const char *name, *next;
 
 	memset(f, 0, sizeof(*f));
@@ -478,24 +479,24 @@ lookup_failed(struct tp_result *r, const char *param, const struct found *f)
 
 /* Relay and default class: the next-hop before transport_maps. */
 static int
-relay_nexthop(const struct pf_conf *c, const char *sender, const char *domain,
-    struct tp_result *r)
+relay_nexthop(const struct pf_conf *c, const char *sender, const char *domain, struct tp_result *r)
 {
 	const char *maps = pf_param(c, "sender_dependent_relayhost_maps");
 	const char *relayhost = pf_param(c, "relayhost");
 	struct found f;
 
 	if (maps[0] != '\0' && sender != NULL) {
-		address_find(c, maps, sender, pf_param(c, "empty_address_relayhost_maps_lookup_key"),
-		    r, &f);
+		address_find(c, maps, sender,
+		    pf_param(c, "empty_address_relayhost_maps_lookup_key"), r, &f);
 		if (lookup_failed(r, "sender_dependent_relayhost_maps", &f)) {
 			found_free(&f);
 			return -1;
 		}
 		if (f.rc > 0 && !dunno(&f)) {
 			snprintf(r->nexthop, sizeof(r->nexthop), "%s", f.value);
-			tp_list_add(&r->route, "sender_dependent_relayhost_maps %s: %s = %s: next-hop %s",
-			    f.map, f.key, f.value, f.value);
+			tp_list_add(&r->route,
+			    "sender_dependent_relayhost_maps %s: %s = %s: next-hop %s", f.map,
+			    f.key, f.value, f.value);
 			found_free(&f);
 			return 0;
 		}
@@ -503,8 +504,10 @@ relay_nexthop(const struct pf_conf *c, const char *sender, const char *domain,
 		    f.rc > 0 ? "DUNNO" : "not found", sender);
 		found_free(&f);
 	} else if (maps[0] != '\0') {
-		tp_list_add(&r->notes, "sender_dependent_relayhost_maps is set (%s): the next-hop "
-		    "may depend on the sender; give -f SENDER to see", maps);
+		tp_list_add(&r->notes,
+		    "sender_dependent_relayhost_maps is set (%s): the next-hop "
+		    "may depend on the sender; give -f SENDER to see",
+		    maps);
 	}
 	if (relayhost[0] != '\0') {
 		snprintf(r->nexthop, sizeof(r->nexthop), "%s", relayhost);
@@ -538,8 +541,9 @@ default_channel(const struct pf_conf *c, const char *sender, char *value, size_t
 			return -1;
 		}
 		if (f.rc > 0 && !dunno(&f)) {
-			tp_list_add(&r->route, "sender_dependent_default_transport_maps %s: %s = %s",
-			    f.map, f.key, f.value);
+			tp_list_add(&r->route,
+			    "sender_dependent_default_transport_maps %s: %s = %s", f.map, f.key,
+			    f.value);
 			*param = "sender_dependent_default_transport_maps";
 			snprintf(value, len, "%s", f.value);
 			found_free(&f);
@@ -547,10 +551,13 @@ default_channel(const struct pf_conf *c, const char *sender, char *value, size_t
 		}
 		found_free(&f);
 	} else if (maps[0] != '\0') {
-		tp_list_add(&r->notes, "sender_dependent_default_transport_maps is set (%s): the "
-		    "transport may depend on the sender; give -f SENDER to see", maps);
+		tp_list_add(&r->notes,
+		    "sender_dependent_default_transport_maps is set (%s): the "
+		    "transport may depend on the sender; give -f SENDER to see",
+		    maps);
 	}
-	tp_list_add(&r->route, "%s is not in mydestination, virtual_alias_domains, "
+	tp_list_add(&r->route,
+	    "%s is not in mydestination, virtual_alias_domains, "
 	    "virtual_mailbox_domains or relay_domains: default_transport = %s",
 	    r->nexthop, dflt);
 	return 0;
@@ -562,7 +569,7 @@ domain_class(const struct pf_conf *c, const struct address *a, const char *sende
     struct tp_result *r)
 {
 	static const char *const lists[] = { "mydestination", "virtual_alias_domains",
-	    "virtual_mailbox_domains", "relay_domains" };
+		"virtual_mailbox_domains", "relay_domains" };
 	int m[4] = { 0, 0, 0, 0 };
 	char value[1024];
 	const char *param;
@@ -582,7 +589,8 @@ domain_class(const struct pf_conf *c, const struct address *a, const char *sende
 		return 0;
 	}
 	if (m[1] > 0) {
-		tp_list_add(&r->route, "%s is in virtual_alias_domains: error:User unknown in "
+		tp_list_add(&r->route,
+		    "%s is in virtual_alias_domains: error:User unknown in "
 		    "virtual alias table (addresses there are rewritten before they are routed)",
 		    a->domain);
 		snprintf(r->transport, sizeof(r->transport), "error");
@@ -628,8 +636,8 @@ tp_route_recipient(const struct pf_conf *c, const char *rcpt, const char *sender
 	char tried[TP_TEXT_MAX];
 	int cls;
 
-	if (split_address(rcpt, pf_param(c, "recipient_delimiter"), pf_param(c, "myorigin"), &a,
-	    r) != 0) {
+	if (split_address(rcpt, pf_param(c, "recipient_delimiter"), pf_param(c, "myorigin"), &a, r)
+	    != 0) {
 		tp_list_add(&r->warnings, "cannot route <%s>: not an address", rcpt);
 		r->failed = 1;
 		return -1;
@@ -714,7 +722,7 @@ tp_service_find(const struct pf_conf *c, const char *name, struct tp_service *s)
 		return;
 	s->found = 1;
 	for (char *w = strtok_r(copy, " \t", &save); w != NULL && n < 256;
-	    w = strtok_r(NULL, " \t", &save))
+	     w = strtok_r(NULL, " \t", &save))
 		words[n++] = w;
 	if (n > 0)
 		snprintf(s->command, sizeof(s->command), "%s", words[0]);
@@ -746,8 +754,8 @@ tp_service_free(struct tp_service *s)
 
 /* pipe(8)'s macros for one recipient: $nexthop, $domain, $recipient, with or without braces. */
 void
-tp_service_nexthop(const struct tp_service *s, const char *nexthop, const char *rcpt,
-    char *out, size_t outlen)
+tp_service_nexthop(const struct tp_service *s, const char *nexthop, const char *rcpt, char *out,
+    size_t outlen)
 {
 	static const char *const names[] = { "nexthop", "domain", "recipient" };
 	const char *at = strrchr(rcpt, '@');

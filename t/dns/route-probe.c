@@ -35,7 +35,8 @@ mono_ms(void)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: route-probe [-s servers] [-p port] [-l limit] [-a any|ipv4|ipv6] "
+	fprintf(stderr,
+	    "usage: route-probe [-s servers] [-p port] [-l limit] [-a any|ipv4|ipv6] "
 	    "[-R] [-m myhostname] [-t timeout_ms] [-v] NEXTHOP\n");
 	exit(2);
 }
@@ -118,9 +119,9 @@ main(int argc, char **argv)
 			printf("mx_secure=%d\n", list.mx_secure);
 		for (i = 0; i < list.count; i++) {
 			const struct route_addr *a = &list.addrs[i];
-			unsigned port = a->sa.ss_family == AF_INET6 ?
-			    ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port) :
-			    ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+			unsigned port = a->sa.ss_family == AF_INET6
+			    ? ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port)
+			    : ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
 
 			if (verbose)
 				printf("%s %s %d port=%u secure=%d\n", a->host, a->addr, a->pref,

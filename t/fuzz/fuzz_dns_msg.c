@@ -83,8 +83,8 @@ query_round_trip(const uint8_t *data, size_t size)
 		return;
 	if (!dns_msg_valid_hostname(name))
 		abort();
-	if (dns_msg_begin(&it, q, qlen, &h, qname, &qtype, &qclass) != 0 || qtype != DNS_TYPE_A ||
-	    !h.rd || !h.ad || h.arcount != 1)
+	if (dns_msg_begin(&it, q, qlen, &h, qname, &qtype, &qclass) != 0 || qtype != DNS_TYPE_A
+	    || !h.rd || !h.ad || h.arcount != 1)
 		abort();
 	if (strncmp(qname, name, strlen(qname)) != 0)
 		abort();

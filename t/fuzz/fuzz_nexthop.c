@@ -23,14 +23,16 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "fuzz_nexthop: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-		abort(); \
-	} \
-} while (0)
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "fuzz_nexthop: invariant failed: %s (line %d)\n", #cond, \
+			    __LINE__);                                                           \
+			abort();                                                                 \
+		}                                                                                \
+	} while (0)
 
-#define KEYS_MAX	130
+#define KEYS_MAX 130
 
 static int
 is_folded_ascii(const char *s)
@@ -99,7 +101,7 @@ check_keys(const struct nexthop *nh)
 	}
 }
 
-#define LIST_ROOM	4
+#define LIST_ROOM 4
 
 /* The input as a list; returns the count (or -1) for the caller's check. */
 static int

@@ -20,12 +20,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "fuzz_policy: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-		abort(); \
-	} \
-} while (0)
+#define CHECK(cond)                                                                             \
+	do {                                                                                    \
+		if (!(cond)) {                                                                  \
+			fprintf(stderr, "fuzz_policy: invariant failed: %s (line %d)\n", #cond, \
+			    __LINE__);                                                          \
+			abort();                                                                \
+		}                                                                               \
+	} while (0)
 
 static int
 is_lower_hex(const char *s)
@@ -103,11 +105,12 @@ serialise(const struct tls_policy *p, char *out, size_t outlen)
 {
 	size_t len = 0;
 
-#define PUT(...) do { \
-	int n_ = snprintf(out + len, outlen - len, __VA_ARGS__); \
-	CHECK(n_ >= 0 && (size_t)n_ < outlen - len); \
-	len += (size_t)n_; \
-} while (0)
+#define PUT(...)                                                         \
+	do {                                                             \
+		int n_ = snprintf(out + len, outlen - len, __VA_ARGS__); \
+		CHECK(n_ >= 0 && (size_t)n_ < outlen - len);             \
+		len += (size_t)n_;                                       \
+	} while (0)
 	PUT("%s", tls_level_name(p->level));
 	if (p->ciphers != NULL)
 		PUT(" ciphers=%s", p->ciphers);

@@ -19,12 +19,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "fuzz_table_source: invariant failed: %s (line %d)\n", #cond, __LINE__); \
-		abort(); \
-	} \
-} while (0)
+#define CHECK(cond)                                                                            \
+	do {                                                                                   \
+		if (!(cond)) {                                                                 \
+			fprintf(stderr, "fuzz_table_source: invariant failed: %s (line %d)\n", \
+			    #cond, __LINE__);                                                  \
+			abort();                                                               \
+		}                                                                              \
+	} while (0)
 
 struct state {
 	unsigned flags;
@@ -41,7 +43,7 @@ static int
 on_entry(const struct table_entry *e, void *ctx)
 {
 	struct state *st = ctx;
-	size_t  vlen = strlen(e->value);
+	size_t vlen = strlen(e->value);
 
 	CHECK(e->key[0] != 0);
 	CHECK(vlen > 0 && !is_space(e->value[0]) && !is_space(e->value[vlen - 1]));
@@ -68,15 +70,15 @@ on_diag(unsigned line, const char *message, void *ctx)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char    out[NEXTHOP_KEY_MAX];
-	char    err[512];
-	char   *copy;
-	FILE   *fp;
+	char out[NEXTHOP_KEY_MAX];
+	char err[512];
+	char *copy;
+	FILE *fp;
 
 	for (unsigned flags = 0; flags <= TABLE_SOURCE_FOLD; flags++) {
-		struct state st = {flags, 0};
+		struct state st = { flags, 0 };
 
-		if (size == 0 || (fp = fmemopen((void *) data, size, "r")) == NULL)
+		if (size == 0 || (fp = fmemopen((void *)data, size, "r")) == NULL)
 			break;
 		CHECK(table_source_read(fp, flags, on_entry, on_diag, &st) == 0);
 		fclose(fp);

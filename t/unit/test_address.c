@@ -79,11 +79,14 @@ test_international(void **state)
 {
 	(void)state;
 	accepts("j\xc3\xb6rg@ex.test", "j\xc3\xb6rg@ex.test", 1);
-	accepts("user@b\xc3\xbc" "cher.example", "user@xn--bcher-kva.example", 0);
+	accepts("user@b\xc3\xbc"
+		"cher.example",
+	    "user@xn--bcher-kva.example", 0);
 	refuses("\xff@ex.test");
 	refuses("user@\xc3");
-	refuses("a\xc0\xaf" "b@ex.test");		/* overlong '/' */
-	refuses("a\xed\xa0\x80@ex.test");	/* surrogate */
+	refuses("a\xc0\xaf"
+		"b@ex.test");		  /* overlong '/' */
+	refuses("a\xed\xa0\x80@ex.test"); /* surrogate */
 }
 
 /* #79, #80: nothing that can end a command or add a parameter. */
@@ -217,7 +220,8 @@ test_small_output_buffer(void **state)
 	int utf8;
 
 	(void)state;
-	assert_int_equal(address_check("longer@ex.test", out, sizeof(out), &utf8, err, sizeof(err)), -1);
+	assert_int_equal(address_check("longer@ex.test", out, sizeof(out), &utf8, err, sizeof(err)),
+	    -1);
 	assert_int_equal(address_check("a@b.cd", out, sizeof(out), &utf8, err, sizeof(err)), 0);
 	assert_string_equal(out, "a@b.cd");
 }

@@ -51,7 +51,8 @@ write_conf(const char *text)
 }
 
 static int
-load_text(struct tlsmtp_config *cfg, const char *text, char *const *o, size_t n, char *err, size_t errlen)
+load_text(struct tlsmtp_config *cfg, const char *text, char *const *o, size_t n, char *err,
+    size_t errlen)
 {
 	write_conf(text);
 	return config_load(cfg, conf_path, o, n, err, errlen);
@@ -126,7 +127,8 @@ test_default_myhostname(void **state)
 	assert_string_equal(cfg.myhostname, want);
 	config_free(&cfg);
 	assert_int_equal(load_text(&cfg, "myhostname = mx.example.test\nservice_name = relay-out\n",
-	    NULL, 0, err, sizeof(err)), 0);
+			     NULL, 0, err, sizeof(err)),
+	    0);
 	assert_string_equal(cfg.myhostname, "mx.example.test");
 	assert_string_equal(cfg.helo_name, "mx.example.test");
 	assert_string_equal(cfg.service_name, "relay-out");
@@ -141,7 +143,8 @@ test_missing_files(void **state)
 
 	(void)state;
 	/* A named file that does not exist is an error ... */
-	assert_int_equal(config_load(&cfg, "/nonexistent/tlsmtp.conf", NULL, 0, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, "/nonexistent/tlsmtp.conf", NULL, 0, err, sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "/nonexistent/tlsmtp.conf"));
 	/* ... the default file may be missing. */
 	if (access(SYSCONFDIR "/tlsmtp.conf", F_OK) == 0)
@@ -159,39 +162,41 @@ test_file_syntax(void **state)
 
 	(void)state;
 	assert_int_equal(load_text(&cfg,
-	    "# a comment\n"
-	    "\n"
-	    "   # an indented comment\n"
-	    "smtp_tls_security_level=Secure\n"
-	    "smtp_tls_policy_maps = lmdb:/etc/postfix/a,\n"
-	    "    lmdb:/etc/postfix/b\r\n"
-	    "\t lmdb:/etc/postfix/c   \n"
-	    "smtp_tls_CAfile   =   /etc/ssl/ca.pem   \n"
-	    "smtp_helo_timeout = 5m\n"
-	    "smtp_connect_timeout = 0\n"
-	    "smtp_data_done_timeout = 1h\n"
-	    "delivery_deadline = 600\n"
-	    "smtp_tls_loglevel = 1\n"
-	    "smtp_randomize_addresses = NO\n"
-	    "smtp_tcp_port = 2525\n"
-	    "smtp_dns_support_level = enabled\n"
-	    "smtp_tls_mandatory_ciphers = HIGH\n"
-	    "smtp_tls_fingerprint_digest = SHA1\n"
-	    "maillog_file = /var/log/tlsmtp.log\n"
-	    "smtp_line_length_limit = 0\n"
-	    "myhostname = mx.example.com\n"
-	    "smtp_helo_name = helo.$myhostname\n"
-	    "smtp_tls_loglevel = 2\n",
-	    NULL, 0, err, sizeof(err)), 0);
+			     "# a comment\n"
+			     "\n"
+			     "   # an indented comment\n"
+			     "smtp_tls_security_level=Secure\n"
+			     "smtp_tls_policy_maps = lmdb:/etc/postfix/a,\n"
+			     "    lmdb:/etc/postfix/b\r\n"
+			     "\t lmdb:/etc/postfix/c   \n"
+			     "smtp_tls_CAfile   =   /etc/ssl/ca.pem   \n"
+			     "smtp_helo_timeout = 5m\n"
+			     "smtp_connect_timeout = 0\n"
+			     "smtp_data_done_timeout = 1h\n"
+			     "delivery_deadline = 600\n"
+			     "smtp_tls_loglevel = 1\n"
+			     "smtp_randomize_addresses = NO\n"
+			     "smtp_tcp_port = 2525\n"
+			     "smtp_dns_support_level = enabled\n"
+			     "smtp_tls_mandatory_ciphers = HIGH\n"
+			     "smtp_tls_fingerprint_digest = SHA1\n"
+			     "maillog_file = /var/log/tlsmtp.log\n"
+			     "smtp_line_length_limit = 0\n"
+			     "myhostname = mx.example.com\n"
+			     "smtp_helo_name = helo.$myhostname\n"
+			     "smtp_tls_loglevel = 2\n",
+			     NULL, 0, err, sizeof(err)),
+	    0);
 	assert_string_equal(cfg.tls_security_level, "secure");
 	assert_int_equal(cfg.default_level, TLS_LEVEL_SECURE);
-	assert_string_equal(cfg.tls_policy_maps, "lmdb:/etc/postfix/a, lmdb:/etc/postfix/b lmdb:/etc/postfix/c");
+	assert_string_equal(cfg.tls_policy_maps,
+	    "lmdb:/etc/postfix/a, lmdb:/etc/postfix/b lmdb:/etc/postfix/c");
 	assert_string_equal(cfg.tls_CAfile, "/etc/ssl/ca.pem");
 	assert_int_equal(cfg.helo_timeout, 300);
 	assert_int_equal(cfg.connect_timeout, 0);
 	assert_int_equal(cfg.data_done_timeout, 3600);
 	assert_int_equal(cfg.delivery_deadline, 600);
-	assert_int_equal(cfg.tls_loglevel, 2);	/* the last one wins */
+	assert_int_equal(cfg.tls_loglevel, 2); /* the last one wins */
 	assert_int_equal(cfg.randomize_addresses, 0);
 	assert_string_equal(cfg.tcp_port, "2525");
 	assert_string_equal(cfg.dns_support_level, "enabled");
@@ -213,11 +218,12 @@ test_expansion(void **state)
 
 	(void)state;
 	assert_int_equal(load_text(&cfg,
-	    "smtp_helo_name = ${myhostname}\n"
-	    "myhostname = h.example\n"
-	    "smtp_tls_cert_file = /etc/x/$(myhostname).pem\n"
-	    "dns_servers = 127.0.0.1:5353 $$literal\n",
-	    NULL, 0, err, sizeof(err)), 0);
+			     "smtp_helo_name = ${myhostname}\n"
+			     "myhostname = h.example\n"
+			     "smtp_tls_cert_file = /etc/x/$(myhostname).pem\n"
+			     "dns_servers = 127.0.0.1:5353 $$literal\n",
+			     NULL, 0, err, sizeof(err)),
+	    0);
 	assert_string_equal(cfg.helo_name, "h.example");
 	assert_string_equal(cfg.tls_cert_file, "/etc/x/h.example.pem");
 	/* Postfix: smtp_tls_key_file defaults to $smtp_tls_cert_file. */
@@ -226,20 +232,31 @@ test_expansion(void **state)
 	config_free(&cfg);
 
 	/* Postfix's config_directory is known, for shared table paths. */
-	assert_int_equal(load_text(&cfg, "smtp_tls_policy_maps = lmdb:$config_directory/tls_policy\n",
-	    NULL, 0, err, sizeof(err)), 0);
+	assert_int_equal(load_text(&cfg,
+			     "smtp_tls_policy_maps = lmdb:$config_directory/tls_policy\n", NULL, 0,
+			     err, sizeof(err)),
+	    0);
 	assert_string_equal(cfg.tls_policy_maps, "lmdb:/etc/postfix/tls_policy");
 	config_free(&cfg);
-	assert_int_equal(load_text(&cfg, "config_directory = /srv/pf\n"
-	    "smtp_tls_policy_maps = lmdb:${config_directory}/p\n", NULL, 0, err, sizeof(err)), 0);
+	assert_int_equal(load_text(&cfg,
+			     "config_directory = /srv/pf\n"
+			     "smtp_tls_policy_maps = lmdb:${config_directory}/p\n",
+			     NULL, 0, err, sizeof(err)),
+	    0);
 	assert_string_equal(cfg.tls_policy_maps, "lmdb:/srv/pf/p");
 	config_free(&cfg);
 
-	assert_int_equal(load_text(&cfg, "smtp_helo_name = $nosuchparam\n", NULL, 0, err, sizeof(err)), -1);
+	assert_int_equal(load_text(&cfg, "smtp_helo_name = $nosuchparam\n", NULL, 0, err,
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "nosuchparam"));
-	assert_int_equal(load_text(&cfg, "myhostname = $smtp_helo_name\n", NULL, 0, err, sizeof(err)), -1);
+	assert_int_equal(load_text(&cfg, "myhostname = $smtp_helo_name\n", NULL, 0, err,
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "loop"));
-	assert_int_equal(load_text(&cfg, "smtp_helo_name = ${myhostname\n", NULL, 0, err, sizeof(err)), -1);
+	assert_int_equal(load_text(&cfg, "smtp_helo_name = ${myhostname\n", NULL, 0, err,
+			     sizeof(err)),
+	    -1);
 	assert_int_equal(load_text(&cfg, "smtp_helo_name = $\n", NULL, 0, err, sizeof(err)), -1);
 }
 
@@ -258,8 +275,9 @@ test_overrides(void **state)
 	};
 
 	(void)state;
-	assert_int_equal(load_text(&cfg, "smtp_tls_security_level = none\nmaillog_file = /x\n", o, 6, err,
-	    sizeof(err)), 0);
+	assert_int_equal(load_text(&cfg, "smtp_tls_security_level = none\nmaillog_file = /x\n", o,
+			     6, err, sizeof(err)),
+	    0);
 	assert_int_equal(cfg.default_level, TLS_LEVEL_VERIFY);
 	assert_string_equal(cfg.dns_servers, "127.0.0.1:5353");
 	assert_string_equal(cfg.maillog_file, "");
@@ -307,8 +325,8 @@ test_bad_values(void **state)
 	refused("smtp_tls_security_level = paranoid\n", NULL, "invalid TLS security level");
 	refused("smtp_tls_security_level = halfdane\n", NULL, "invalid TLS security level");
 	refused("smtp_tls_protocols = >=TLSv9\n", NULL, "smtp_tls_protocols");
-	refused("smtp_tls_mandatory_protocols = !TLSv1:!TLSv1.1:!TLSv1.2:!TLSv1.3:!SSLv2:!SSLv3\n", NULL,
-	    "smtp_tls_mandatory_protocols");
+	refused("smtp_tls_mandatory_protocols = !TLSv1:!TLSv1.1:!TLSv1.2:!TLSv1.3:!SSLv2:!SSLv3\n",
+	    NULL, "smtp_tls_mandatory_protocols");
 	refused("smtp_tls_ciphers = strong\n", NULL, "bad cipher grade");
 	refused("smtp_tls_fingerprint_digest = crc32\n", NULL, "digest");
 	refused("smtp_tcp_port = 0\n", NULL, "bad port");

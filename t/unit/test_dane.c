@@ -32,8 +32,8 @@
 
 #include "dane.h"
 
-#define LABEL	"mx.example.test[127.0.0.1]:25"
-#define CHAIN_MAX	8
+#define LABEL	  "mx.example.test[127.0.0.1]:25"
+#define CHAIN_MAX 8
 
 static char pki_dir[PATH_MAX / 2];
 static const char *const mx_names[] = { "example.test", "mx.example.test" };
@@ -85,8 +85,7 @@ unload(struct chain *c)
 }
 
 static void
-set_add(struct tlsa_set *set, unsigned u, unsigned s, unsigned t, const uint8_t *data,
-    size_t len)
+set_add(struct tlsa_set *set, unsigned u, unsigned s, unsigned t, const uint8_t *data, size_t len)
 {
 	struct tlsa_rr *rr = &set->rr[set->count++];
 
@@ -157,7 +156,7 @@ set_add_fingerprint(struct tlsa_set *set, const char *leaf, const char *kind, in
 		dig[i] = (uint8_t)v;
 	}
 	if (flip)
-		dig[17] ^= 0x01;	/* one nibble off */
+		dig[17] ^= 0x01; /* one nibble off */
 	set_add(set, 3, strcmp(kind, "spki") == 0 ? 1 : 0, 1, dig, sizeof(dig));
 }
 
@@ -179,8 +178,8 @@ check(const struct chain *c, const struct tlsa_set *set, const char *const *name
 	}
 }
 
-#define NOT_TRUSTED "certificate verification failed for " LABEL \
-	": not trusted by local or TLSA policy"
+#define NOT_TRUSTED \
+	"certificate verification failed for " LABEL ": not trusted by local or TLSA policy"
 
 static void
 ee_matches(void **state)
@@ -188,7 +187,7 @@ ee_matches(void **state)
 	struct chain c;
 	struct tlsa_set set;
 	static const unsigned combos[][2] = { { 0, 1 }, { 1, 1 }, { 1, 2 }, { 0, 0 }, { 1, 0 },
-	    { 0, 2 } };
+		{ 0, 2 } };
 
 	(void)state;
 	load(&c, "good-chain");
@@ -255,8 +254,9 @@ ta_matches(void **state)
 		static const char *const other[] = { "other.test", "mx.other.test" };
 
 		set_add_for(&set, 2, 1, 1, &c.der[1]);
-		check(&c, &set, other, 2, 0, "server certificate verification failed for "
-		    LABEL ": num=62:hostname mismatch");
+		check(&c, &set, other, 2, 0,
+		    "server certificate verification failed for " LABEL
+		    ": num=62:hostname mismatch");
 		tlsa_set_free(&set);
 	}
 	/* The root is not sent: a digest cannot name it, the full certificate can. */
@@ -286,8 +286,8 @@ ta_dates_and_forgery(void **state)
 	load(&c, "expired-chain");
 	memset(&set, 0, sizeof(set));
 	set_add_for(&set, 2, 1, 1, &good.der[1]);
-	check(&c, &set, mx_names, 2, 0, "server certificate verification failed for "
-	    LABEL ": certificate has expired");
+	check(&c, &set, mx_names, 2, 0,
+	    "server certificate verification failed for " LABEL ": certificate has expired");
 	unload(&c);
 	/* A leaf from another CA with a copy of the real TA appended. */
 	load(&c, "untrusted");
@@ -378,7 +378,7 @@ group_teardown(void **state)
 		while ((de = readdir(d)) != NULL)
 			if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0
 			    && snprintf(path, sizeof(path), "%s/%s", pki_dir, de->d_name)
-			    < (int)sizeof(path))
+				< (int)sizeof(path))
 				unlink(path);
 		closedir(d);
 	}

@@ -22,18 +22,20 @@ query_has_rd_ad_and_do(void **state)
 	uint8_t buf[DNS_MSG_QUERY_MAX];
 	size_t len;
 	struct dns_msg_header h;
-	static const uint8_t qname[] = "\x02mx\x07" "example\x04test";
+	static const uint8_t qname[] = "\x02mx\x07"
+				       "example\x04test";
 
 	(void)state;
 	assert_int_equal(dns_msg_build_query("mx.example.test.", DNS_TYPE_MX, 1232, buf,
-	    sizeof(buf), &len), 0);
+			     sizeof(buf), &len),
+	    0);
 	assert_int_equal(dns_msg_read_header(buf, len, &h), 0);
 	assert_int_equal(h.rd, 1);
 	assert_int_equal(h.ad, 1);
 	assert_int_equal(h.qr, 0);
 	assert_int_equal(h.qdcount, 1);
 	assert_int_equal(h.arcount, 1);
-	assert_memory_equal(buf + 12, qname, sizeof(qname));	/* includes the root */
+	assert_memory_equal(buf + 12, qname, sizeof(qname)); /* includes the root */
 	/* question type and class, then the OPT record with DO */
 	assert_int_equal(buf[12 + sizeof(qname)], 0);
 	assert_int_equal(buf[12 + sizeof(qname) + 1], DNS_TYPE_MX);
@@ -43,8 +45,9 @@ query_has_rd_ad_and_do(void **state)
 	assert_int_equal((buf[len - 8] << 8) | buf[len - 7], 1232);
 	assert_int_equal(buf[len - 4], 0x80);
 
-	assert_int_equal(dns_msg_build_query("bad name.test", DNS_TYPE_A, 1232, buf,
-	    sizeof(buf), &len), -1);
+	assert_int_equal(dns_msg_build_query("bad name.test", DNS_TYPE_A, 1232, buf, sizeof(buf),
+			     &len),
+	    -1);
 	assert_int_equal(dns_msg_build_query("ok.test", DNS_TYPE_A, 1232, buf, 20, &len), -1);
 }
 
@@ -72,9 +75,8 @@ static void
 names_with_compression(void **state)
 {
 	/* offset 12: a.test ; offset 20: "mx" + pointer to 12 */
-	uint8_t m[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	    1, 'a', 4, 't', 'e', 's', 't', 0,
-	    2, 'm', 'x', 0xc0, 12 };
+	uint8_t m[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'a', 4, 't', 'e', 's', 't', 0, 2,
+		'm', 'x', 0xc0, 12 };
 	char text[DNS_MSG_NAME_TEXT_MAX];
 	size_t off = 20;
 
@@ -109,12 +111,15 @@ hostile_names_refused(void **state)
 	off = 16;
 	assert_int_equal(dns_msg_read_name(twostep, sizeof(twostep), &off, text, sizeof(text)), -1);
 	off = 12;
-	assert_int_equal(dns_msg_read_name(reserved, sizeof(reserved), &off, text, sizeof(text)), -1);
+	assert_int_equal(dns_msg_read_name(reserved, sizeof(reserved), &off, text, sizeof(text)),
+	    -1);
 	off = 12;
-	assert_int_equal(dns_msg_read_name(truncated, sizeof(truncated), &off, text, sizeof(text)), -1);
+	assert_int_equal(dns_msg_read_name(truncated, sizeof(truncated), &off, text, sizeof(text)),
+	    -1);
 	off = 12;
 	assert_int_equal(dns_msg_read_name(unterminated, sizeof(unterminated), &off, text,
-	    sizeof(text)), -1);
+			     sizeof(text)),
+	    -1);
 
 	/* A 64-byte label: the length octet itself is a reserved type (0x40). */
 	memset(big, 0, sizeof(big));
@@ -144,8 +149,8 @@ hostile_names_refused(void **state)
 static void
 unsafe_bytes_escaped(void **state)
 {
-	uint8_t m[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	    5, 'a', '.', 'b', 0, '\n', 4, 't', 'e', 's', 't', 0 };
+	uint8_t m[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 'a', '.', 'b', 0, '\n', 4, 't', 'e',
+		's', 't', 0 };
 	char text[DNS_MSG_NAME_TEXT_MAX];
 	size_t off = 12;
 
@@ -159,13 +164,73 @@ static void
 answer_walk_and_mx(void **state)
 {
 	uint8_t m[] = {
-		0, 1, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
+		0,
+		1,
+		0x81,
+		0x80,
+		0,
+		1,
+		0,
+		2,
+		0,
+		0,
+		0,
+		0,
 		/* question: a.test MX IN (offset 12) */
-		1, 'a', 4, 't', 'e', 's', 't', 0, 0, 15, 0, 1,
+		1,
+		'a',
+		4,
+		't',
+		'e',
+		's',
+		't',
+		0,
+		0,
+		15,
+		0,
+		1,
 		/* answer 1: ptr MX IN ttl rdlen=7 pref=10 "mx" ptr */
-		0xc0, 12, 0, 15, 0, 1, 0, 0, 1, 0, 0, 7, 0, 10, 2, 'm', 'x', 0xc0, 12,
+		0xc0,
+		12,
+		0,
+		15,
+		0,
+		1,
+		0,
+		0,
+		1,
+		0,
+		0,
+		7,
+		0,
+		10,
+		2,
+		'm',
+		'x',
+		0xc0,
+		12,
 		/* answer 2: rdlen claims 9 but the name ends after 7 */
-		0xc0, 12, 0, 15, 0, 1, 0, 0, 1, 0, 0, 9, 0, 20, 2, 'm', 'y', 0xc0, 12, 0, 0,
+		0xc0,
+		12,
+		0,
+		15,
+		0,
+		1,
+		0,
+		0,
+		1,
+		0,
+		0,
+		9,
+		0,
+		20,
+		2,
+		'm',
+		'y',
+		0xc0,
+		12,
+		0,
+		0,
 	};
 	struct dns_msg_iter it;
 	struct dns_msg_header h;

@@ -43,7 +43,7 @@ teardown(void **state)
 	return 0;
 }
 
-#define READ_LINE_MAX	20000
+#define READ_LINE_MAX 20000
 
 static size_t
 read_lines(char lines[][READ_LINE_MAX], size_t max)
@@ -88,9 +88,11 @@ test_file_lines(void **state)
 	log_close();
 
 	assert_int_equal(read_lines(lines, 8), 4);
-	assert_matches(lines[0], "^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [^ ]+ "
+	assert_matches(lines[0],
+	    "^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [^ ]+ "
 	    "tlsmtp\\[[0-9]+\\]: 4AbC123: to=<a@b\\.test>, status=sent\n$");
-	assert_matches(lines[1], "tlsmtp\\[[0-9]+\\]: 4AbC123: warning: server said evil\\?\\?Jan  1 "
+	assert_matches(lines[1],
+	    "tlsmtp\\[[0-9]+\\]: 4AbC123: warning: server said evil\\?\\?Jan  1 "
 	    "00:00:00 forged line\\?\\[0m\n$");
 	assert_matches(lines[2], "tlsmtp\\[[0-9]+\\]: dialogue 1\n$");
 	assert_matches(lines[3], "tlsmtp\\[[0-9]+\\]: no prefix for a malformed queue id\n$");
@@ -161,7 +163,8 @@ test_sink(void **state)
 	log_verbose("not without -v");
 	log_to_sink(collect, got, 1);
 	log_verbose("> h[a]: EHLO");
-	assert_string_equal(got, "[Verified TLS connection established to h[a]:25]"
+	assert_string_equal(got,
+	    "[Verified TLS connection established to h[a]:25]"
 	    "[warning: bad ? byte][> h[a]: EHLO]");
 	/* log_open() leaves the sink: lines go to the file again. */
 	log_open(path, "Q2", 0);
@@ -169,7 +172,8 @@ test_sink(void **state)
 	log_close();
 	assert_int_equal(read_lines(lines, 4), 1);
 	assert_matches(lines[0], "Q2: to the file\n$");
-	assert_string_equal(got, "[Verified TLS connection established to h[a]:25]"
+	assert_string_equal(got,
+	    "[Verified TLS connection established to h[a]:25]"
 	    "[warning: bad ? byte][> h[a]: EHLO]");
 }
 

@@ -33,8 +33,7 @@ run_cases(const struct name_case *cases, size_t count)
 	int got;
 
 	for (i = 0; i < count; i++) {
-		got = tls_name_match(cases[i].pattern, cases[i].name,
-		    strlen(cases[i].name));
+		got = tls_name_match(cases[i].pattern, cases[i].name, strlen(cases[i].name));
 		if (got != cases[i].expect)
 			fail_msg("pattern \"%s\" vs presented \"%s\": got %d, want %d",
 			    cases[i].pattern, cases[i].name, got, cases[i].expect);
@@ -47,22 +46,22 @@ static void
 test_exact(void **state)
 {
 	static const struct name_case cases[] = {
-		{"mx.example.test", "mx.example.test", 1},
-		{"mx.example.test", "MX.Example.TEST", 1},
-		{"MX.EXAMPLE.TEST", "mx.example.test", 1},
-		{"mx.example.test", "mx.example.test.", 1},
-		{"mx.example.test.", "mx.example.test", 1},
-		{"mx.example.test.", "mx.example.test.", 1},
-		{"mx.example.test", "mx.example.test..", 0},
-		{"mx.example.test", "other.example.test", 0},
-		{"mx.example.test", "example.test", 0},
-		{"mx.example.test", "a.mx.example.test", 0},
-		{"mx.example.test", "mx.example.tes", 0},
-		{"mx.example.test", "mx.example.testx", 0},
-		{"mx.example.test", "xmx.example.test", 0},
-		{"localhost", "localhost", 1},
-		{"_25._tcp.mx.example.test", "_25._tcp.mx.example.test", 1},
-		{"a-b.example.test", "a-b.example.test", 1},
+		{ "mx.example.test", "mx.example.test", 1 },
+		{ "mx.example.test", "MX.Example.TEST", 1 },
+		{ "MX.EXAMPLE.TEST", "mx.example.test", 1 },
+		{ "mx.example.test", "mx.example.test.", 1 },
+		{ "mx.example.test.", "mx.example.test", 1 },
+		{ "mx.example.test.", "mx.example.test.", 1 },
+		{ "mx.example.test", "mx.example.test..", 0 },
+		{ "mx.example.test", "other.example.test", 0 },
+		{ "mx.example.test", "example.test", 0 },
+		{ "mx.example.test", "a.mx.example.test", 0 },
+		{ "mx.example.test", "mx.example.tes", 0 },
+		{ "mx.example.test", "mx.example.testx", 0 },
+		{ "mx.example.test", "xmx.example.test", 0 },
+		{ "localhost", "localhost", 1 },
+		{ "_25._tcp.mx.example.test", "_25._tcp.mx.example.test", 1 },
+		{ "a-b.example.test", "a-b.example.test", 1 },
 	};
 
 	(void)state;
@@ -73,23 +72,23 @@ static void
 test_malformed(void **state)
 {
 	static const struct name_case cases[] = {
-		{"", "", 0},
-		{"", "mx.example.test", 0},
-		{"mx.example.test", "", 0},
-		{".", ".", 0},
-		{"mx.example.test", ".", 0},
-		{"mx..example.test", "mx..example.test", 0},
-		{".mx.example.test", "..mx.example.test", 0},
-		{"mx.example.test", ".mx.example.test", 0},
-		{"mx example.test", "mx example.test", 0},
-		{"mx.example.test", "mx.example.test ", 0},
-		{"mx.example.test", "mx.example.test\t", 0},
-		{"mx.example.test", "mx.example.test/", 0},
-		{"mx.example.test", "mx.example.test\r\n", 0},
-		{"mx@example.test", "mx@example.test", 0},
+		{ "", "", 0 },
+		{ "", "mx.example.test", 0 },
+		{ "mx.example.test", "", 0 },
+		{ ".", ".", 0 },
+		{ "mx.example.test", ".", 0 },
+		{ "mx..example.test", "mx..example.test", 0 },
+		{ ".mx.example.test", "..mx.example.test", 0 },
+		{ "mx.example.test", ".mx.example.test", 0 },
+		{ "mx example.test", "mx example.test", 0 },
+		{ "mx.example.test", "mx.example.test ", 0 },
+		{ "mx.example.test", "mx.example.test\t", 0 },
+		{ "mx.example.test", "mx.example.test/", 0 },
+		{ "mx.example.test", "mx.example.test\r\n", 0 },
+		{ "mx@example.test", "mx@example.test", 0 },
 		/* Patterns never hold wildcards. */
-		{"*.example.test", "*.example.test", 0},
-		{"*.example.test", "mx.example.test", 0},
+		{ "*.example.test", "*.example.test", 0 },
+		{ "*.example.test", "mx.example.test", 0 },
 	};
 
 	(void)state;
@@ -101,27 +100,27 @@ static void
 test_wildcards(void **state)
 {
 	static const struct name_case cases[] = {
-		{"mx.example.test", "*.example.test", 1},
-		{"MX.EXAMPLE.TEST", "*.Example.Test", 1},
-		{"mx.example.test", "*.example.test.", 1},
-		{"a.b.example.test", "*.example.test", 0},
-		{"example.test", "*.example.test", 0},
-		{"mx.example.test", "*.test", 0},
-		{"example.test", "*.test", 0},
-		{"mx.example.test", "*", 0},
-		{"mx.example.test", "*.", 0},
-		{"mx.example.test", "mx.*.test", 0},
-		{"mx.example.test", "m*.example.test", 0},
-		{"mx.example.test", "*x.example.test", 0},
-		{"x.example.test", "*x.example.test", 0},
-		{"mx.example.test", "mx*.example.test", 0},
-		{"mx.example.test", "**.example.test", 0},
-		{"mx.example.test", "*.*.test", 0},
-		{"mx.example.test", "mx.example.*", 0},
-		{"mx.example.test", ".example.test", 0},
-		{"a.example.test", "*.example.test", 1},
-		{"a-b.example.test", "*.example.test", 1},
-		{"mx.sub.example.test", "*.sub.example.test", 1},
+		{ "mx.example.test", "*.example.test", 1 },
+		{ "MX.EXAMPLE.TEST", "*.Example.Test", 1 },
+		{ "mx.example.test", "*.example.test.", 1 },
+		{ "a.b.example.test", "*.example.test", 0 },
+		{ "example.test", "*.example.test", 0 },
+		{ "mx.example.test", "*.test", 0 },
+		{ "example.test", "*.test", 0 },
+		{ "mx.example.test", "*", 0 },
+		{ "mx.example.test", "*.", 0 },
+		{ "mx.example.test", "mx.*.test", 0 },
+		{ "mx.example.test", "m*.example.test", 0 },
+		{ "mx.example.test", "*x.example.test", 0 },
+		{ "x.example.test", "*x.example.test", 0 },
+		{ "mx.example.test", "mx*.example.test", 0 },
+		{ "mx.example.test", "**.example.test", 0 },
+		{ "mx.example.test", "*.*.test", 0 },
+		{ "mx.example.test", "mx.example.*", 0 },
+		{ "mx.example.test", ".example.test", 0 },
+		{ "a.example.test", "*.example.test", 1 },
+		{ "a-b.example.test", "*.example.test", 1 },
+		{ "mx.sub.example.test", "*.sub.example.test", 1 },
 	};
 
 	(void)state;
@@ -146,22 +145,22 @@ static void
 test_suffix(void **state)
 {
 	static const struct name_case cases[] = {
-		{".example.test", "mx.example.test", 1},
-		{".example.test", "a.b.example.test", 1},
-		{".example.test", "MX.EXAMPLE.TEST.", 1},
-		{".example.test.", "mx.example.test", 1},
-		{".example.test", "example.test", 0},
-		{".example.test", "xexample.test", 0},
-		{".example.test", "mx.example.test.evil", 0},
-		{".example.test", "mx.other.test", 0},
-		{".example.test", ".example.test", 0},
-		{".example.test", "*.example.test", 1},
-		{".example.test", "*.sub.example.test", 1},
-		{".example.test", "*.test", 0},
-		{".example.test", "m*.example.test", 0},
-		{".test", "example.test", 1},
-		{".", "mx.example.test", 0},
-		{"..example.test", "mx.example.test", 0},
+		{ ".example.test", "mx.example.test", 1 },
+		{ ".example.test", "a.b.example.test", 1 },
+		{ ".example.test", "MX.EXAMPLE.TEST.", 1 },
+		{ ".example.test.", "mx.example.test", 1 },
+		{ ".example.test", "example.test", 0 },
+		{ ".example.test", "xexample.test", 0 },
+		{ ".example.test", "mx.example.test.evil", 0 },
+		{ ".example.test", "mx.other.test", 0 },
+		{ ".example.test", ".example.test", 0 },
+		{ ".example.test", "*.example.test", 1 },
+		{ ".example.test", "*.sub.example.test", 1 },
+		{ ".example.test", "*.test", 0 },
+		{ ".example.test", "m*.example.test", 0 },
+		{ ".test", "example.test", 1 },
+		{ ".", "mx.example.test", 0 },
+		{ "..example.test", "mx.example.test", 0 },
 	};
 
 	(void)state;
@@ -178,16 +177,11 @@ test_nul_bytes(void **state)
 	static const char nul_wild[] = "*.example.test\0.evil";
 
 	(void)state;
-	assert_int_equal(tls_name_match("mx.example.test", nul_mid,
-	    sizeof(nul_mid) - 1), 0);
-	assert_int_equal(tls_name_match(".evil.test", nul_mid,
-	    sizeof(nul_mid) - 1), 0);
-	assert_int_equal(tls_name_match("mx.example.test", nul_end,
-	    sizeof(nul_end) - 1), 0);
-	assert_int_equal(tls_name_match("mx.example.test", nul_start,
-	    sizeof(nul_start) - 1), 0);
-	assert_int_equal(tls_name_match("mx.example.test", nul_wild,
-	    sizeof(nul_wild) - 1), 0);
+	assert_int_equal(tls_name_match("mx.example.test", nul_mid, sizeof(nul_mid) - 1), 0);
+	assert_int_equal(tls_name_match(".evil.test", nul_mid, sizeof(nul_mid) - 1), 0);
+	assert_int_equal(tls_name_match("mx.example.test", nul_end, sizeof(nul_end) - 1), 0);
+	assert_int_equal(tls_name_match("mx.example.test", nul_start, sizeof(nul_start) - 1), 0);
+	assert_int_equal(tls_name_match("mx.example.test", nul_wild, sizeof(nul_wild) - 1), 0);
 	/* The explicit length is honoured: a shorter prefix is its own name. */
 	assert_int_equal(tls_name_match("mx.example", nul_mid, 10), 1);
 	assert_int_equal(tls_name_match("mx.example.test", nul_mid, 10), 0);
@@ -198,20 +192,30 @@ static void
 test_idn(void **state)
 {
 	static const struct name_case cases[] = {
-		{"mx.xn--bcher-kva.test", "mx.xn--bcher-kva.test", 1},
-		{"mx.xn--bcher-kva.test", "MX.XN--BCHER-KVA.TEST", 1},
-		{"mx.xn--bcher-kva.test", "*.xn--bcher-kva.test", 1},
-		{"xn--bcher-kva.example.test", "*.example.test", 0},
-		{"XN--bcher-kva.example.test", "*.example.test", 0},
-		{"xn--bcher-kva.example.test", "xn--*.example.test", 0},
-		{"xn--bcher-kva.example.test", "xn--bcher-kva.example.test", 1},
-		{"xn-bcher.example.test", "*.example.test", 1},
+		{ "mx.xn--bcher-kva.test", "mx.xn--bcher-kva.test", 1 },
+		{ "mx.xn--bcher-kva.test", "MX.XN--BCHER-KVA.TEST", 1 },
+		{ "mx.xn--bcher-kva.test", "*.xn--bcher-kva.test", 1 },
+		{ "xn--bcher-kva.example.test", "*.example.test", 0 },
+		{ "XN--bcher-kva.example.test", "*.example.test", 0 },
+		{ "xn--bcher-kva.example.test", "xn--*.example.test", 0 },
+		{ "xn--bcher-kva.example.test", "xn--bcher-kva.example.test", 1 },
+		{ "xn-bcher.example.test", "*.example.test", 1 },
 		/* Raw UTF-8 (not IA5) is refused on both sides. */
-		{"mx.b\xc3\xbc" "cher.test", "mx.b\xc3\xbc" "cher.test", 0},
-		{"mx.xn--bcher-kva.test", "mx.b\xc3\xbc" "cher.test", 0},
-		{"mx.example.test", "mx.example.test\xc3\xa9", 0},
-		{"mx.example.test", "mx.example.test\x80", 0},
-		{"mx.example.test", "\xff" "mx.example.test", 0},
+		{ "mx.b\xc3\xbc"
+		  "cher.test",
+		    "mx.b\xc3\xbc"
+		    "cher.test",
+		    0 },
+		{ "mx.xn--bcher-kva.test",
+		    "mx.b\xc3\xbc"
+		    "cher.test",
+		    0 },
+		{ "mx.example.test", "mx.example.test\xc3\xa9", 0 },
+		{ "mx.example.test", "mx.example.test\x80", 0 },
+		{ "mx.example.test",
+		    "\xff"
+		    "mx.example.test",
+		    0 },
 	};
 
 	(void)state;

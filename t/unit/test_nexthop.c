@@ -19,8 +19,8 @@
 #include "policymap.h"
 
 static void
-check_parse(const char *text, enum nexthop_kind kind, const char *key,
-    const char *host, const char *port)
+check_parse(const char *text, enum nexthop_kind kind, const char *key, const char *host,
+    const char *port)
 {
 	struct nexthop nh;
 	char err[256];
@@ -79,7 +79,8 @@ test_domain_ports(void **state)
 	check_parse("example.com:25", NEXTHOP_DOMAIN, "example.com:25", "example.com", "25");
 	check_parse("example.com.:25", NEXTHOP_DOMAIN, "example.com:25", "example.com", "25");
 	check_parse("example.com:1", NEXTHOP_DOMAIN, "example.com:1", "example.com", "1");
-	check_parse("example.com:65535", NEXTHOP_DOMAIN, "example.com:65535", "example.com", "65535");
+	check_parse("example.com:65535", NEXTHOP_DOMAIN, "example.com:65535", "example.com",
+	    "65535");
 	check_parse("example.com:submission", NEXTHOP_DOMAIN, "example.com:submission",
 	    "example.com", "submission");
 	check_parse("example.com:x-25", NEXTHOP_DOMAIN, "example.com:x-25", "example.com", "x-25");
@@ -90,9 +91,11 @@ test_bracketed_hosts(void **state)
 {
 	(void)state;
 	check_parse("[mx.example.com]", NEXTHOP_HOST, "[mx.example.com]", "mx.example.com", "");
-	check_parse("[MX.Example.com]:587", NEXTHOP_HOST, "[mx.example.com]:587", "mx.example.com", "587");
+	check_parse("[MX.Example.com]:587", NEXTHOP_HOST, "[mx.example.com]:587", "mx.example.com",
+	    "587");
 	check_parse("[mx.example.com.]", NEXTHOP_HOST, "[mx.example.com]", "mx.example.com", "");
-	check_parse("[relay]:submission", NEXTHOP_HOST, "[relay]:submission", "relay", "submission");
+	check_parse("[relay]:submission", NEXTHOP_HOST, "[relay]:submission", "relay",
+	    "submission");
 }
 
 static void
@@ -102,7 +105,8 @@ test_address_literals(void **state)
 	check_parse("[192.0.2.1]", NEXTHOP_IPV4, "[192.0.2.1]", "192.0.2.1", "");
 	check_parse("[192.0.2.1]:2525", NEXTHOP_IPV4, "[192.0.2.1]:2525", "192.0.2.1", "2525");
 	check_parse("[ipv6:2001:db8::1]", NEXTHOP_IPV6, "[ipv6:2001:db8::1]", "2001:db8::1", "");
-	check_parse("[IPv6:2001:DB8::1]:25", NEXTHOP_IPV6, "[ipv6:2001:db8::1]:25", "2001:db8::1", "25");
+	check_parse("[IPv6:2001:DB8::1]:25", NEXTHOP_IPV6, "[ipv6:2001:db8::1]:25", "2001:db8::1",
+	    "25");
 	check_parse("[IPV6:::1]", NEXTHOP_IPV6, "[ipv6:::1]", "::1", "");
 	check_parse("[ipv6:::ffff:192.0.2.1]", NEXTHOP_IPV6, "[ipv6:::ffff:192.0.2.1]",
 	    "::ffff:192.0.2.1", "");
@@ -117,16 +121,21 @@ static void
 test_idn(void **state)
 {
 	(void)state;
-	check_parse("b\xc3\xbc" "cher.example", NEXTHOP_DOMAIN, "xn--bcher-kva.example",
-	    "xn--bcher-kva.example", "");
-	check_parse("B\xc3\x9c" "CHER.Example:25", NEXTHOP_DOMAIN, "xn--bcher-kva.example:25",
-	    "xn--bcher-kva.example", "25");
-	check_parse("[mail.b\xc3\xbc" "cher.example]:587", NEXTHOP_HOST,
-	    "[mail.xn--bcher-kva.example]:587", "mail.xn--bcher-kva.example", "587");
+	check_parse("b\xc3\xbc"
+		    "cher.example",
+	    NEXTHOP_DOMAIN, "xn--bcher-kva.example", "xn--bcher-kva.example", "");
+	check_parse("B\xc3\x9c"
+		    "CHER.Example:25",
+	    NEXTHOP_DOMAIN, "xn--bcher-kva.example:25", "xn--bcher-kva.example", "25");
+	check_parse("[mail.b\xc3\xbc"
+		    "cher.example]:587",
+	    NEXTHOP_HOST, "[mail.xn--bcher-kva.example]:587", "mail.xn--bcher-kva.example", "587");
 	/* Japanese: 例え.テスト */
 	check_parse("\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88", NEXTHOP_DOMAIN,
 	    "xn--r8jz45g.xn--zckzah", "xn--r8jz45g.xn--zckzah", "");
-	check_error("b\xc3" "cher.example", "invalid internationalized domain name");
+	check_error("b\xc3"
+		    "cher.example",
+	    "invalid internationalized domain name");
 	check_error("\xff\xfe.example", "invalid internationalized domain name");
 }
 
@@ -179,8 +188,12 @@ test_errors(void **state)
 	check_error("*.example.com", "invalid character");
 	/* ASCII punctuation next to U-labels is refused, not dropped by the mapping. */
 	check_error("a\xd6\x9axal#m,example", "invalid character");
-	check_error("b\xc3\xbc" "cher,x.example", "invalid character");
-	check_error("b\xc3\xbc" "cher#x.example", "invalid character");
+	check_error("b\xc3\xbc"
+		    "cher,x.example",
+	    "invalid character");
+	check_error("b\xc3\xbc"
+		    "cher#x.example",
+	    "invalid character");
 }
 
 static void
@@ -229,25 +242,31 @@ check_keys(const char *text, size_t max, size_t expected_count, const char *cons
 		fail_msg("\"%s\": %zu keys, expected %zu", text, n, expected_count);
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(keys[i], expected[i]) != 0)
-			fail_msg("\"%s\": key %zu is \"%s\", expected \"%s\"", text, i, keys[i], expected[i]);
+			fail_msg("\"%s\": key %zu is \"%s\", expected \"%s\"", text, i, keys[i],
+			    expected[i]);
 }
 
 static void
 test_lookup_keys(void **state)
 {
 	static const char *const deep[] = {
-		"a.b.example.com", ".b.example.com", ".example.com", ".com",
+		"a.b.example.com",
+		".b.example.com",
+		".example.com",
+		".com",
 	};
-	static const char *const idn[] = {"xn--bcher-kva.example", ".example"};
-	static const char *const single[] = {"localhost"};
-	static const char *const port[] = {"a.b.example.com:25"};
-	static const char *const host[] = {"[a.b.example.com]"};
-	static const char *const v4[] = {"[192.0.2.1]:25"};
-	static const char *const v6[] = {"[ipv6:2001:db8::1]"};
+	static const char *const idn[] = { "xn--bcher-kva.example", ".example" };
+	static const char *const single[] = { "localhost" };
+	static const char *const port[] = { "a.b.example.com:25" };
+	static const char *const host[] = { "[a.b.example.com]" };
+	static const char *const v4[] = { "[192.0.2.1]:25" };
+	static const char *const v6[] = { "[ipv6:2001:db8::1]" };
 
 	(void)state;
 	check_keys("A.B.Example.COM.", 8, 4, deep);
-	check_keys("b\xc3\xbc" "cher.example", 8, 2, idn);
+	check_keys("b\xc3\xbc"
+		   "cher.example",
+	    8, 2, idn);
 	check_keys("localhost", 8, 1, single);
 	check_keys("a.b.example.com:25", 8, 1, port);
 	check_keys("[a.b.example.com]", 8, 1, host);
@@ -276,8 +295,12 @@ static void
 test_key_is_fixed_point(void **state)
 {
 	static const char *const inputs[] = {
-		"Example.COM.", "b\303\274cher.example:SMTP", "[MX.example.]:587",
-		"[IPv6:2001:DB8::1]", "[192.0.2.1]", "[2001:DB8::1]:25",
+		"Example.COM.",
+		"b\303\274cher.example:SMTP",
+		"[MX.example.]:587",
+		"[IPv6:2001:DB8::1]",
+		"[192.0.2.1]",
+		"[2001:DB8::1]:25",
 	};
 	struct nexthop first, second;
 	char err[256];
@@ -329,11 +352,14 @@ check_list_error(const char *text, size_t max, const char *fragment)
 static void
 test_lists(void **state)
 {
-	static const char *const ab[] = {"[a.example]:587", "[b.example]:587"};
+	static const char *const ab[] = { "[a.example]:587", "[b.example]:587" };
 	static const char *const mixed[] = {
-		"example.com", "[192.0.2.1]:2525", "[ipv6:2001:db8::1]", "relay.example:smtp",
+		"example.com",
+		"[192.0.2.1]:2525",
+		"[ipv6:2001:db8::1]",
+		"relay.example:smtp",
 	};
-	static const char *const one[] = {"example.com"};
+	static const char *const one[] = { "example.com" };
 
 	(void)state;
 	/* Postfix's separators: commas and white space, in any mixture. */

@@ -81,7 +81,8 @@ static void
 test_quote_text(void **state)
 {
 	static const char reply[] = "550 5.1.1 <x@y>\r\n\x1b[31mred\x1b[0m\0hidden\tand\x7f more";
-	static const char escapes[] = "a\x1b[1;31;40mb\x1b]0;title\ac\x1b]2;t\x1b\\d\x1b" "e\x1b[";
+	static const char escapes[] = "a\x1b[1;31;40mb\x1b]0;title\ac\x1b]2;t\x1b\\d\x1b"
+				      "e\x1b[";
 	char out[256], small[8];
 	char *big;
 
@@ -118,7 +119,8 @@ test_text_is_sanitised(void **state)
 	(void)state;
 	outcome_set(&o, "4.4.2", "lost connection with %s while %s", "h\r\n5.0.0 fake[1.2.3.4]",
 	    "receiving\x1b the greeting");
-	assert_string_equal(o.text, "lost connection with h 5.0.0 fake[1.2.3.4] while receiving the greeting");
+	assert_string_equal(o.text,
+	    "lost connection with h 5.0.0 fake[1.2.3.4] while receiving the greeting");
 	assert_null(strpbrk(o.text, "\r\n\x1b"));
 }
 
@@ -159,7 +161,8 @@ test_print(void **state)
 	printed(&o, line, sizeof(line));
 	assert_string_equal(line, "4.7.5 Server certificate not verified\n");
 
-	outcome_set(&o, "5.1.1", "host mx[192.0.2.1] said: 550 no such user (in reply to RCPT TO command)");
+	outcome_set(&o, "5.1.1",
+	    "host mx[192.0.2.1] said: 550 no such user (in reply to RCPT TO command)");
 	printed(&o, line, sizeof(line));
 	assert_string_equal(line,
 	    "5.1.1 host mx[192.0.2.1] said: 550 no such user (in reply to RCPT TO command)\n");

@@ -33,7 +33,7 @@ group_setup(void **state)
 {
 	const char *tmp = getenv("TMPDIR");
 
-	(void) state;
+	(void)state;
 	snprintf(tmpdir, sizeof(tmpdir), "%s/test_policy_lookup.XXXXXX", tmp ? tmp : "/tmp");
 	return mkdtemp(tmpdir) == NULL ? -1 : 0;
 }
@@ -41,11 +41,11 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	static const char *const names[] = {"one", "two", "nonul", "utf8", "bad"};
-	static const char *const texts[] = {"th", "th-bad", "th-later"};
-	char    p[400];
+	static const char *const names[] = { "one", "two", "nonul", "utf8", "bad" };
+	static const char *const texts[] = { "th", "th-bad", "th-later" };
+	char p[400];
 
-	(void) state;
+	(void)state;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(p, sizeof(p), "%s/%s.lmdb", tmpdir, names[i]);
 		unlink(p);
@@ -63,13 +63,14 @@ static void
 make_map(const char *name, unsigned flags, const char *const *kv, size_t n)
 {
 	struct lmdb_builder *b;
-	char    path[400];
-	char    err[512];
+	char path[400];
+	char err[512];
 
 	snprintf(path, sizeof(path), "%s/%s.lmdb", tmpdir, name);
 	assert_int_equal(lmdb_builder_begin(path, flags, 0644, &b, err, sizeof(err)), 0);
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(lmdb_builder_put(b, kv[2 * i], kv[2 * i + 1], 0, err, sizeof(err)), 1);
+		assert_int_equal(lmdb_builder_put(b, kv[2 * i], kv[2 * i + 1], 0, err, sizeof(err)),
+		    1);
 	if (lmdb_builder_commit(b, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 }
@@ -78,17 +79,18 @@ static struct policy_maps *
 open_maps(const char *names)
 {
 	struct policy_maps *m;
-	char    spec[1024] = "";
-	char    err[512];
-	char    copy[256];
-	char   *name;
-	char   *save;
+	char spec[1024] = "";
+	char err[512];
+	char copy[256];
+	char *name;
+	char *save;
 
 	snprintf(copy, sizeof(copy), "%s", names);
 	for (name = strtok_r(copy, " ", &save); name != NULL; name = strtok_r(NULL, " ", &save)) {
-		size_t  len = strlen(spec);
+		size_t len = strlen(spec);
 
-		snprintf(spec + len, sizeof(spec) - len, "%slmdb:%s/%s", len ? ", " : "", tmpdir, name);
+		snprintf(spec + len, sizeof(spec) - len, "%slmdb:%s/%s", len ? ", " : "", tmpdir,
+		    name);
 	}
 	if (policy_maps_open(spec, &m, err, sizeof(err)) != 0)
 		fail_msg("open %s: %s", spec, err);
@@ -97,12 +99,12 @@ open_maps(const char *names)
 
 /* Look NEXTHOP up; check the status, and on a hit the key and value. */
 static void
-expect(struct policy_maps *m, const char *nexthop, enum policy_lookup_status want,
-    const char *key, const char *value)
+expect(struct policy_maps *m, const char *nexthop, enum policy_lookup_status want, const char *key,
+    const char *value)
 {
 	struct nexthop nh;
 	struct policy_result r;
-	char    err[512];
+	char err[512];
 	enum policy_lookup_status got;
 
 	if (nexthop_parse(nexthop, &nh, err, sizeof(err)) != 0)
@@ -121,24 +123,39 @@ expect(struct policy_maps *m, const char *nexthop, enum policy_lookup_status wan
 }
 
 static const char *const map_one[] = {
-	"a.b.example.com", "secure match=nexthop",
-	".b.example.com", "verify",
-	".example.com", "encrypt",
-	"example.com", "may",
-	".com", "none",
-	"[relay.example]:587", "secure match=relay.example",
-	"[relay.example]", "encrypt",
-	"example.org:25", "encrypt",
-	"[192.0.2.1]", "fingerprint match=51e9a3c2d4b5f60718293a4b5c6d7e8f",
-	"[ipv6:2001:db8::1]", "dane",
-	"shared.example", "verify",
+	"a.b.example.com",
+	"secure match=nexthop",
+	".b.example.com",
+	"verify",
+	".example.com",
+	"encrypt",
+	"example.com",
+	"may",
+	".com",
+	"none",
+	"[relay.example]:587",
+	"secure match=relay.example",
+	"[relay.example]",
+	"encrypt",
+	"example.org:25",
+	"encrypt",
+	"[192.0.2.1]",
+	"fingerprint match=51e9a3c2d4b5f60718293a4b5c6d7e8f",
+	"[ipv6:2001:db8::1]",
+	"dane",
+	"shared.example",
+	"verify",
 };
 
 static const char *const map_two[] = {
-	"a.example.com", "dane-only",
-	"shared.example", "encrypt",
-	"only-two.example", "may",
-	".example.net", "encrypt",
+	"a.example.com",
+	"dane-only",
+	"shared.example",
+	"encrypt",
+	"only-two.example",
+	"may",
+	".example.net",
+	"encrypt",
 };
 
 static void
@@ -146,7 +163,7 @@ test_lookup_order(void **state)
 {
 	struct policy_maps *m;
 
-	(void) state;
+	(void)state;
 	make_map("one", 0, map_one, sizeof(map_one) / sizeof(map_one[0]) / 2);
 	m = open_maps("one");
 	expect(m, "a.b.example.com", POLICY_FOUND, "a.b.example.com", "secure match=nexthop");
@@ -165,19 +182,21 @@ test_explicit_nexthops(void **state)
 {
 	struct policy_maps *m;
 
-	(void) state;
+	(void)state;
 	m = open_maps("one");
 	/* Brackets or a port: one exact lookup, no parent domains. */
 	expect(m, "[a.b.example.com]", POLICY_NOT_FOUND, NULL, NULL);
 	expect(m, "x.b.example.com:25", POLICY_NOT_FOUND, NULL, NULL);
-	expect(m, "[relay.example]:587", POLICY_FOUND, "[relay.example]:587", "secure match=relay.example");
+	expect(m, "[relay.example]:587", POLICY_FOUND, "[relay.example]:587",
+	    "secure match=relay.example");
 	expect(m, "[relay.example]", POLICY_FOUND, "[relay.example]", "encrypt");
 	expect(m, "[relay.example]:25", POLICY_NOT_FOUND, NULL, NULL);
 	/* ":25", ":smtp" and no port are three different keys. */
 	expect(m, "example.org:25", POLICY_FOUND, "example.org:25", "encrypt");
 	expect(m, "example.org", POLICY_NOT_FOUND, NULL, NULL);
 	expect(m, "example.org:smtp", POLICY_NOT_FOUND, NULL, NULL);
-	expect(m, "[192.0.2.1]", POLICY_FOUND, "[192.0.2.1]", "fingerprint match=51e9a3c2d4b5f60718293a4b5c6d7e8f");
+	expect(m, "[192.0.2.1]", POLICY_FOUND, "[192.0.2.1]",
+	    "fingerprint match=51e9a3c2d4b5f60718293a4b5c6d7e8f");
 	expect(m, "[IPv6:2001:db8::1]", POLICY_FOUND, "[ipv6:2001:db8::1]", "dane");
 	policy_maps_close(m);
 }
@@ -187,7 +206,7 @@ test_several_maps(void **state)
 {
 	struct policy_maps *m;
 
-	(void) state;
+	(void)state;
 	make_map("two", 0, map_two, sizeof(map_two) / sizeof(map_two[0]) / 2);
 	m = open_maps("one two");
 	/* The same key in both maps: the first map wins. */
@@ -209,9 +228,9 @@ test_lookup_errors(void **state)
 	struct policy_maps *m;
 	struct nexthop nh;
 	struct policy_result r;
-	char    err[512];
+	char err[512];
 
-	(void) state;
+	(void)state;
 	/* Opening never fails for a missing file ... */
 	m = open_maps("missing");
 	assert_int_equal(nexthop_parse("example.com", &nh, err, sizeof(err)), 0);
@@ -241,16 +260,19 @@ static void
 test_invalid_entries(void **state)
 {
 	static const char *const bad[] = {
-		"bogus.example", "bogus",
-		"attr.example", "may match=x",
-		"empty.example", ",",
+		"bogus.example",
+		"bogus",
+		"attr.example",
+		"may match=x",
+		"empty.example",
+		",",
 	};
 	struct policy_maps *m;
 	struct nexthop nh;
 	struct policy_result r;
-	char    err[512];
+	char err[512];
 
-	(void) state;
+	(void)state;
 	make_map("bad", 0, bad, 3);
 	m = open_maps("bad");
 	assert_int_equal(nexthop_parse("bogus.example", &nh, err, sizeof(err)), 0);
@@ -270,10 +292,10 @@ test_invalid_entries(void **state)
 static void
 test_no_nul_tables(void **state)
 {
-	static const char *const kv[] = {"example.com", "secure", ".example.com", "verify"};
+	static const char *const kv[] = { "example.com", "secure", ".example.com", "verify" };
 	struct policy_maps *m;
 
-	(void) state;
+	(void)state;
 	make_map("nonul", LMDB_BUILD_NO_NUL, kv, 2);
 	m = open_maps("nonul");
 	expect(m, "example.com", POLICY_FOUND, "example.com", "secure");
@@ -286,18 +308,35 @@ test_ulabel_fallback(void **state)
 {
 	/* As postmap stores a UTF-8 source key: folded, but not converted. */
 	static const char *const kv[] = {
-		"b\xc3\xbc" "cher.example", "secure",
-		".b\xc3\xbc" "cher.example", "verify",
-		"xn--caf-dma.example", "encrypt",
+		"b\xc3\xbc"
+		"cher.example",
+		"secure",
+		".b\xc3\xbc"
+		"cher.example",
+		"verify",
+		"xn--caf-dma.example",
+		"encrypt",
 	};
 	struct policy_maps *m;
 
-	(void) state;
+	(void)state;
 	make_map("utf8", 0, kv, 3);
 	m = open_maps("utf8");
-	expect(m, "B\xc3\xbc" "cher.example", POLICY_FOUND, "b\xc3\xbc" "cher.example", "secure");
-	expect(m, "xn--bcher-kva.example", POLICY_FOUND, "b\xc3\xbc" "cher.example", "secure");
-	expect(m, "mx.xn--bcher-kva.example", POLICY_FOUND, ".b\xc3\xbc" "cher.example", "verify");
+	expect(m,
+	    "B\xc3\xbc"
+	    "cher.example",
+	    POLICY_FOUND,
+	    "b\xc3\xbc"
+	    "cher.example",
+	    "secure");
+	expect(m, "xn--bcher-kva.example", POLICY_FOUND,
+	    "b\xc3\xbc"
+	    "cher.example",
+	    "secure");
+	expect(m, "mx.xn--bcher-kva.example", POLICY_FOUND,
+	    ".b\xc3\xbc"
+	    "cher.example",
+	    "verify");
 	/* The A-label form is tried first and found as such. */
 	expect(m, "caf\xc3\xa9.example", POLICY_FOUND, "xn--caf-dma.example", "encrypt");
 	policy_maps_close(m);
@@ -307,7 +346,7 @@ static struct policy_maps *
 open_spec(const char *spec)
 {
 	struct policy_maps *m;
-	char    err[512];
+	char err[512];
 
 	if (policy_maps_open(spec, &m, err, sizeof(err)) != 0)
 		fail_msg("open %s: %s", spec, err);
@@ -331,8 +370,8 @@ open_error(const char *spec)
 static void
 write_text(const char *name, const char *text)
 {
-	char    path[400];
-	FILE   *fp;
+	char path[400];
+	FILE *fp;
 
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
 	assert_non_null(fp = fopen(path, "w"));
@@ -346,16 +385,18 @@ test_map_specs(void **state)
 	struct policy_maps *m;
 	struct nexthop nh;
 	struct policy_result r;
-	char    err[512];
+	char err[512];
 
-	(void) state;
+	(void)state;
 	assert_string_equal(open_error("hash:/etc/postfix/tls_policy"),
 	    "unsupported table type \"hash\" in \"hash:/etc/postfix/tls_policy\": compile it with "
 	    "\"tlsmap lmdb:/etc/postfix/tls_policy\" and write \"lmdb:/etc/postfix/tls_policy\"");
-	assert_non_null(strstr(open_error("lmdb:/a btree:/x/p"), "\"tlsmap lmdb:/x/p\" and write \"lmdb:/x/p\""));
+	assert_non_null(strstr(open_error("lmdb:/a btree:/x/p"),
+	    "\"tlsmap lmdb:/x/p\" and write \"lmdb:/x/p\""));
 	assert_non_null(strstr(open_error("cdb:/x/p"), "\"tlsmap lmdb:/x/p\""));
 	assert_non_null(strstr(open_error("dbm:/x/p"), "\"tlsmap lmdb:/x/p\""));
-	assert_non_null(strstr(open_error("proxy:lmdb:/x/p"), "name the table itself (\"lmdb:/x/p\")"));
+	assert_non_null(
+	    strstr(open_error("proxy:lmdb:/x/p"), "name the table itself (\"lmdb:/x/p\")"));
 	assert_non_null(strstr(open_error("pcre:/x/p"), "unsupported table type \"pcre\""));
 	/* socketmap: is the agent's; the library alone does not have it. */
 	assert_non_null(strstr(open_error("socketmap:inet:127.0.0.1:8461:postfix"),
@@ -379,10 +420,11 @@ static void
 test_texthash(void **state)
 {
 	struct policy_maps *m;
-	char    spec[512];
+	char spec[512];
 
-	(void) state;
-	write_text("th", "# a source file, as tlsmap compiles it\n"
+	(void)state;
+	write_text("th",
+	    "# a source file, as tlsmap compiles it\n"
 	    "Example.COM\tsecure match=nexthop\n"
 	    ".example.com    verify\n"
 	    "\tciphers=high\n"
@@ -421,10 +463,10 @@ test_texthash_problems(void **state)
 	struct policy_maps *m;
 	struct nexthop nh;
 	struct policy_result r;
-	char    spec[512];
-	char    err[512];
+	char spec[512];
+	char err[512];
 
-	(void) state;
+	(void)state;
 	snprintf(spec, sizeof(spec), "texthash:%s/th-bad", tmpdir);
 	assert_int_equal(nexthop_parse("good.example", &nh, err, sizeof(err)), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -445,11 +487,13 @@ test_inline_static(void **state)
 {
 	struct policy_maps *m;
 
-	(void) state;
-	m = open_spec("inline:{ Example.COM=encrypt, {.example.com = secure match=.example.com:example.com},"
+	(void)state;
+	m = open_spec(
+	    "inline:{ Example.COM=encrypt, {.example.com = secure match=.example.com:example.com},"
 	    "[relay.example]:587=may }");
 	expect(m, "example.com", POLICY_FOUND, "example.com", "encrypt");
-	expect(m, "mx.example.com", POLICY_FOUND, ".example.com", "secure match=.example.com:example.com");
+	expect(m, "mx.example.com", POLICY_FOUND, ".example.com",
+	    "secure match=.example.com:example.com");
 	expect(m, "[relay.example]:587", POLICY_FOUND, "[relay.example]:587", "may");
 	expect(m, "other.example", POLICY_NOT_FOUND, NULL, NULL);
 	policy_maps_close(m);
@@ -476,8 +520,8 @@ test_inline_static(void **state)
 
 /* A caller's map type, as the agent serves socketmap:, recording its calls. */
 struct fake_map {
-	char    arg[64];
-	char    calls[1024];
+	char arg[64];
+	char calls[1024];
 };
 
 static struct fake_map fakes[4];
@@ -486,7 +530,7 @@ static size_t nfakes;
 static int
 fake_open(const char *arg, void *ctx, void **handle, char *err, size_t errlen)
 {
-	(void) ctx;
+	(void)ctx;
 	if (strcmp(arg, "broken") == 0) {
 		snprintf(err, errlen, "bad endpoint");
 		return -1;
@@ -501,7 +545,7 @@ static int
 fake_lookup(void *handle, const char *key, char **value, char *err, size_t errlen)
 {
 	struct fake_map *f = handle;
-	size_t  len = strlen(f->calls);
+	size_t len = strlen(f->calls);
 
 	snprintf(f->calls + len, sizeof(f->calls) - len, "%s%s", len ? " " : "", key);
 	if (strcmp(f->arg, "down") == 0) {
@@ -516,15 +560,15 @@ fake_lookup(void *handle, const char *key, char **value, char *err, size_t errle
 static void
 fake_close(void *handle)
 {
-	(void) handle;
+	(void)handle;
 }
 
 static struct policy_maps *
 open_with_fake(const char *spec)
 {
-	struct policy_map_backend b = {"fake", fake_open, fake_lookup, fake_close, NULL};
+	struct policy_map_backend b = { "fake", fake_open, fake_lookup, fake_close, NULL };
 	struct policy_maps *m;
-	char    err[512];
+	char err[512];
 
 	nfakes = 0;
 	if (policy_maps_open_with(spec, &b, 1, &m, err, sizeof(err)) != 0)
@@ -535,19 +579,20 @@ open_with_fake(const char *spec)
 static void
 test_backend_and_order(void **state)
 {
-	struct policy_map_backend b = {"fake", fake_open, fake_lookup, fake_close, NULL};
+	struct policy_map_backend b = { "fake", fake_open, fake_lookup, fake_close, NULL };
 	struct policy_maps *m;
 	struct nexthop nh;
 	struct policy_result r;
-	char    spec[512];
-	char    err[512];
+	char spec[512];
+	char err[512];
 
-	(void) state;
+	(void)state;
 	/*
 	 * Postfix's order: for each key, every map; so the exact key in the
 	 * last map beats a parent key in the first.
 	 */
-	snprintf(spec, sizeof(spec), "inline:{.example.com=encrypt} fake:mx.example.com lmdb:%s/one", tmpdir);
+	snprintf(spec, sizeof(spec),
+	    "inline:{.example.com=encrypt} fake:mx.example.com lmdb:%s/one", tmpdir);
 	m = open_with_fake(spec);
 	expect(m, "mx.example.com", POLICY_FOUND, "mx.example.com", "secure match=mx.example");
 	assert_string_equal(fakes[0].calls, "mx.example.com");
@@ -564,7 +609,8 @@ test_backend_and_order(void **state)
 	expect(m, "x.example", POLICY_FOUND, "x.example", "may");
 	assert_int_equal(nexthop_parse("example.com", &nh, err, sizeof(err)), 0);
 	assert_int_equal(policy_lookup(m, &nh, &r, err, sizeof(err)), POLICY_LOOKUP_ERROR);
-	assert_string_equal(err, "policy table lookup error: fake:down: connect to 127.0.0.1:1: Connection refused");
+	assert_string_equal(err,
+	    "policy table lookup error: fake:down: connect to 127.0.0.1:1: Connection refused");
 	assert_string_equal(r.map, "fake:down");
 	policy_result_free(&r);
 	policy_maps_close(m);
@@ -577,18 +623,21 @@ test_backend_and_order(void **state)
 
 /* The trace: every (map, key) asked, in order, with its answer. */
 struct trace_log {
-	char    text[2048];
+	char text[2048];
 };
 
 static void
 trace_cb(const char *map, const char *key, int rc, const char *value, void *ctx)
 {
 	struct trace_log *t = ctx;
-	size_t  len = strlen(t->text);
+	size_t len = strlen(t->text);
 	const char *name = strrchr(map, '/');
 
 	snprintf(t->text + len, sizeof(t->text) - len, "%s %s %d %s;", name ? name + 1 : map, key,
-	    rc, rc > 0 ? value : rc < 0 ? "error" : "-");
+	    rc,
+	    rc > 0	 ? value
+		: rc < 0 ? "error"
+			 : "-");
 }
 
 static void
@@ -596,14 +645,15 @@ test_trace_and_source(void **state)
 {
 	struct policy_maps *m;
 	struct trace_log t;
-	char    src[1024];
+	char src[1024];
 
-	(void) state;
+	(void)state;
 	memset(&t, 0, sizeof(t));
 	m = open_maps("two one");
 	policy_maps_set_trace(m, trace_cb, &t);
 	expect(m, "b.example.com", POLICY_FOUND, ".example.com", "encrypt");
-	assert_string_equal(t.text, "two b.example.com 0 -;one b.example.com 0 -;"
+	assert_string_equal(t.text,
+	    "two b.example.com 0 -;one b.example.com 0 -;"
 	    "two .example.com 0 -;one .example.com 1 encrypt;");
 	t.text[0] = 0;
 	policy_maps_set_trace(m, NULL, NULL);

@@ -19,12 +19,20 @@
 #include "policymap.h"
 
 static const char *const all_levels[] = {
-	"none", "may", "encrypt", "fingerprint", "dane", "dane-only", "verify", "secure",
+	"none",
+	"may",
+	"encrypt",
+	"fingerprint",
+	"dane",
+	"dane-only",
+	"verify",
+	"secure",
 };
-#define LEVEL_COUNT	(sizeof(all_levels) / sizeof(all_levels[0]))
+#define LEVEL_COUNT (sizeof(all_levels) / sizeof(all_levels[0]))
 
 #define FP_SHA256 "b6b4ee1a3f0c4ad1c8f2d7e6a5b4c3d2e1f00112233445566778899aabbccdde"
-#define FP_SHA256_COLONS "B6:B4:EE:1A:3F:0C:4A:D1:C8:F2:D7:E6:A5:B4:C3:D2:" \
+#define FP_SHA256_COLONS                                   \
+	"B6:B4:EE:1A:3F:0C:4A:D1:C8:F2:D7:E6:A5:B4:C3:D2:" \
 	"E1:F0:01:12:23:34:45:56:67:78:89:9A:AB:BC:CD:DE"
 #define FP_MD5 "51e9a3c2d4b5f60718293a4b5c6d7e8f"
 
@@ -102,7 +110,8 @@ test_level_names(void **state)
 	assert_int_equal(tls_level_from_name(""), TLS_LEVEL_INVALID);
 	assert_int_equal(tls_level_from_name(NULL), TLS_LEVEL_INVALID);
 	for (size_t i = 0; i < LEVEL_COUNT; i++)
-		assert_string_equal(tls_level_name(tls_level_from_name(all_levels[i])), all_levels[i]);
+		assert_string_equal(tls_level_name(tls_level_from_name(all_levels[i])),
+		    all_levels[i]);
 	assert_string_equal(tls_level_name(TLS_LEVEL_HALF_DANE), "halfdane");
 	assert_string_equal(tls_level_name(TLS_LEVEL_INVALID), "invalid");
 	assert_string_equal(tls_level_name((enum tls_level)42), "invalid");
@@ -172,7 +181,8 @@ test_basic_errors(void **state)
 	parse_err("Mayy ciphers=high", "invalid security level \"Mayy\"");
 	parse_err("level=may", "invalid security level \"level=may\"");
 	parse_err("ciphers=high may", "invalid security level \"ciphers=high\"");
-	parse_err("may ciphers", "malformed attribute/value pair \"ciphers\": "
+	parse_err("may ciphers",
+	    "malformed attribute/value pair \"ciphers\": "
 	    "missing '=' after attribute name");
 	parse_err("may =high", "malformed attribute/value pair \"=high\": missing attribute name");
 	parse_err("may =", "malformed attribute/value pair \"=\": missing attribute name");
@@ -180,7 +190,8 @@ test_basic_errors(void **state)
 	parse_err("may policy_type=sts", "invalid attribute name: \"policy_type\"");
 	parse_err("may Cipher=high", "invalid attribute name: \"Cipher\"");
 	/* The real-world mistake: commas separate tokens. */
-	parse_err("may protocols=!SSLv2,!SSLv3", "malformed attribute/value pair \"!SSLv3\": "
+	parse_err("may protocols=!SSLv2,!SSLv3",
+	    "malformed attribute/value pair \"!SSLv3\": "
 	    "missing '=' after attribute name");
 	/* The first error wins. */
 	parse_err("may foo=1 ciphers=", "invalid attribute name: \"foo\"");
@@ -210,8 +221,10 @@ test_ciphers(void **state)
 	assert_int_equal(p.cipher_grade, TLS_GRADE_NULL);
 	tls_policy_free(&p);
 	parse_err("may ciphers=", "attribute \"ciphers\" has empty value");
-	parse_err("may ciphers=high ciphers=high", "attribute \"ciphers\" is specified multiple times");
-	parse_err("may ciphers=high Ciphers=low", "attribute \"Ciphers\" is specified multiple times");
+	parse_err("may ciphers=high ciphers=high",
+	    "attribute \"ciphers\" is specified multiple times");
+	parse_err("may ciphers=high Ciphers=low",
+	    "attribute \"Ciphers\" is specified multiple times");
 	parse_err("may ciphers=ultra", "invalid cipher grade \"ultra\"");
 	parse_err("may ciphers=HIGH:!aNULL", "invalid cipher grade \"HIGH:!aNULL\"");
 	/* Postfix checks for an empty value before the repetition. */
@@ -245,7 +258,8 @@ test_protocols(void **state)
 	    "attribute \"protocols\" is specified multiple times");
 	parse_err("may protocols=TLSv1.4",
 	    "invalid TLS protocol list \"TLSv1.4\": unknown protocol \"TLSv1.4\"");
-	parse_err_part("may protocols=>=TLSv1.3:<=TLSv1.2", "invalid TLS protocol list \">=TLSv1.3:<=TLSv1.2\"");
+	parse_err_part("may protocols=>=TLSv1.3:<=TLSv1.2",
+	    "invalid TLS protocol list \">=TLSv1.3:<=TLSv1.2\"");
 	parse_err_part("may protocols=>=", "invalid TLS protocol list \">=\"");
 }
 
@@ -258,9 +272,11 @@ test_exclude(void **state)
 	parse_ok("may exclude=3DES", &p);
 	assert_string_equal(p.exclude, "3DES");
 	tls_policy_free(&p);
-	parse_ok("secure exclude=aNULL:eNULL:ECDHE-RSA-AES128-SHA:kRSA:TLS_AES_128_CCM_SHA256:RC4+RSA",
+	parse_ok(
+	    "secure exclude=aNULL:eNULL:ECDHE-RSA-AES128-SHA:kRSA:TLS_AES_128_CCM_SHA256:RC4+RSA",
 	    &p);
-	assert_string_equal(p.exclude, "aNULL:eNULL:ECDHE-RSA-AES128-SHA:kRSA:TLS_AES_128_CCM_SHA256:RC4+RSA");
+	assert_string_equal(p.exclude,
+	    "aNULL:eNULL:ECDHE-RSA-AES128-SHA:kRSA:TLS_AES_128_CCM_SHA256:RC4+RSA");
 	tls_policy_free(&p);
 	/* An empty exclusion list replaces main.cf's with nothing (Postfix accepts it). */
 	parse_ok("may exclude=", &p);
@@ -269,10 +285,13 @@ test_exclude(void **state)
 	parse_ok("may exclude=RC4::MD5", &p);
 	assert_string_equal(p.exclude, "RC4::MD5");
 	tls_policy_free(&p);
-	parse_err("may exclude=RC4 exclude=MD5", "attribute \"exclude\" is specified multiple times");
+	parse_err("may exclude=RC4 exclude=MD5",
+	    "attribute \"exclude\" is specified multiple times");
 	parse_err("may exclude=!RC4", "invalid cipher exclusion \"!RC4\" in \"exclude=!RC4\"");
-	parse_err("may exclude=RC4:@STRENGTH", "invalid cipher exclusion \"@STRENGTH\" in \"exclude=RC4:@STRENGTH\"");
-	parse_err("may exclude=RC4;MD5", "invalid cipher exclusion \"RC4;MD5\" in \"exclude=RC4;MD5\"");
+	parse_err("may exclude=RC4:@STRENGTH",
+	    "invalid cipher exclusion \"@STRENGTH\" in \"exclude=RC4:@STRENGTH\"");
+	parse_err("may exclude=RC4;MD5",
+	    "invalid cipher exclusion \"RC4;MD5\" in \"exclude=RC4;MD5\"");
 }
 
 static void
@@ -303,19 +322,29 @@ test_servername(void **state)
 	tls_policy_free(&p);
 
 	parse_err("may servername=", "\"servername=\" specifies an invalid hostname");
-	parse_err("may servername=192.0.2.1", "\"servername=192.0.2.1\" specifies an invalid hostname");
-	parse_err("may servername=2001:db8::1", "\"servername=2001:db8::1\" specifies an invalid hostname");
+	parse_err("may servername=192.0.2.1",
+	    "\"servername=192.0.2.1\" specifies an invalid hostname");
+	parse_err("may servername=2001:db8::1",
+	    "\"servername=2001:db8::1\" specifies an invalid hostname");
 	parse_err("may servername=[mx.example.com]",
 	    "\"servername=[mx.example.com]\" specifies an invalid hostname");
-	parse_err("may servername=mx.example.com.", "\"servername=mx.example.com.\" specifies an invalid hostname");
-	parse_err("may servername=.example.com", "\"servername=.example.com\" specifies an invalid hostname");
+	parse_err("may servername=mx.example.com.",
+	    "\"servername=mx.example.com.\" specifies an invalid hostname");
+	parse_err("may servername=.example.com",
+	    "\"servername=.example.com\" specifies an invalid hostname");
 	parse_err("may servername=a..b", "\"servername=a..b\" specifies an invalid hostname");
-	parse_err("may servername=-a.example", "\"servername=-a.example\" specifies an invalid hostname");
-	parse_err("may servername=a-.example", "\"servername=a-.example\" specifies an invalid hostname");
-	parse_err("may servername=a.example-", "\"servername=a.example-\" specifies an invalid hostname");
-	parse_err("may servername=b\xc3\xbc" "cher.example",
-	    "\"servername=b\xc3\xbc" "cher.example\" specifies an invalid hostname");
-	parse_err("may servername=*.example.com", "\"servername=*.example.com\" specifies an invalid hostname");
+	parse_err("may servername=-a.example",
+	    "\"servername=-a.example\" specifies an invalid hostname");
+	parse_err("may servername=a-.example",
+	    "\"servername=a-.example\" specifies an invalid hostname");
+	parse_err("may servername=a.example-",
+	    "\"servername=a.example-\" specifies an invalid hostname");
+	parse_err("may servername=b\xc3\xbc"
+		  "cher.example",
+	    "\"servername=b\xc3\xbc"
+	    "cher.example\" specifies an invalid hostname");
+	parse_err("may servername=*.example.com",
+	    "\"servername=*.example.com\" specifies an invalid hostname");
 	parse_err("may servername=a.example servername=b.example",
 	    "attribute \"servername\" is specified multiple times");
 }
@@ -365,7 +394,8 @@ test_yes_no_attributes(void **state)
 	parse_ok("may connection_reuse=no connection_reuse=YES", &p);
 	assert_int_equal(p.connection_reuse, 1);
 	tls_policy_free(&p);
-	parse_err("may connection_reuse=true", "attribute \"connection_reuse\" has bad value: \"true\"");
+	parse_err("may connection_reuse=true",
+	    "attribute \"connection_reuse\" has bad value: \"true\"");
 	parse_err("may connection_reuse=", "attribute \"connection_reuse\" has bad value: \"\"");
 	parse_err("may connection_reuse=yes connection_reuse=1",
 	    "attribute \"connection_reuse\" has bad value: \"1\"");
@@ -391,7 +421,7 @@ test_yes_no_attributes(void **state)
 static void
 test_enable_rpk_ignored(void **state)
 {
-	static const char *const levels[] = {"dane-only", "verify", "secure"};
+	static const char *const levels[] = { "dane-only", "verify", "secure" };
 	struct tls_policy p;
 	char value[128], note[128];
 
@@ -401,8 +431,8 @@ test_enable_rpk_ignored(void **state)
 		parse_ok(value, &p);
 		assert_int_equal(p.enable_rpk, -1);
 		assert_int_equal(p.note_count, 1);
-		snprintf(note, sizeof(note), "ignoring attribute \"enable_rpk\" at security level \"%s\"",
-		    levels[i]);
+		snprintf(note, sizeof(note),
+		    "ignoring attribute \"enable_rpk\" at security level \"%s\"", levels[i]);
 		assert_string_equal(p.notes[0], note);
 		tls_policy_free(&p);
 	}
@@ -439,30 +469,34 @@ test_legality_matrix(void **state)
 {
 	static const struct {
 		const char *attr;
-		const char *legal;	/* levels (space-separated) where it is accepted */
+		const char *legal; /* levels (space-separated) where it is accepted */
 	} matrix[] = {
-		{"ciphers=high", "none may encrypt fingerprint dane dane-only verify secure"},
-		{"protocols=>=TLSv1.2", "none may encrypt fingerprint dane dane-only verify secure"},
-		{"exclude=3DES", "none may encrypt fingerprint dane dane-only verify secure"},
-		{"servername=hostname", "none may encrypt fingerprint dane dane-only verify secure"},
-		{"connection_reuse=yes", "none may encrypt fingerprint dane dane-only verify secure"},
-		{"enable_rpk=no", "none may encrypt fingerprint dane dane-only verify secure"},
-		{"match=nexthop", "none verify secure"},
-		{"tafile=/etc/ta.pem", "none verify secure"},
+		{ "ciphers=high", "none may encrypt fingerprint dane dane-only verify secure" },
+		{ "protocols=>=TLSv1.2",
+		    "none may encrypt fingerprint dane dane-only verify secure" },
+		{ "exclude=3DES", "none may encrypt fingerprint dane dane-only verify secure" },
+		{ "servername=hostname",
+		    "none may encrypt fingerprint dane dane-only verify secure" },
+		{ "connection_reuse=yes",
+		    "none may encrypt fingerprint dane dane-only verify secure" },
+		{ "enable_rpk=no", "none may encrypt fingerprint dane dane-only verify secure" },
+		{ "match=nexthop", "none verify secure" },
+		{ "tafile=/etc/ta.pem", "none verify secure" },
 	};
 	char value[256], expected[256], levelword[32];
 
 	(void)state;
 	for (size_t a = 0; a < sizeof(matrix) / sizeof(matrix[0]); a++) {
 		for (size_t l = 0; l < LEVEL_COUNT; l++) {
-			const char *fp = strcmp(all_levels[l], "fingerprint") == 0
-			    ? " match=" FP_SHA256 : "";
+			const char *fp =
+			    strcmp(all_levels[l], "fingerprint") == 0 ? " match=" FP_SHA256 : "";
 			int legal;
 
 			snprintf(levelword, sizeof(levelword), " %s ", all_levels[l]);
 			snprintf(value, sizeof(value), " %s ", matrix[a].legal);
 			legal = strstr(value, levelword) != NULL;
-			snprintf(value, sizeof(value), "%s%s %s", all_levels[l], fp, matrix[a].attr);
+			snprintf(value, sizeof(value), "%s%s %s", all_levels[l], fp,
+			    matrix[a].attr);
 			if (legal) {
 				if (!parses(value))
 					fail_msg("\"%s\" should be accepted", value);
@@ -515,7 +549,9 @@ test_match_verify_secure(void **state)
 	parse_err_part("secure match=nexthop:exa/mple", "invalid match pattern \"exa/mple\"");
 	parse_err_part("secure match=example.com.", "invalid match pattern \"example.com.\"");
 	/* U-labels never match a certificate name: only A-labels are accepted. */
-	parse_err_part("secure match=b\xc3\xbc" "cher.example", "invalid match pattern");
+	parse_err_part("secure match=b\xc3\xbc"
+		       "cher.example",
+	    "invalid match pattern");
 }
 
 static void
@@ -546,20 +582,27 @@ test_match_fingerprint(void **state)
 	assert_int_equal(strlen(p.match[0]), 128);
 	tls_policy_free(&p);
 
-	parse_err("fingerprint", "configured at fingerprint security level, but with no fingerprints to match");
-	parse_err("fingerprint ciphers=high", "configured at fingerprint security level, "
+	parse_err("fingerprint",
+	    "configured at fingerprint security level, but with no fingerprints to match");
+	parse_err("fingerprint ciphers=high",
+	    "configured at fingerprint security level, "
 	    "but with no fingerprints to match");
-	parse_err("fingerprint match=|||", "configured at fingerprint security level, "
+	parse_err("fingerprint match=|||",
+	    "configured at fingerprint security level, "
 	    "but with no fingerprints to match");
 	parse_err("fingerprint match=", "attribute \"match\" has empty value");
-	parse_err_part("fingerprint match=51e9a3c2d4b5f60718293a4b5c6d7e8", "malformed fingerprint value: "
+	parse_err_part("fingerprint match=51e9a3c2d4b5f60718293a4b5c6d7e8",
+	    "malformed fingerprint value: "
 	    "\"51e9a3c2d4b5f60718293a4b5c6d7e8\"");
-	parse_err_part("fingerprint match=51e9a3c2d4b5f60718293a4b5c6d7e8g", "malformed fingerprint value");
+	parse_err_part("fingerprint match=51e9a3c2d4b5f60718293a4b5c6d7e8g",
+	    "malformed fingerprint value");
 	parse_err_part("fingerprint match=51e9", "2 bytes, expected 16 to 64");
 	parse_err_part("fingerprint match=:" FP_MD5, "malformed fingerprint value");
 	parse_err_part("fingerprint match=" FP_MD5 ":", "trailing ':'");
-	parse_err_part("fingerprint match=51::e9a3c2d4b5f60718293a4b5c6d7e8f", "malformed fingerprint value");
-	parse_err_part("fingerprint match=5:1e9a3c2d4b5f60718293a4b5c6d7e8f", "malformed fingerprint value");
+	parse_err_part("fingerprint match=51::e9a3c2d4b5f60718293a4b5c6d7e8f",
+	    "malformed fingerprint value");
+	parse_err_part("fingerprint match=5:1e9a3c2d4b5f60718293a4b5c6d7e8f",
+	    "malformed fingerprint value");
 	parse_err_part("fingerprint match=" FP_SHA256 FP_SHA256 "00", "longer than 64 bytes");
 	parse_err_part("fingerprint match=" FP_MD5 "|zz", "malformed fingerprint value: \"zz\"");
 }

@@ -15,12 +15,12 @@
 /* policymap */
 #include "policymap.h"
 
-#define P_SSL2	TLS_PROTO_SSLv2
-#define P_SSL3	TLS_PROTO_SSLv3
-#define P_T10	TLS_PROTO_TLSv1
-#define P_T11	TLS_PROTO_TLSv1_1
-#define P_T12	TLS_PROTO_TLSv1_2
-#define P_T13	TLS_PROTO_TLSv1_3
+#define P_SSL2 TLS_PROTO_SSLv2
+#define P_SSL3 TLS_PROTO_SSLv3
+#define P_T10  TLS_PROTO_TLSv1
+#define P_T11  TLS_PROTO_TLSv1_1
+#define P_T12  TLS_PROTO_TLSv1_2
+#define P_T13  TLS_PROTO_TLSv1_3
 
 static void
 check_mask(const char *expr, unsigned expected)
@@ -136,7 +136,8 @@ test_errors(void **state)
 	check_error("TLSv1.2:!TLSv1.2", "no TLS protocol");
 	check_error(">=0x0305", "no TLS protocol");
 	check_error("TLSv1:>=TLSv1.2", "no TLS protocol");
-	check_error("TLSv1.2xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	check_error(
+	    "TLSv1.2xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 	    "too long");
 }
 

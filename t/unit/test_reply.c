@@ -80,8 +80,23 @@ static void
 test_malformed_codes(void **state)
 {
 	static const char *bad[] = {
-		"25 ok", "2500 ok", "abc", "250ok", "+OK", "-250", "600", "100", "099",
-		"", "25", "260 x", "199 x", "2a0 x", "250\tx", " 250 x", "250_x",
+		"25 ok",
+		"2500 ok",
+		"abc",
+		"250ok",
+		"+OK",
+		"-250",
+		"600",
+		"100",
+		"099",
+		"",
+		"25",
+		"260 x",
+		"199 x",
+		"2a0 x",
+		"250\tx",
+		" 250 x",
+		"250_x",
 	};
 
 	(void)state;
@@ -207,7 +222,7 @@ test_ehlo_features(void **state)
 
 	(void)state;
 	feed_lines("250-mx.example.test hello\n250-PIPELINING\n250-SIZE 10240000\n"
-	    "250-starttls\n250-8BITMIME\n250-ENHANCEDSTATUSCODES\n250 SMTPUTF8");
+		   "250-starttls\n250-8BITMIME\n250-ENHANCEDSTATUSCODES\n250 SMTPUTF8");
 	reply_ehlo_features(&reply, &f);
 	assert_true(f.starttls);
 	assert_true(f.pipelining);
@@ -239,8 +254,11 @@ test_ehlo_size(void **state)
 {
 	struct ehlo_features f;
 	static const char *nolimit[] = {
-		"250-mx\n250 SIZE", "250-mx\n250 SIZE 0", "250-mx\n250 SIZE -1",
-		"250-mx\n250 SIZE abc", "250-mx\n250 SIZE 99999999999999999999",
+		"250-mx\n250 SIZE",
+		"250-mx\n250 SIZE 0",
+		"250-mx\n250 SIZE -1",
+		"250-mx\n250 SIZE abc",
+		"250-mx\n250 SIZE 99999999999999999999",
 		"250-mx\n250 SIZE 12x",
 	};
 

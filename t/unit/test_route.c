@@ -284,19 +284,23 @@ lookup_error_texts(void **state)
 	memset(&e, 0, sizeof(e));
 	route_lookup_error(ROUTE_LOOKUP_NXDOMAIN, "h.test", 1, &e);
 	assert_string_equal(e.dsn, "5.4.4");
-	assert_string_equal(e.text, "Host or domain name not found. Name service error for "
+	assert_string_equal(e.text,
+	    "Host or domain name not found. Name service error for "
 	    "name=h.test type=A: Host not found");
 	route_lookup_error(ROUTE_LOOKUP_NODATA, "h.test", 28, &e);
 	assert_string_equal(e.dsn, "5.4.4");
-	assert_string_equal(e.text, "Host or domain name not found. Name service error for "
+	assert_string_equal(e.text,
+	    "Host or domain name not found. Name service error for "
 	    "name=h.test type=AAAA: Host found but no data record of requested type");
 	route_lookup_error(ROUTE_LOOKUP_TEMP, "d.test", 15, &e);
 	assert_string_equal(e.dsn, "4.4.3");
-	assert_string_equal(e.text, "Host or domain name not found. Name service error for "
+	assert_string_equal(e.text,
+	    "Host or domain name not found. Name service error for "
 	    "name=d.test type=MX: Host not found, try again");
 	route_lookup_error(ROUTE_LOOKUP_MALFORMED, "d.test", 15, &e);
 	assert_string_equal(e.dsn, "4.4.3");
-	assert_string_equal(e.text, "Name service error for name=d.test type=MX: "
+	assert_string_equal(e.text,
+	    "Name service error for name=d.test type=MX: "
 	    "Malformed or unexpected name server reply");
 	route_lookup_error(ROUTE_LOOKUP_INVALID, "d.test", 15, &e);
 	assert_string_equal(e.dsn, "5.4.4");
@@ -315,7 +319,9 @@ host_error_temporary_wins(void **state)
 
 	(void)state;
 	memset(&e, 0, sizeof(e));
-	assert_int_equal(route_host_error("h.test", ROUTE_LOOKUP_NXDOMAIN, ROUTE_LOOKUP_NXDOMAIN, &e), 0);
+	assert_int_equal(route_host_error("h.test", ROUTE_LOOKUP_NXDOMAIN, ROUTE_LOOKUP_NXDOMAIN,
+			     &e),
+	    0);
 	assert_string_equal(e.dsn, "5.4.4");
 	assert_non_null(strstr(e.text, "type=A: Host not found"));
 	assert_int_equal(route_host_error("h.test", ROUTE_LOOKUP_NODATA, ROUTE_LOOKUP_TEMP, &e), 1);
@@ -323,7 +329,9 @@ host_error_temporary_wins(void **state)
 	assert_non_null(strstr(e.text, "type=AAAA: Host not found, try again"));
 	assert_int_equal(route_host_error("h.test", ROUTE_LOOKUP_TEMP, ROUTE_LOOKUP_NODATA, &e), 1);
 	assert_non_null(strstr(e.text, "type=A: Host not found, try again"));
-	assert_int_equal(route_host_error("h.test", ROUTE_LOOKUP_NODATA, ROUTE_LOOKUP_MALFORMED, &e), 1);
+	assert_int_equal(route_host_error("h.test", ROUTE_LOOKUP_NODATA, ROUTE_LOOKUP_MALFORMED,
+			     &e),
+	    1);
 	assert_string_equal(e.dsn, "4.4.3");
 }
 

@@ -38,18 +38,21 @@
 /* smtp */
 #include "smtp.h"
 
-#define F_BODY	1	/* after the reply, read a message body up to CRLF.CRLF */
-#define F_CLOSE	2	/* close the connection after the reply */
-#define F_DRIP	4	/* send the reply one byte every 300 ms */
+#define F_BODY	1 /* after the reply, read a message body up to CRLF.CRLF */
+#define F_CLOSE 2 /* close the connection after the reply */
+#define F_DRIP	4 /* send the reply one byte every 300 ms */
 
 struct step {
-	const char *expect;	/* command prefix (case-insensitive); NULL: greeting */
-	const char *reply;	/* bytes to send, CRLFs included; NULL: none */
+	const char *expect; /* command prefix (case-insensitive); NULL: greeting */
+	const char *reply;  /* bytes to send, CRLFs included; NULL: none */
 	int flags;
 };
 
 /* mkdtemp template: six trailing X characters */
-static char tmpdir[] = "/tmp/test_smtp_proto." "XX" "XX" "XX";
+static char tmpdir[] = "/tmp/test_smtp_proto."
+		       "XX"
+		       "XX"
+		       "XX";
 static char wire_path[300], cf_path[300], msg_path[300], log_path[300];
 static const char *test_sender = "sender@example.org";
 
@@ -244,7 +247,7 @@ struct run {
 /* The server's name and the request's via for the next attempt() (NULL: defaults). */
 static const char *attempt_host;
 static const char *attempt_via;
-static struct smtp_probe *attempt_probe;	/* tlspolicy probe mode when set */
+static struct smtp_probe *attempt_probe; /* tlspolicy probe mode when set */
 
 static void
 attempt(const struct step *script, const char *const *overrides, size_t noverrides,
@@ -266,7 +269,8 @@ attempt(const struct step *script, const char *const *overrides, size_t noverrid
 	memset(r, 0, sizeof(*r));
 	memset(&cfg, 0, sizeof(cfg));
 	assert_int_equal(config_load(&cfg, cf_path, (char *const *)overrides, noverrides, err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_int_equal(nexthop_parse("[mx.example.test]", &nh, err, sizeof(err)), 0);
 	tls_policy_resolve(&cfg, NULL, &nh, &eff);
 
@@ -284,8 +288,8 @@ attempt(const struct step *script, const char *const *overrides, size_t noverrid
 
 	pid = start_server(script, &port);
 	memset(&a, 0, sizeof(a));
-	snprintf(a.host, sizeof(a.host), "%s", attempt_host != NULL ? attempt_host
-	    : "mx.example.test");
+	snprintf(a.host, sizeof(a.host), "%s",
+	    attempt_host != NULL ? attempt_host : "mx.example.test");
 	snprintf(a.addr, sizeof(a.addr), "127.0.0.1");
 	sin->sin_family = AF_INET;
 	sin->sin_port = htons((uint16_t)port);
@@ -304,8 +308,8 @@ attempt(const struct step *script, const char *const *overrides, size_t noverrid
 	req.deadline_ms = now_ms() + 15000;
 	req.via = attempt_via;
 	req.probe = attempt_probe;
-	r->status = smtp_attempt(&req, &a, 0, &r->out, &r->retry_plain, r->summary,
-	    sizeof(r->summary));
+	r->status =
+	    smtp_attempt(&req, &a, 0, &r->out, &r->retry_plain, r->summary, sizeof(r->summary));
 	/* Let the peer record the last bytes (QUIT) before it is stopped. */
 	usleep(100000);
 	stop_server(pid);
@@ -314,10 +318,22 @@ attempt(const struct step *script, const char *const *overrides, size_t noverrid
 	config_free(&cfg);
 }
 
-#define GREETING	{ NULL, "220 mx.example.test ESMTP\r\n", 0 }
-#define EHLO_PLAIN	{ "EHLO ", "250-mx.example.test\r\n250 8BITMIME\r\n", 0 }
-#define EHLO_TLS	{ "EHLO ", "250-mx.example.test\r\n250-STARTTLS\r\n250 SIZE 1000000\r\n", 0 }
-#define END		{ NULL, NULL, 0 }
+#define GREETING                                         \
+	{                                                \
+		NULL, "220 mx.example.test ESMTP\r\n", 0 \
+	}
+#define EHLO_PLAIN                                                    \
+	{                                                             \
+		"EHLO ", "250-mx.example.test\r\n250 8BITMIME\r\n", 0 \
+	}
+#define EHLO_TLS                                                                          \
+	{                                                                                 \
+		"EHLO ", "250-mx.example.test\r\n250-STARTTLS\r\n250 SIZE 1000000\r\n", 0 \
+	}
+#define END                   \
+	{                     \
+		NULL, NULL, 0 \
+	}
 
 static const char *const one_rcpt[] = { "rcpt@example.test", NULL };
 static const char *const level_none[] = { "smtp_tls_security_level=none" };
@@ -327,14 +343,11 @@ static const char *const level_encrypt[] = { "smtp_tls_security_level=encrypt" }
 static void
 test_plain_delivery(void **state)
 {
-	static const struct step script[] = {
-		GREETING, EHLO_PLAIN,
+	static const struct step script[] = { GREETING, EHLO_PLAIN,
 		{ "MAIL FROM:<sender@example.org>", "250 2.1.0 Ok\r\n", 0 },
 		{ "RCPT TO:<rcpt@example.test>", "250 2.1.5 Ok\r\n", 0 },
 		{ "DATA", "354 go ahead\r\n", F_BODY },
-		{ NULL, "250 2.0.0 Ok: queued as X1\r\n", 0 },
-		END
-	};
+		{ NULL, "250 2.0.0 Ok: queued as X1\r\n", 0 }, END };
 	struct run r;
 	const char *w;
 
@@ -347,7 +360,8 @@ test_plain_delivery(void **state)
 	assert_non_null(strstr(r.summary, "250 2.0.0 Ok: queued as X1"));
 	assert_true(strlen(r.summary) < 100);
 	w = wire_bytes();
-	assert_non_null(strstr(w, "MAIL FROM:<sender@example.org>\r\nRCPT TO:<rcpt@example.test>\r\n"
+	assert_non_null(strstr(w,
+	    "MAIL FROM:<sender@example.org>\r\nRCPT TO:<rcpt@example.test>\r\n"
 	    "DATA\r\n"));
 	/* Dot-stuffed body, one final dot, then QUIT. */
 	assert_non_null(strstr(w, "\r\nhello\r\n..leading dot\r\n.\r\nQUIT\r\n"));
@@ -356,14 +370,9 @@ test_plain_delivery(void **state)
 static void
 test_none_never_starttls(void **state)
 {
-	static const struct step script[] = {
-		GREETING, EHLO_TLS,
-		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
-		{ "DATA", "354 go ahead\r\n", F_BODY },
-		{ NULL, "250 2.0.0 Ok\r\n", 0 },
-		END
-	};
+	static const struct step script[] = { GREETING, EHLO_TLS,
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 }, { "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", F_BODY }, { NULL, "250 2.0.0 Ok\r\n", 0 }, END };
 	struct run r;
 
 	(void)state;
@@ -394,11 +403,8 @@ test_encrypt_not_offered(void **state)
 static void
 test_encrypt_starttls_refused(void **state)
 {
-	static const struct step script[] = {
-		GREETING, EHLO_TLS,
-		{ "STARTTLS", "554 5.7.0 not today\r\n", 0 },
-		END
-	};
+	static const struct step script[] = { GREETING, EHLO_TLS,
+		{ "STARTTLS", "554 5.7.0 not today\r\n", 0 }, END };
 	struct run r;
 
 	(void)state;
@@ -414,11 +420,7 @@ test_encrypt_starttls_refused(void **state)
 static void
 test_encrypt_ehlo_refused_no_helo(void **state)
 {
-	static const struct step script[] = {
-		GREETING,
-		{ "EHLO ", "500 5.5.1 what\r\n", 0 },
-		END
-	};
+	static const struct step script[] = { GREETING, { "EHLO ", "500 5.5.1 what\r\n", 0 }, END };
 	struct run r;
 
 	(void)state;
@@ -430,11 +432,7 @@ test_encrypt_ehlo_refused_no_helo(void **state)
 static void
 test_ehlo_odd_2xx_defers(void **state)
 {
-	static const struct step script[] = {
-		GREETING,
-		{ "EHLO ", "221 2.0.0 bye\r\n", 0 },
-		END
-	};
+	static const struct step script[] = { GREETING, { "EHLO ", "221 2.0.0 bye\r\n", 0 }, END };
 	struct run r;
 
 	(void)state;
@@ -448,16 +446,11 @@ test_ehlo_odd_2xx_defers(void **state)
 static void
 test_may_helo_fallback(void **state)
 {
-	static const struct step script[] = {
-		GREETING,
-		{ "EHLO ", "502 5.5.1 no ESMTP\r\n", 0 },
+	static const struct step script[] = { GREETING, { "EHLO ", "502 5.5.1 no ESMTP\r\n", 0 },
 		{ "HELO ", "250 mx.example.test\r\n", 0 },
 		{ "MAIL FROM:<sender@example.org>\r", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
-		{ "DATA", "354 go ahead\r\n", F_BODY },
-		{ NULL, "250 2.0.0 Ok\r\n", 0 },
-		END
-	};
+		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 }, { "DATA", "354 go ahead\r\n", F_BODY },
+		{ NULL, "250 2.0.0 Ok\r\n", 0 }, END };
 	struct run r;
 
 	(void)state;
@@ -468,15 +461,10 @@ test_may_helo_fallback(void **state)
 static void
 test_may_starttls_refused_continues(void **state)
 {
-	static const struct step script[] = {
-		GREETING, EHLO_TLS,
+	static const struct step script[] = { GREETING, EHLO_TLS,
 		{ "STARTTLS", "454 4.7.0 TLS not available\r\n", 0 },
-		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
-		{ "DATA", "354 go ahead\r\n", F_BODY },
-		{ NULL, "250 2.0.0 Ok\r\n", 0 },
-		END
-	};
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 }, { "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", F_BODY }, { NULL, "250 2.0.0 Ok\r\n", 0 }, END };
 	struct run r;
 
 	(void)state;
@@ -488,11 +476,8 @@ test_may_starttls_refused_continues(void **state)
 static void
 test_starttls_response_injection(void **state)
 {
-	static const struct step script[] = {
-		GREETING, EHLO_TLS,
-		{ "STARTTLS", "220 2.0.0 go ahead\r\n250-evil\r\n250 PIPELINING\r\n", 0 },
-		END
-	};
+	static const struct step script[] = { GREETING, EHLO_TLS,
+		{ "STARTTLS", "220 2.0.0 go ahead\r\n250-evil\r\n250 PIPELINING\r\n", 0 }, END };
 	struct run r;
 	const char *w, *after;
 
@@ -517,17 +502,13 @@ static void
 test_rcpt_mixed(void **state)
 {
 	/* One status for the batch: with any recipient refused, nobody gets DATA. */
-	static const struct step script[] = {
-		GREETING, EHLO_PLAIN,
-		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:<a@", "250 2.1.5 Ok\r\n", 0 },
+	static const struct step script[] = { GREETING, EHLO_PLAIN,
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 }, { "RCPT TO:<a@", "250 2.1.5 Ok\r\n", 0 },
 		{ "RCPT TO:<b@", "550 5.1.1 <b@example.test>: no such user\r\n", 0 },
-		{ "RCPT TO:<c@", "450 4.2.0 try later\r\n", 0 },
-		{ "QUIT", "221 2.0.0 Bye\r\n", 0 },
-		END
-	};
+		{ "RCPT TO:<c@", "450 4.2.0 try later\r\n", 0 }, { "QUIT", "221 2.0.0 Bye\r\n", 0 },
+		END };
 	static const char *const rcpts[] = { "a@example.test", "b@example.test", "c@example.test",
-	    NULL };
+		NULL };
 	struct run r;
 
 	(void)state;
@@ -538,7 +519,8 @@ test_rcpt_mixed(void **state)
 	assert_non_null(strstr(r.rcpts[0].reply, "not sent because <b@example.test> was refused"));
 	assert_int_equal(r.rcpts[1].state, RCPT_HARD);
 	assert_string_equal(r.rcpts[1].dsn, "5.1.1");
-	assert_string_equal(r.rcpts[1].reply, "host mx.example.test[127.0.0.1] said: 550 5.1.1 "
+	assert_string_equal(r.rcpts[1].reply,
+	    "host mx.example.test[127.0.0.1] said: 550 5.1.1 "
 	    "<b@example.test>: no such user (in reply to RCPT TO command)");
 	assert_int_equal(r.rcpts[2].state, RCPT_SOFT);
 	assert_string_equal(r.rcpts[2].dsn, "4.2.0");
@@ -546,35 +528,37 @@ test_rcpt_mixed(void **state)
 	assert_int_equal(r.status, ATTEMPT_SETTLED);
 	assert_string_equal(r.out.dsn, "4.1.1");
 	assert_int_equal(r.out.exit_code, 75);
-	assert_non_null(strstr(r.out.text, "recipient <b@example.test> refused, so the message "
+	assert_non_null(strstr(r.out.text,
+	    "recipient <b@example.test> refused, so the message "
 	    "was sent to nobody"));
 	assert_null(strstr(wire_bytes(), "DATA"));
 	/* The fix is named with the service name: once in the log, once in the output. */
-	assert_non_null(strstr(r.out.text, "(set tlsmtp_destination_recipient_limit = 1 for "
+	assert_non_null(strstr(r.out.text,
+	    "(set tlsmtp_destination_recipient_limit = 1 for "
 	    "per-recipient results)"));
 	assert_int_equal(count_of(log_text(), "destination_recipient_limit"), 1);
-	assert_non_null(strstr(log_text(), "recipient <b@example.test> was refused, so the message "
+	assert_non_null(strstr(log_text(),
+	    "recipient <b@example.test> was refused, so the message "
 	    "was sent to none of the 3 recipients of this batch and all are deferred"));
 	assert_null(strstr(r.rcpts[0].reply, "destination_recipient_limit"));
 	/* service_name names the master.cf entry. */
 	log_reset();
-	attempt(script, (const char *const[]){ "smtp_tls_security_level=none",
-	    "service_name=relay-out" }, 2, rcpts, NULL, &r);
+	attempt(script,
+	    (const char *const[]){ "smtp_tls_security_level=none", "service_name=relay-out" }, 2,
+	    rcpts, NULL, &r);
 	assert_non_null(strstr(r.out.text, "set relay-out_destination_recipient_limit = 1"));
-	assert_non_null(strstr(log_text(), "set relay-out_destination_recipient_limit = 1 in "
+	assert_non_null(strstr(log_text(),
+	    "set relay-out_destination_recipient_limit = 1 in "
 	    "main.cf"));
 }
 
 static void
 test_all_rcpts_refused(void **state)
 {
-	static const struct step script[] = {
-		GREETING, EHLO_PLAIN,
+	static const struct step script[] = { GREETING, EHLO_PLAIN,
 		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:", "550 5.1.1 no such user\r\n", 0 },
-		{ "QUIT", "221 bye\r\n", 0 },
-		END
-	};
+		{ "RCPT TO:", "550 5.1.1 no such user\r\n", 0 }, { "QUIT", "221 bye\r\n", 0 },
+		END };
 	struct run r;
 
 	(void)state;
@@ -588,13 +572,9 @@ test_all_rcpts_refused(void **state)
 static void
 test_data_250_no_body(void **state)
 {
-	static const struct step script[] = {
-		GREETING, EHLO_PLAIN,
-		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
-		{ "DATA", "250 2.0.0 Ok\r\n", 0 },
-		END
-	};
+	static const struct step script[] = { GREETING, EHLO_PLAIN,
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 }, { "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "250 2.0.0 Ok\r\n", 0 }, END };
 	struct run r;
 
 	(void)state;
@@ -607,41 +587,34 @@ test_data_250_no_body(void **state)
 static void
 test_dot_unanswered(void **state)
 {
-	static const struct step script[] = {
-		GREETING, EHLO_PLAIN,
-		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
-		{ "DATA", "354 go ahead\r\n", F_BODY | F_CLOSE },
-		END
-	};
+	static const struct step script[] = { GREETING, EHLO_PLAIN,
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 }, { "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", F_BODY | F_CLOSE }, END };
 	struct run r;
 
 	(void)state;
 	attempt(script, level_none, 1, one_rcpt, NULL, &r);
 	assert_int_equal(r.status, ATTEMPT_TRY_NEXT);
 	assert_string_equal(r.out.dsn, "4.4.2");
-	assert_string_equal(r.out.text, "lost connection with mx.example.test[127.0.0.1] while "
+	assert_string_equal(r.out.text,
+	    "lost connection with mx.example.test[127.0.0.1] while "
 	    "sending end of data -- message may be sent more than once");
 }
 
 static void
 test_dot_refused(void **state)
 {
-	static const struct step script[] = {
-		GREETING, EHLO_PLAIN,
-		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
-		{ "DATA", "354 go ahead\r\n", F_BODY },
-		{ NULL, "554 5.7.1 spam\r\n", 0 },
-		END
-	};
+	static const struct step script[] = { GREETING, EHLO_PLAIN,
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 }, { "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", F_BODY }, { NULL, "554 5.7.1 spam\r\n", 0 }, END };
 	struct run r;
 
 	(void)state;
 	attempt(script, level_none, 1, one_rcpt, NULL, &r);
 	assert_int_equal(r.status, ATTEMPT_SETTLED);
 	assert_string_equal(r.out.dsn, "5.7.1");
-	assert_string_equal(r.out.text, "host mx.example.test[127.0.0.1] said: 554 5.7.1 spam "
+	assert_string_equal(r.out.text,
+	    "host mx.example.test[127.0.0.1] said: 554 5.7.1 spam "
 	    "(in reply to end of DATA command)");
 }
 
@@ -650,7 +623,7 @@ test_greeting_5xx_is_soft(void **state)
 {
 	static const struct step script[] = { { NULL, "554 5.7.1 go away\r\n", 0 }, END };
 	static const char *const noskip[] = { "smtp_tls_security_level=none",
-	    "smtp_skip_5xx_greeting=no" };
+		"smtp_skip_5xx_greeting=no" };
 	struct run r;
 
 	(void)state;
@@ -668,11 +641,8 @@ static void
 test_malformed_replies_defer(void **state)
 {
 	static const struct step mismatch[] = { { NULL, "220-a\r\n550 b\r\n", 0 }, END };
-	static const struct step badcode[] = {
-		GREETING,
-		{ "EHLO ", "250-mx\r\n2500 x\r\n", 0 },
-		END
-	};
+	static const struct step badcode[] = { GREETING, { "EHLO ", "250-mx\r\n2500 x\r\n", 0 },
+		END };
 	struct run r;
 
 	(void)state;
@@ -687,12 +657,8 @@ test_malformed_replies_defer(void **state)
 static void
 test_size_limit(void **state)
 {
-	static const struct step script[] = {
-		GREETING,
-		{ "EHLO ", "250-mx\r\n250 SIZE 10\r\n", 0 },
-		{ "QUIT", "221 bye\r\n", 0 },
-		END
-	};
+	static const struct step script[] = { GREETING, { "EHLO ", "250-mx\r\n250 SIZE 10\r\n", 0 },
+		{ "QUIT", "221 bye\r\n", 0 }, END };
 	struct run r;
 
 	(void)state;
@@ -705,25 +671,16 @@ test_size_limit(void **state)
 static void
 test_pipelining(void **state)
 {
-	static const struct step script[] = {
-		GREETING,
+	static const struct step script[] = { GREETING,
 		{ "EHLO ", "250-mx\r\n250 PIPELINING\r\n", 0 },
-		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:<a@", "250 2.1.5 Ok\r\n", 0 },
-		{ "RCPT TO:<b@", "250 2.1.5 Ok\r\n", 0 },
-		{ "DATA", "354 go ahead\r\n", F_BODY },
-		{ NULL, "250 2.0.0 Ok\r\n", 0 },
-		END
-	};
-	static const struct step surplus[] = {
-		GREETING,
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 }, { "RCPT TO:<a@", "250 2.1.5 Ok\r\n", 0 },
+		{ "RCPT TO:<b@", "250 2.1.5 Ok\r\n", 0 }, { "DATA", "354 go ahead\r\n", F_BODY },
+		{ NULL, "250 2.0.0 Ok\r\n", 0 }, END };
+	static const struct step surplus[] = { GREETING,
 		{ "EHLO ", "250-mx\r\n250 PIPELINING\r\n", 0 },
 		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
 		{ "RCPT TO:<a@", "250 2.1.5 Ok\r\n250 2.1.5 again\r\n", 0 },
-		{ "RCPT TO:<b@", "250 2.1.5 Ok\r\n", 0 },
-		{ "DATA", "354 go ahead\r\n", 0 },
-		END
-	};
+		{ "RCPT TO:<b@", "250 2.1.5 Ok\r\n", 0 }, { "DATA", "354 go ahead\r\n", 0 }, END };
 	static const char *const rcpts[] = { "a@example.test", "b@example.test", NULL };
 	struct run r;
 
@@ -741,11 +698,8 @@ test_pipelining(void **state)
 static void
 test_surplus_reply_lockstep(void **state)
 {
-	static const struct step script[] = {
-		GREETING, EHLO_PLAIN,
-		{ "MAIL FROM:", "250 2.1.0 Ok\r\n250 2.1.5 forged rcpt reply\r\n", 0 },
-		END
-	};
+	static const struct step script[] = { GREETING, EHLO_PLAIN,
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n250 2.1.5 forged rcpt reply\r\n", 0 }, END };
 	struct run r;
 
 	(void)state;
@@ -758,10 +712,10 @@ static void
 test_dripping_greeting_times_out(void **state)
 {
 	static const struct step script[] = {
-		{ NULL, "220 mx.example.test slowly but surely\r\n", F_DRIP },
-		END
+		{ NULL, "220 mx.example.test slowly but surely\r\n", F_DRIP }, END
 	};
-	static const char *const quick[] = { "smtp_tls_security_level=none", "smtp_helo_timeout=1s" };
+	static const char *const quick[] = { "smtp_tls_security_level=none",
+		"smtp_helo_timeout=1s" };
 	struct run r;
 	int64_t start = now_ms();
 
@@ -769,7 +723,8 @@ test_dripping_greeting_times_out(void **state)
 	attempt(script, quick, 2, one_rcpt, NULL, &r);
 	assert_true(now_ms() - start < 4000);
 	assert_string_equal(r.out.dsn, "4.4.2");
-	assert_string_equal(r.out.text, "conversation with mx.example.test[127.0.0.1] timed out "
+	assert_string_equal(r.out.text,
+	    "conversation with mx.example.test[127.0.0.1] timed out "
 	    "while receiving the initial server greeting");
 }
 
@@ -797,21 +752,12 @@ test_dane_fails_closed(void **state)
 static void
 test_size_exact(void **state)
 {
-	static const struct step fits[] = {
-		GREETING,
-		{ "EHLO ", "250-mx\r\n250 SIZE 38\r\n", 0 },
+	static const struct step fits[] = { GREETING, { "EHLO ", "250-mx\r\n250 SIZE 38\r\n", 0 },
 		{ "MAIL FROM:<sender@example.org> SIZE=38\r\n", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
-		{ "DATA", "354 go ahead\r\n", F_BODY },
-		{ NULL, "250 2.0.0 Ok\r\n", 0 },
-		END
-	};
-	static const struct step over[] = {
-		GREETING,
-		{ "EHLO ", "250-mx\r\n250 SIZE 37\r\n", 0 },
-		{ "QUIT", "221 bye\r\n", 0 },
-		END
-	};
+		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 }, { "DATA", "354 go ahead\r\n", F_BODY },
+		{ NULL, "250 2.0.0 Ok\r\n", 0 }, END };
+	static const struct step over[] = { GREETING, { "EHLO ", "250-mx\r\n250 SIZE 37\r\n", 0 },
+		{ "QUIT", "221 bye\r\n", 0 }, END };
 	struct run r;
 
 	(void)state;
@@ -821,7 +767,8 @@ test_size_exact(void **state)
 	attempt(over, level_none, 1, one_rcpt, NULL, &r);
 	assert_int_equal(r.status, ATTEMPT_SETTLED);
 	assert_string_equal(r.out.dsn, "5.3.4");
-	assert_string_equal(r.out.text, "message size 38 exceeds size limit 37 of server "
+	assert_string_equal(r.out.text,
+	    "message size 38 exceeds size limit 37 of server "
 	    "mx.example.test[127.0.0.1]");
 	assert_null(strstr(wire_bytes(), "MAIL"));
 }
@@ -830,23 +777,13 @@ test_size_exact(void **state)
 static void
 test_long_addresses(void **state)
 {
-	static const struct step lockstep[] = {
-		GREETING, EHLO_PLAIN,
-		{ "MAIL FROM:<", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:<", "250 2.1.5 Ok\r\n", 0 },
-		{ "DATA", "354 go ahead\r\n", F_BODY },
-		{ NULL, "250 2.0.0 Ok\r\n", 0 },
-		END
-	};
-	static const struct step pipelined[] = {
-		GREETING,
+	static const struct step lockstep[] = { GREETING, EHLO_PLAIN,
+		{ "MAIL FROM:<", "250 2.1.0 Ok\r\n", 0 }, { "RCPT TO:<", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", F_BODY }, { NULL, "250 2.0.0 Ok\r\n", 0 }, END };
+	static const struct step pipelined[] = { GREETING,
 		{ "EHLO ", "250-mx\r\n250 PIPELINING\r\n", 0 },
-		{ "MAIL FROM:<", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:<", "250 2.1.5 Ok\r\n", 0 },
-		{ "DATA", "354 go ahead\r\n", F_BODY },
-		{ NULL, "250 2.0.0 Ok\r\n", 0 },
-		END
-	};
+		{ "MAIL FROM:<", "250 2.1.0 Ok\r\n", 0 }, { "RCPT TO:<", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", F_BODY }, { NULL, "250 2.0.0 Ok\r\n", 0 }, END };
 	char sender[100], rcpt[1000], want[1200];
 	const char *rcpts[] = { rcpt, NULL };
 	struct run r;
@@ -874,16 +811,11 @@ test_long_addresses(void **state)
 static void
 test_own_name_other_port(void **state)
 {
-	static const struct step script[] = {
-		GREETING, EHLO_PLAIN,
-		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
-		{ "DATA", "354 go ahead\r\n", F_BODY },
-		{ NULL, "250 2.0.0 Ok\r\n", 0 },
-		END
-	};
+	static const struct step script[] = { GREETING, EHLO_PLAIN,
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 }, { "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", F_BODY }, { NULL, "250 2.0.0 Ok\r\n", 0 }, END };
 	static const char *const same_name[] = { "smtp_tls_security_level=none",
-	    "myhostname=MX.example.test" };
+		"myhostname=MX.example.test" };
 	struct run r;
 
 	(void)state;
@@ -934,23 +866,18 @@ teardown(void **state)
 static void
 test_success_summary(void **state)
 {
-	static const struct step short_reply[] = {
-		GREETING, EHLO_PLAIN,
-		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
+	static const struct step short_reply[] = { GREETING, EHLO_PLAIN,
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 }, { "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
 		{ "DATA", "354 go ahead\r\n", F_BODY },
-		{ NULL, "250 2.0.0 Ok: queued as 4XQID01\r\n", 0 },
-		END
-	};
-	static const struct step long_reply[] = {
-		GREETING, EHLO_PLAIN,
-		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 },
-		{ "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
+		{ NULL, "250 2.0.0 Ok: queued as 4XQID01\r\n", 0 }, END };
+	static const struct step long_reply[] = { GREETING, EHLO_PLAIN,
+		{ "MAIL FROM:", "250 2.1.0 Ok\r\n", 0 }, { "RCPT TO:", "250 2.1.5 Ok\r\n", 0 },
 		{ "DATA", "354 go ahead\r\n", F_BODY },
-		{ NULL, "250 2.0.0 Ok: queued as 4XQID0123456789 and a very long tail of text that "
-		    "goes on and on\r\n", 0 },
-		END
-	};
+		{ NULL,
+		    "250 2.0.0 Ok: queued as 4XQID0123456789 and a very long tail of text that "
+		    "goes on and on\r\n",
+		    0 },
+		END };
 	static const char tail[] = " via relay-domain.example:2525, no TLS)";
 	char longhost[201];
 	struct run r;
@@ -960,8 +887,9 @@ test_success_summary(void **state)
 	/* Everything fits. */
 	attempt(short_reply, level_none, 1, one_rcpt, NULL, &r);
 	assert_string_equal(r.out.dsn, "2.0.0");
-	assert_non_null((p = strstr(r.summary, "250 2.0.0 Ok: queued as 4XQID01 "
-	    "(mx.example.test[127.0.0.1]:")));
+	assert_non_null((p = strstr(r.summary,
+			     "250 2.0.0 Ok: queued as 4XQID01 "
+			     "(mx.example.test[127.0.0.1]:")));
 	assert_int_equal(p - r.summary, 0);
 	assert_string_equal(r.summary + strlen(r.summary) - 9, ", no TLS)");
 

@@ -31,18 +31,18 @@
 
 #include "socketmap.h"
 
-#define CLOSE_NOW	"<close>"	/* reply: close the connection instead */
-#define SILENT		"<silent>"	/* reply: say nothing for 3 seconds */
+#define CLOSE_NOW "<close>"  /* reply: close the connection instead */
+#define SILENT	  "<silent>" /* reply: say nothing for 3 seconds */
 
 struct exchange {
-	const char *request;	/* NULL ends the connection's script */
-	const char *reply;	/* raw bytes */
-	size_t reply_len;	/* 0: strlen(reply) */
+	const char *request; /* NULL ends the connection's script */
+	const char *reply;   /* raw bytes */
+	size_t reply_len;    /* 0: strlen(reply) */
 };
 
 struct server {
 	pid_t pid;
-	char arg[200];		/* "inet:127.0.0.1:PORT:postfix" */
+	char arg[200]; /* "inet:127.0.0.1:PORT:postfix" */
 };
 
 static int
@@ -152,14 +152,14 @@ static void
 test_statuses(void **state)
 {
 	static const struct exchange c1[] = {
-		{ "19:postfix example.com,", "47:OK secure match=mx1.example.com:mx2.example.com,", 0 },
+		{ "19:postfix example.com,", "47:OK secure match=mx1.example.com:mx2.example.com,",
+		    0 },
 		{ "20:postfix .example.com,", "9:NOTFOUND ,", 0 },
 		{ "18:postfix other.test,", "27:TEMP resolver not ready yet,", 0 },
 		{ "18:postfix other.test,", "16:TIMEOUT dns slow,", 0 },
 		{ "18:postfix other.test,", "11:PERM no\x01way,", 0 },
 		{ "18:postfix other.test,", "11:MAYBE later,", 0 },
-		{ "18:postfix other.test,", "2:OK,", 0 },
-		{ NULL, NULL, 0 }
+		{ "18:postfix other.test,", "2:OK,", 0 }, { NULL, NULL, 0 }
 	};
 	static const struct exchange *const conns[] = { c1 };
 	struct server srv;
@@ -190,20 +190,12 @@ test_statuses(void **state)
 static void
 test_reconnect_once(void **state)
 {
-	static const struct exchange c1[] = {
-		{ "14:postfix a.test,", "9:NOTFOUND ,", 0 },
-		{ "14:postfix b.test,", CLOSE_NOW, 0 },
-		{ NULL, NULL, 0 }
-	};
-	static const struct exchange c2[] = {
-		{ "14:postfix b.test,", "6:OK may,", 0 },
-		{ "14:postfix c.test,", CLOSE_NOW, 0 },
-		{ NULL, NULL, 0 }
-	};
-	static const struct exchange c3[] = {
-		{ "14:postfix c.test,", CLOSE_NOW, 0 },
-		{ NULL, NULL, 0 }
-	};
+	static const struct exchange c1[] = { { "14:postfix a.test,", "9:NOTFOUND ,", 0 },
+		{ "14:postfix b.test,", CLOSE_NOW, 0 }, { NULL, NULL, 0 } };
+	static const struct exchange c2[] = { { "14:postfix b.test,", "6:OK may,", 0 },
+		{ "14:postfix c.test,", CLOSE_NOW, 0 }, { NULL, NULL, 0 } };
+	static const struct exchange c3[] = { { "14:postfix c.test,", CLOSE_NOW, 0 },
+		{ NULL, NULL, 0 } };
 	static const struct exchange *const conns[] = { c1, c2, c3 };
 	struct server srv;
 	struct socketmap *sm;
@@ -226,11 +218,17 @@ test_reconnect_once(void **state)
 static void
 test_bad_replies(void **state)
 {
-	static const struct exchange garbage[] = { { "14:postfix a.test,", "HTTP/1.0 200 OK\r\n\r\n", 0 }, { NULL, NULL, 0 } };
-	static const struct exchange nocomma[] = { { "14:postfix a.test,", "6:OK may;", 0 }, { NULL, NULL, 0 } };
-	static const struct exchange nul[] = { { "14:postfix a.test,", "11:OK secure\0x,", 15 }, { NULL, NULL, 0 } };
-	static const struct exchange huge[] = { { "14:postfix a.test,", "100001:OK ", 0 }, { NULL, NULL, 0 } };
-	static const struct exchange nodigits[] = { { "14:postfix a.test,", ":OK,", 0 }, { NULL, NULL, 0 } };
+	static const struct exchange garbage[] = {
+		{ "14:postfix a.test,", "HTTP/1.0 200 OK\r\n\r\n", 0 }, { NULL, NULL, 0 }
+	};
+	static const struct exchange nocomma[] = { { "14:postfix a.test,", "6:OK may;", 0 },
+		{ NULL, NULL, 0 } };
+	static const struct exchange nul[] = { { "14:postfix a.test,", "11:OK secure\0x,", 15 },
+		{ NULL, NULL, 0 } };
+	static const struct exchange huge[] = { { "14:postfix a.test,", "100001:OK ", 0 },
+		{ NULL, NULL, 0 } };
+	static const struct exchange nodigits[] = { { "14:postfix a.test,", ":OK,", 0 },
+		{ NULL, NULL, 0 } };
 	static const struct {
 		const struct exchange *script;
 		const char *want;
@@ -287,7 +285,8 @@ test_reply_limit_exact(void **state)
 static void
 test_timeouts(void **state)
 {
-	static const struct exchange c1[] = { { "14:postfix a.test,", SILENT, 0 }, { NULL, NULL, 0 } };
+	static const struct exchange c1[] = { { "14:postfix a.test,", SILENT, 0 },
+		{ NULL, NULL, 0 } };
 	static const struct exchange *const conns[] = { c1 };
 	struct socketmap_settings one = { 1, 100000, 0 };
 	struct server srv;
@@ -348,7 +347,8 @@ test_refused(void **state)
 static void
 test_unix_socket(void **state)
 {
-	static const struct exchange c1[] = { { "13:tls a.example,", "10:OK encrypt,", 0 }, { NULL, NULL, 0 } };
+	static const struct exchange c1[] = { { "13:tls a.example,", "10:OK encrypt,", 0 },
+		{ NULL, NULL, 0 } };
 	static const struct exchange *const conns[] = { c1 };
 	struct sockaddr_un sun;
 	struct socketmap *sm;
@@ -385,14 +385,23 @@ static void
 test_endpoint_syntax(void **state)
 {
 	static const char *const bad[] = {
-		"", "postfix", "inet:127.0.0.1:8461:", "inet:127.0.0.1:postfix",
-		"inet:127.0.0.1:0:postfix", "inet:127.0.0.1:65536:postfix",
-		"inet:127.0.0.1:http:postfix", "inet:mta-sts.example:8461:postfix",
-		"tcp:127.0.0.1:8461:postfix", "unix::postfix", "inet::8461:postfix",
+		"",
+		"postfix",
+		"inet:127.0.0.1:8461:",
+		"inet:127.0.0.1:postfix",
+		"inet:127.0.0.1:0:postfix",
+		"inet:127.0.0.1:65536:postfix",
+		"inet:127.0.0.1:http:postfix",
+		"inet:mta-sts.example:8461:postfix",
+		"tcp:127.0.0.1:8461:postfix",
+		"unix::postfix",
+		"inet::8461:postfix",
 	};
 	static const char *const good[] = {
-		"inet:127.0.0.1:8461:postfix", "inet:localhost:8461:postfix",
-		"inet:[::1]:8461:postfix", "inet:::1:8461:postfix",
+		"inet:127.0.0.1:8461:postfix",
+		"inet:localhost:8461:postfix",
+		"inet:[::1]:8461:postfix",
+		"inet:::1:8461:postfix",
 		"unix:/run/mta-sts/socket:postfix",
 	};
 	struct socketmap *sm;

@@ -105,7 +105,8 @@ check_invariant(const struct buf *w, int limit)
 	assert_int_equal(line, 0);
 	assert_int_equal(dot_lines, 1);
 	assert_int_equal(last_dot, w->len - 3);
-	assert_true(last_dot == 0 || (w->data[last_dot - 2] == '\r' && w->data[last_dot - 1] == '\n'));
+	assert_true(
+	    last_dot == 0 || (w->data[last_dot - 2] == '\r' && w->data[last_dot - 1] == '\n'));
 }
 
 /*
@@ -167,7 +168,7 @@ expect(const char *in, size_t inlen, int limit, const char *want)
 	free(w.data);
 }
 
-#define EXPECT(in, want)	expect(in, sizeof(in) - 1, 998, want)
+#define EXPECT(in, want) expect(in, sizeof(in) - 1, 998, want)
 
 static void
 test_line_endings(void **state)
@@ -273,9 +274,9 @@ test_size_rfc1870(void **state)
 	assert_int_equal(size_at("", 0, 998), 0);
 	assert_int_equal(size_at("a\nb\n", 4, 998), 6);
 	assert_int_equal(size_at("a\r\nb\r\n", 6, 998), 6);
-	assert_int_equal(size_at("abc", 3, 998), 5);		/* the added line end counts */
-	assert_int_equal(size_at(".\n..\n", 5, 998), 7);	/* stuffing does not */
-	assert_int_equal(size_at("a\rb", 3, 998), 6);		/* a bare CR is a line end */
+	assert_int_equal(size_at("abc", 3, 998), 5);	 /* the added line end counts */
+	assert_int_equal(size_at(".\n..\n", 5, 998), 7); /* stuffing does not */
+	assert_int_equal(size_at("a\rb", 3, 998), 6);	 /* a bare CR is a line end */
 	/* A fold is part of what the server receives: CRLF SPACE. */
 	assert_int_equal(size_at("0123456789A\n", 12, 10), 16);
 	assert_int_equal(size_at("0123456789A\n", 12, 998), 13);
@@ -284,7 +285,7 @@ test_size_rfc1870(void **state)
 	msg = malloc(17000);
 	assert_non_null(msg);
 	while (len < 16012) {
-		size_t n = lines % 2 == 0 ? 16 : 15;	/* with the LF */
+		size_t n = lines % 2 == 0 ? 16 : 15; /* with the LF */
 
 		if (len + n > 16012 || lines == 999)
 			n = 16012 - len;
@@ -308,12 +309,20 @@ test_smuggling_payloads(void **state)
 		const char *p;
 		size_t len;
 	} payloads[] = {
-		{ "\n.\n", 3 }, { "\r.\r", 3 }, { "\r.\n", 3 }, { "\n.\r", 3 },
-		{ "\n.\r\n", 4 }, { "\r\n.\n", 4 }, { "\r.\r\n", 4 }, { "\r\n.\r", 4 },
-		{ "\r\n\0.\r\n", 6 }, { "\r\r\n.\r\r\n", 7 }, { "\r\n.\r\n", 5 },
+		{ "\n.\n", 3 },
+		{ "\r.\r", 3 },
+		{ "\r.\n", 3 },
+		{ "\n.\r", 3 },
+		{ "\n.\r\n", 4 },
+		{ "\r\n.\n", 4 },
+		{ "\r.\r\n", 4 },
+		{ "\r\n.\r", 4 },
+		{ "\r\n\0.\r\n", 6 },
+		{ "\r\r\n.\r\r\n", 7 },
+		{ "\r\n.\r\n", 5 },
 	};
 	static const char smuggled[] = "MAIL FROM:<spoof@x.test>\r\nRCPT TO:<victim@y.test>\r\n"
-	    "DATA\r\nFrom: spoof\r\n\r\nevil\r\n.\r\nQUIT\r\n";
+				       "DATA\r\nFrom: spoof\r\n\r\nevil\r\n.\r\nQUIT\r\n";
 	char in[512];
 
 	(void)state;
@@ -389,7 +398,8 @@ test_large_input_via_file(void **state)
 	assert_non_null(want);
 	for (size_t i = 0; i < lines; i++) {
 		inlen += (size_t)sprintf(in + inlen, "%sline %zu\n", i % 1000 == 0 ? "." : "", i);
-		wantlen += (size_t)sprintf(want + wantlen, "%sline %zu\r\n", i % 1000 == 0 ? ".." : "", i);
+		wantlen +=
+		    (size_t)sprintf(want + wantlen, "%sline %zu\r\n", i % 1000 == 0 ? ".." : "", i);
 	}
 	/* 5,000 then 1,000,000 octets: folded into 998-octet lines. */
 	for (size_t len = 5000; len <= 1000000; len = len == 5000 ? 1000000 : len + 1) {

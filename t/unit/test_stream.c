@@ -81,7 +81,8 @@ read_line(struct peer *p, char *buf, size_t cap, size_t *len, int ms)
 static void
 test_lines(void **state)
 {
-	static const char *const chunks[] = { "250-a\r\n250-b\n250-c\rd\r\n", "250 e", "nd\r\n", NULL };
+	static const char *const chunks[] = { "250-a\r\n250-b\n250-c\rd\r\n", "250 e", "nd\r\n",
+		NULL };
 	struct peer p;
 	char buf[REPLY_LINE_MAX + 2];
 	size_t len;
@@ -204,7 +205,8 @@ test_overall_deadline(void **state)
 	start_peer(&p, chunks, 1500);
 	/* A generous stage timeout is still cut by the overall deadline. */
 	assert_int_equal(stream_read_line(p.s, buf, sizeof(buf), &len,
-	    stage_deadline(300, now_ms() + 500)), STREAM_TIMEOUT);
+			     stage_deadline(300, now_ms() + 500)),
+	    STREAM_TIMEOUT);
 	stop_peer(&p);
 }
 

@@ -28,8 +28,8 @@
 #include "policymap.h"
 
 struct fixture {
-	char    dir[256];
-	char    path[300];
+	char dir[256];
+	char path[300];
 };
 
 static int
@@ -52,9 +52,9 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	DIR    *d = opendir(f->dir);
+	DIR *d = opendir(f->dir);
 	struct dirent *de;
-	char    p[600];
+	char p[600];
 
 	while (d != NULL && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' && (de->d_name[1] == 0 || strcmp(de->d_name, "..") == 0))
@@ -73,9 +73,9 @@ teardown(void **state)
 static int
 count_files(const char *dir)
 {
-	DIR    *d = opendir(dir);
+	DIR *d = opendir(dir);
 	struct dirent *de;
-	int     n = 0;
+	int n = 0;
 
 	assert_non_null(d);
 	while ((de = readdir(d)) != NULL)
@@ -89,11 +89,12 @@ static void
 build(const char *path, unsigned flags, const char *const *kv, size_t n)
 {
 	struct lmdb_builder *b;
-	char    err[512];
+	char err[512];
 
 	assert_int_equal(lmdb_builder_begin(path, flags, 0644, &b, err, sizeof(err)), 0);
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(lmdb_builder_put(b, kv[2 * i], kv[2 * i + 1], 0, err, sizeof(err)), 1);
+		assert_int_equal(lmdb_builder_put(b, kv[2 * i], kv[2 * i + 1], 0, err, sizeof(err)),
+		    1);
 	if (lmdb_builder_commit(b, err, sizeof(err)) != 0)
 		fail_msg("commit: %s", err);
 }
@@ -102,9 +103,9 @@ build(const char *path, unsigned flags, const char *const *kv, size_t n)
 static void
 expect(struct lmdb_table *t, const char *key, const char *value)
 {
-	char    err[512];
-	char   *got = NULL;
-	int     rc = lmdb_table_get(t, key, &got, err, sizeof(err));
+	char err[512];
+	char *got = NULL;
+	int rc = lmdb_table_get(t, key, &got, err, sizeof(err));
 
 	if (value == NULL) {
 		assert_int_equal(rc, 0);
@@ -124,8 +125,8 @@ raw_get(const char *path, const void *key, size_t klen, MDB_val *out, char *buf,
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	MDB_val k = {klen, (void *) key};
-	int     rc;
+	MDB_val k = { klen, (void *)key };
+	int rc;
 
 	assert_int_equal(mdb_env_create(&env), 0);
 	assert_int_equal(mdb_env_open(env, path, MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK, 0644), 0);
@@ -143,9 +144,12 @@ raw_get(const char *path, const void *key, size_t klen, MDB_val *out, char *buf,
 }
 
 static const char *const three[] = {
-	"b.example", "verify match=hostname",
-	"[mx.a.example]:587", "secure",
-	"a.example", "may",
+	"b.example",
+	"verify match=hostname",
+	"[mx.a.example]:587",
+	"secure",
+	"a.example",
+	"may",
 };
 
 static void
@@ -153,8 +157,8 @@ test_nul_style(void **state)
 {
 	struct fixture *f = *state;
 	struct lmdb_table *t;
-	char    err[512];
-	char    buf[64];
+	char err[512];
+	char buf[64];
 	MDB_val v;
 
 	build(f->path, 0, three, 3);
@@ -178,8 +182,8 @@ test_no_nul_style(void **state)
 {
 	struct fixture *f = *state;
 	struct lmdb_table *t;
-	char    err[512];
-	char    buf[64];
+	char err[512];
+	char buf[64];
 	MDB_val v;
 
 	build(f->path, LMDB_BUILD_NO_NUL, three, 3);
@@ -196,19 +200,19 @@ test_no_nul_style(void **state)
 }
 
 struct walk_log {
-	char    text[512];
-	size_t  calls;
-	size_t  stop_at;
+	char text[512];
+	size_t calls;
+	size_t stop_at;
 };
 
 static int
 walk_cb(const char *key, size_t keylen, const char *value, size_t valuelen, void *ctx)
 {
 	struct walk_log *w = ctx;
-	size_t  len = strlen(w->text);
+	size_t len = strlen(w->text);
 
-	snprintf(w->text + len, sizeof(w->text) - len, "%.*s=%.*s;", (int) keylen, key,
-	    (int) valuelen, value);
+	snprintf(w->text + len, sizeof(w->text) - len, "%.*s=%.*s;", (int)keylen, key,
+	    (int)valuelen, value);
 	w->calls++;
 	return w->stop_at != 0 && w->calls >= w->stop_at;
 }
@@ -219,9 +223,18 @@ test_walk_order(void **state)
 	struct fixture *f = *state;
 	struct lmdb_table *t;
 	struct walk_log w;
-	char    err[512];
+	char err[512];
 	static const char *const kv[] = {
-		"ab", "2", "b", "4", "a", "1", ".a", "0", "a.b", "3",
+		"ab",
+		"2",
+		"b",
+		"4",
+		"a",
+		"1",
+		".a",
+		"0",
+		"a.b",
+		"3",
 	};
 
 	for (unsigned flags = 0; flags <= LMDB_BUILD_NO_NUL; flags += LMDB_BUILD_NO_NUL) {
@@ -245,7 +258,7 @@ test_duplicates(void **state)
 	struct fixture *f = *state;
 	struct lmdb_builder *b;
 	struct lmdb_table *t;
-	char    err[512];
+	char err[512];
 
 	assert_int_equal(lmdb_builder_begin(f->path, 0, 0644, &b, err, sizeof(err)), 0);
 	assert_int_equal(lmdb_builder_put(b, "k", "first", 0, err, sizeof(err)), 1);
@@ -265,8 +278,8 @@ test_bad_keys(void **state)
 {
 	struct fixture *f = *state;
 	struct lmdb_builder *b;
-	char    err[512];
-	char    big[600];
+	char err[512];
+	char big[600];
 
 	memset(big, 'k', sizeof(big) - 1);
 	big[sizeof(big) - 1] = 0;
@@ -283,12 +296,12 @@ static void
 test_abort_keeps_old(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const v1[] = {"a.example", "may"};
+	static const char *const v1[] = { "a.example", "may" };
 	struct lmdb_builder *b;
 	struct lmdb_table *t;
 	struct stat before;
 	struct stat after;
-	char    err[512];
+	char err[512];
 
 	build(f->path, 0, v1, 1);
 	assert_int_equal(stat(f->path, &before), 0);
@@ -310,11 +323,11 @@ static void
 test_replace_under_reader(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const v1[] = {"a.example", "may"};
-	static const char *const v2[] = {"a.example", "secure", "b.example", "encrypt"};
+	static const char *const v1[] = { "a.example", "may" };
+	static const char *const v2[] = { "a.example", "secure", "b.example", "encrypt" };
 	struct lmdb_table *old;
 	struct lmdb_table *fresh;
-	char    err[512];
+	char err[512];
 
 	build(f->path, 0, v1, 1);
 	assert_int_equal(lmdb_table_open(f->path, &old, err, sizeof(err)), 0);
@@ -337,8 +350,8 @@ test_no_lock_file(void **state)
 {
 	struct fixture *f = *state;
 	struct lmdb_table *t;
-	char    err[512];
-	char    lockname[400];
+	char err[512];
+	char lockname[400];
 
 	build(f->path, 0, three, 3);
 	assert_int_equal(lmdb_table_open(f->path, &t, err, sizeof(err)), 0);
@@ -356,8 +369,8 @@ test_modes(void **state)
 	struct fixture *f = *state;
 	struct lmdb_builder *b;
 	struct stat st;
-	char    err[512];
-	unsigned modes[] = {0600, 0640, 0644, 0604};
+	char err[512];
+	unsigned modes[] = { 0600, 0640, 0644, 0604 };
 
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		assert_int_equal(lmdb_builder_begin(f->path, 0, modes[i], &b, err, sizeof(err)), 0);
@@ -372,11 +385,11 @@ static void
 test_open_errors(void **state)
 {
 	struct fixture *f = *state;
-	struct lmdb_table *t = (struct lmdb_table *) 1;
+	struct lmdb_table *t = (struct lmdb_table *)1;
 	struct lmdb_builder *b;
-	char    err[512];
-	char    path[400];
-	int     fd;
+	char err[512];
+	char path[400];
+	int fd;
 
 	assert_int_equal(lmdb_table_open(f->path, &t, err, sizeof(err)), -1);
 	assert_null(t);
@@ -399,7 +412,7 @@ test_delete(void **state)
 {
 	struct fixture *f = *state;
 	struct lmdb_table *t;
-	char    err[512];
+	char err[512];
 
 	for (unsigned flags = 0; flags <= LMDB_BUILD_NO_NUL; flags += LMDB_BUILD_NO_NUL) {
 		build(f->path, flags, three, 3);
@@ -419,17 +432,17 @@ test_many_entries(void **state)
 	struct fixture *f = *state;
 	struct lmdb_builder *b;
 	struct lmdb_table *t;
-	char    err[512];
-	char    key[64];
-	char    value[3000];
-	char   *got;
+	char err[512];
+	char key[64];
+	char value[3000];
+	char *got;
 
 	/* Shuffled keys and some values large enough for overflow pages. */
 	assert_int_equal(lmdb_builder_begin(f->path, 0, 0644, &b, err, sizeof(err)), 0);
 	for (unsigned i = 0; i < 30000; i++) {
 		unsigned k = (i * 7919u) % 30000u;
 
-		int     n;
+		int n;
 
 		snprintf(key, sizeof(key), "host%05u.example", k);
 		n = snprintf(value, sizeof(value), "may %u ", k);
@@ -462,8 +475,8 @@ test_reader_after_growth(void **state)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	char    err[512];
-	char    key[32];
+	char err[512];
+	char key[32];
 	static char big[8192];
 
 	build(f->path, 0, three, 3);
@@ -472,13 +485,13 @@ test_reader_after_growth(void **state)
 
 	memset(big, 'v', sizeof(big) - 1);
 	assert_int_equal(mdb_env_create(&env), 0);
-	assert_int_equal(mdb_env_set_mapsize(env, (size_t) 64 * 1024 * 1024), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, (size_t)64 * 1024 * 1024), 0);
 	assert_int_equal(mdb_env_open(env, f->path, MDB_NOSUBDIR | MDB_NOLOCK, 0644), 0);
 	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
 	for (unsigned i = 0; i < 4000; i++) {
 		MDB_val k;
-		MDB_val v = {sizeof(big), big};
+		MDB_val v = { sizeof(big), big };
 
 		snprintf(key, sizeof(key), "grow%04u", i);
 		k.mv_size = strlen(key) + 1;
@@ -508,22 +521,22 @@ test_reader_waits_for_writer(void **state)
 	struct lmdb_table *t;
 	struct timeval t0;
 	struct timeval t1;
-	int     ready[2];
-	char    err[512];
-	char    c;
-	pid_t   pid;
-	int     status;
+	int ready[2];
+	char err[512];
+	char c;
+	pid_t pid;
+	int status;
 
 	build(f->path, 0, three, 3);
 	assert_int_equal(lmdb_table_open(f->path, &t, err, sizeof(err)), 0);
 	assert_int_equal(pipe(ready), 0);
 	if ((pid = fork()) == 0) {
-		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-		int     fd = open(f->path, O_RDWR);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		int fd = open(f->path, O_RDWR);
 
 		if (fd < 0 || fcntl(fd, F_SETLKW, &fl) < 0)
 			_exit(1);
-		(void) write(ready[1], "x", 1);
+		(void)write(ready[1], "x", 1);
 		usleep(400 * 1000);
 		_exit(0);
 	}

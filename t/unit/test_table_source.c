@@ -18,18 +18,18 @@
 /* policymap */
 #include "policymap.h"
 
-#define MAX_ITEMS	16
+#define MAX_ITEMS 16
 
 /* What the reader reported, in order. */
 struct collected {
-	char   *key[MAX_ITEMS];
-	char   *value[MAX_ITEMS];
+	char *key[MAX_ITEMS];
+	char *value[MAX_ITEMS];
 	unsigned line[MAX_ITEMS];
-	size_t  entries;
-	char   *diag[MAX_ITEMS];
+	size_t entries;
+	char *diag[MAX_ITEMS];
 	unsigned diag_line[MAX_ITEMS];
-	size_t  diags;
-	size_t  stop_after;	/* entry callback returns 1 after this many; 0 = never */
+	size_t diags;
+	size_t stop_after; /* entry callback returns 1 after this many; 0 = never */
 };
 
 static int
@@ -71,7 +71,7 @@ release(struct collected *c)
 static void
 read_text_len(const char *text, size_t len, unsigned flags, struct collected *c)
 {
-	FILE   *fp = fmemopen((void *) text, len, "r");
+	FILE *fp = fmemopen((void *)text, len, "r");
 
 	assert_non_null(fp);
 	assert_int_equal(table_source_read(fp, flags, on_entry, on_diag, c), 0);
@@ -99,7 +99,7 @@ test_basic_entries(void **state)
 {
 	struct collected c;
 
-	(void) state;
+	(void)state;
 	read_text("a.example may\nb.example\tencrypt\n", TABLE_SOURCE_FOLD, &c);
 	assert_int_equal(c.entries, 2);
 	assert_int_equal(c.diags, 0);
@@ -124,8 +124,9 @@ test_comments_and_blank_lines(void **state)
 {
 	struct collected c;
 
-	(void) state;
-	read_text("# header\n\n   \n\t# indented comment\na.example may # not a comment\n\n#\nb.example none\n",
+	(void)state;
+	read_text(
+	    "# header\n\n   \n\t# indented comment\na.example may # not a comment\n\n#\nb.example none\n",
 	    TABLE_SOURCE_FOLD, &c);
 	assert_int_equal(c.diags, 0);
 	assert_int_equal(c.entries, 2);
@@ -139,9 +140,10 @@ test_continuation(void **state)
 {
 	struct collected c;
 
-	(void) state;
+	(void)state;
 	/* Newline dropped, continuation's leading white space kept. */
-	read_text("a.example verify\n\tmatch=x\n  ciphers=high\nb.example may\n", TABLE_SOURCE_FOLD, &c);
+	read_text("a.example verify\n\tmatch=x\n  ciphers=high\nb.example may\n", TABLE_SOURCE_FOLD,
+	    &c);
 	assert_int_equal(c.diags, 0);
 	assert_int_equal(c.entries, 2);
 	assert_entry(&c, 0, "a.example", "verify\tmatch=x  ciphers=high", 1);
@@ -149,7 +151,8 @@ test_continuation(void **state)
 	release(&c);
 
 	/* Comment and blank lines between continuations do not end the line. */
-	read_text("a.example verify\n# note\n\n match=x\n#c\n match=y\nb.example may\n", TABLE_SOURCE_FOLD, &c);
+	read_text("a.example verify\n# note\n\n match=x\n#c\n match=y\nb.example may\n",
+	    TABLE_SOURCE_FOLD, &c);
 	assert_int_equal(c.entries, 2);
 	assert_entry(&c, 0, "a.example", "verify match=x match=y", 1);
 	assert_entry(&c, 1, "b.example", "may", 7);
@@ -167,7 +170,7 @@ test_crlf(void **state)
 {
 	struct collected c;
 
-	(void) state;
+	(void)state;
 	read_text("a.example may\r\nb.example  encrypt  \r\n", TABLE_SOURCE_FOLD, &c);
 	assert_int_equal(c.diags, 0);
 	assert_int_equal(c.entries, 2);
@@ -186,8 +189,9 @@ test_folding(void **state)
 {
 	struct collected c;
 
-	(void) state;
-	read_text("Mixed.EXAMPLE Verify Match=Mixed.Example\n[MX.Example]:587 may\nXN--ABC.example may\n",
+	(void)state;
+	read_text(
+	    "Mixed.EXAMPLE Verify Match=Mixed.Example\n[MX.Example]:587 may\nXN--ABC.example may\n",
 	    TABLE_SOURCE_FOLD, &c);
 	assert_int_equal(c.entries, 3);
 	/* Only the key is folded; the value is kept as written. */
@@ -206,12 +210,17 @@ test_idn_keys(void **state)
 {
 	struct collected c;
 
-	(void) state;
+	(void)state;
 	/* U-labels become A-labels, in every key form. */
-	read_text("b\xc3\xbc" "cher.example may\n"
-	    ".B\xc3\x9c" "CHER.example may\n"
-	    "[mx.b\xc3\xbc" "cher.example]:25 may\n"
-	    "b\xc3\xbc" "cher.example:2525 may\n", TABLE_SOURCE_FOLD, &c);
+	read_text("b\xc3\xbc"
+		  "cher.example may\n"
+		  ".B\xc3\x9c"
+		  "CHER.example may\n"
+		  "[mx.b\xc3\xbc"
+		  "cher.example]:25 may\n"
+		  "b\xc3\xbc"
+		  "cher.example:2525 may\n",
+	    TABLE_SOURCE_FOLD, &c);
 	assert_int_equal(c.diags, 0);
 	assert_int_equal(c.entries, 4);
 	assert_entry(&c, 0, "xn--bcher-kva.example", "may", 1);
@@ -237,21 +246,30 @@ test_idn_keys(void **state)
 static void
 test_fold_key(void **state)
 {
-	char    out[NEXTHOP_KEY_MAX];
-	char    small[8];
-	char    err[256];
+	char out[NEXTHOP_KEY_MAX];
+	char small[8];
+	char err[256];
 
-	(void) state;
-	assert_int_equal(table_source_fold_key("A.Example", TABLE_SOURCE_FOLD, out, sizeof(out), err, sizeof(err)), 0);
+	(void)state;
+	assert_int_equal(table_source_fold_key("A.Example", TABLE_SOURCE_FOLD, out, sizeof(out),
+			     err, sizeof(err)),
+	    0);
 	assert_string_equal(out, "a.example");
-	assert_int_equal(table_source_fold_key("A.Example", 0, out, sizeof(out), err, sizeof(err)), 0);
+	assert_int_equal(table_source_fold_key("A.Example", 0, out, sizeof(out), err, sizeof(err)),
+	    0);
 	assert_string_equal(out, "A.Example");
-	assert_int_equal(table_source_fold_key("\"Q K\"", TABLE_SOURCE_FOLD, out, sizeof(out), err, sizeof(err)), 0);
+	assert_int_equal(table_source_fold_key("\"Q K\"", TABLE_SOURCE_FOLD, out, sizeof(out), err,
+			     sizeof(err)),
+	    0);
 	assert_string_equal(out, "\"q k\"");
-	assert_int_equal(table_source_fold_key("[B\xc3\xbc" "cher.example]:587", TABLE_SOURCE_FOLD,
-	    out, sizeof(out), err, sizeof(err)), 0);
+	assert_int_equal(table_source_fold_key("[B\xc3\xbc"
+					       "cher.example]:587",
+			     TABLE_SOURCE_FOLD, out, sizeof(out), err, sizeof(err)),
+	    0);
 	assert_string_equal(out, "[xn--bcher-kva.example]:587");
-	assert_int_equal(table_source_fold_key("too-long.example", 0, small, sizeof(small), err, sizeof(err)), -1);
+	assert_int_equal(table_source_fold_key("too-long.example", 0, small, sizeof(small), err,
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "too long"));
 }
 
@@ -260,12 +278,13 @@ test_quoted_keys(void **state)
 {
 	struct collected c;
 
-	(void) state;
+	(void)state;
 	read_text("\"Two Words\" secure\n"
-	    "a\"b c\"d may\n"
-	    "a\\ b none\n"
-	    "\"\" may\n"
-	    "\"e\\\"f\" may\n", TABLE_SOURCE_FOLD, &c);
+		  "a\"b c\"d may\n"
+		  "a\\ b none\n"
+		  "\"\" may\n"
+		  "\"e\\\"f\" may\n",
+	    TABLE_SOURCE_FOLD, &c);
 	assert_int_equal(c.diags, 0);
 	assert_int_equal(c.entries, 5);
 	/* The quotes and backslashes are part of the key, as in postmap. */
@@ -292,8 +311,9 @@ test_missing_value(void **state)
 {
 	struct collected c;
 
-	(void) state;
-	read_text("a.example\nb.example   \nc.example may\n\"only quoted\"\n", TABLE_SOURCE_FOLD, &c);
+	(void)state;
+	read_text("a.example\nb.example   \nc.example may\n\"only quoted\"\n", TABLE_SOURCE_FOLD,
+	    &c);
 	assert_int_equal(c.entries, 1);
 	assert_entry(&c, 0, "c.example", "may", 3);
 	assert_int_equal(c.diags, 3);
@@ -310,7 +330,7 @@ test_leading_whitespace(void **state)
 {
 	struct collected c;
 
-	(void) state;
+	(void)state;
 	/* The whole logical line (with its continuations) is skipped. */
 	read_text("# top\n  a.example may\n  more\nb.example none\n", TABLE_SOURCE_FOLD, &c);
 	assert_int_equal(c.entries, 1);
@@ -326,13 +346,14 @@ test_non_utf8(void **state)
 {
 	struct collected c;
 
-	(void) state;
+	(void)state;
 	read_text("a.example \xff\xfe\n"
-	    "b.example may \xc0\xaf\n"		/* overlong '/' */
-	    "c.example may \xed\xa0\x80\n"	/* surrogate */
-	    "d.example may \xf4\x90\x80\x80\n"	/* beyond U+10FFFF */
-	    "e.example may \xe2\x82\n"		/* truncated */
-	    "ok.example may\n", TABLE_SOURCE_FOLD, &c);
+		  "b.example may \xc0\xaf\n"	     /* overlong '/' */
+		  "c.example may \xed\xa0\x80\n"     /* surrogate */
+		  "d.example may \xf4\x90\x80\x80\n" /* beyond U+10FFFF */
+		  "e.example may \xe2\x82\n"	     /* truncated */
+		  "ok.example may\n",
+	    TABLE_SOURCE_FOLD, &c);
 	assert_int_equal(c.entries, 1);
 	assert_entry(&c, 0, "ok.example", "may", 6);
 	assert_int_equal(c.diags, 5);
@@ -350,7 +371,7 @@ test_nul_byte(void **state)
 	static const char text[] = "a.exa\0mple may\nb.example may\n";
 	struct collected c;
 
-	(void) state;
+	(void)state;
 	memset(&c, 0, sizeof(c));
 	read_text_len(text, sizeof(text) - 1, TABLE_SOURCE_FOLD, &c);
 	assert_int_equal(c.entries, 1);
@@ -363,11 +384,11 @@ test_nul_byte(void **state)
 static void
 test_long_lines(void **state)
 {
-	size_t  n = 200 * 1024;
-	char   *text = malloc(n + 64);
+	size_t n = 200 * 1024;
+	char *text = malloc(n + 64);
 	struct collected c;
 
-	(void) state;
+	(void)state;
 	assert_non_null(text);
 	memcpy(text, "a.example may ", 14);
 	memset(text + 14, 'x', n);
@@ -405,7 +426,7 @@ test_callback_stops(void **state)
 {
 	struct collected c;
 
-	(void) state;
+	(void)state;
 	memset(&c, 0, sizeof(c));
 	c.stop_after = 1;
 	read_text_len("a.example may\nb.example may\n", 28, TABLE_SOURCE_FOLD, &c);
@@ -418,8 +439,9 @@ test_line_numbers(void **state)
 {
 	struct collected c;
 
-	(void) state;
-	read_text("\n\n# x\na.example verify\n match=a\n\n match=b\nb.example may\n\n", TABLE_SOURCE_FOLD, &c);
+	(void)state;
+	read_text("\n\n# x\na.example verify\n match=a\n\n match=b\nb.example may\n\n",
+	    TABLE_SOURCE_FOLD, &c);
 	assert_int_equal(c.entries, 2);
 	assert_int_equal(c.line[0], 4);
 	assert_int_equal(c.line[1], 8);

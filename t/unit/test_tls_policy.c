@@ -28,18 +28,23 @@
 #include "tls_policy.h"
 
 /* mkdtemp template: six trailing X characters */
-static char tmpdir[] = "/tmp/test_tls_policy." "XX" "XX" "XX";
+static char tmpdir[] = "/tmp/test_tls_policy."
+		       "XX"
+		       "XX"
+		       "XX";
 static char table_base[256], logfile[256], cffile[256];
 static struct policy_maps *maps;
 
 static const char *entries[][2] = {
 	{ "secure.test", "secure" },
-	{ "verify.test", "verify match=hostname:.Example.TEST ciphers=high protocols=>=TLSv1.3 exclude=3DES" },
+	{ "verify.test",
+	    "verify match=hostname:.Example.TEST ciphers=high protocols=>=TLSv1.3 exclude=3DES" },
 	{ "bogus.test", "bogus" },
 	{ "may.test", "may" },
 	{ "none.test", "none" },
 	{ ".parent.test", "encrypt" },
-	{ "fp.test", "fingerprint match=AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89" },
+	{ "fp.test",
+	    "fingerprint match=AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89" },
 	{ "fpdefault.test", "fingerprint" },
 	{ "ta.test", "secure tafile=/nonexistent/anchors.pem" },
 	{ "[relay.test]:587", "verify match=nexthop servername=hostname" },
@@ -209,8 +214,8 @@ test_mandatory_excludes_join(void **state)
 {
 	struct tls_effective eff;
 	struct nexthop nh;
-	char *o[] = { "smtp_tls_exclude_ciphers=MD5, aNULL", "smtp_tls_mandatory_exclude_ciphers=RC4",
-	    "smtp_tls_security_level=encrypt" };
+	char *o[] = { "smtp_tls_exclude_ciphers=MD5, aNULL",
+		"smtp_tls_mandatory_exclude_ciphers=RC4", "smtp_tls_security_level=encrypt" };
 
 	(void)state;
 	resolve("other.example", &eff, o, 3, &nh);
@@ -251,8 +256,9 @@ test_invalid_entry_fails_closed(void **state)
 	assert_int_equal(eff.level, TLS_LEVEL_INVALID);
 	assert_non_null(strstr(eff.invalid_reason, "invalid security level"));
 	assert_true(logged("warning: smtp_tls_policy_maps, next-hop destination \"bogus.test\": "
-	    "invalid security level \"bogus\""));
-	assert_true(logged("warning: TLS policy lookup for bogus.test: client TLS configuration problem"));
+			   "invalid security level \"bogus\""));
+	assert_true(
+	    logged("warning: TLS policy lookup for bogus.test: client TLS configuration problem"));
 	tls_effective_free(&eff);
 }
 
@@ -273,14 +279,15 @@ test_missing_table_fails_closed(void **state)
 	assert_int_equal(nexthop_parse("example.com", &nh, err, sizeof(err)), 0);
 	tls_policy_resolve(&cfg, missing, &nh, &eff);
 	assert_int_equal(eff.level, TLS_LEVEL_INVALID);
-	assert_true(logged("warning: smtp_tls_policy_maps, next-hop destination \"example.com\": "));
+	assert_true(
+	    logged("warning: smtp_tls_policy_maps, next-hop destination \"example.com\": "));
 	/* A [host] next-hop gets Postfix's DEST/HOST form. */
 	assert_int_equal(nexthop_parse("[mx.example.com]:587", &nh, err, sizeof(err)), 0);
 	tls_effective_free(&eff);
 	tls_policy_resolve(&cfg, missing, &nh, &eff);
 	assert_int_equal(eff.level, TLS_LEVEL_INVALID);
 	assert_true(logged("warning: TLS policy lookup for [mx.example.com]:587/mx.example.com: "
-	    "client TLS configuration problem"));
+			   "client TLS configuration problem"));
 	tls_effective_free(&eff);
 	config_free(&cfg);
 	policy_maps_close(missing);
@@ -291,15 +298,17 @@ test_fingerprint(void **state)
 {
 	struct tls_effective eff;
 	struct nexthop nh;
-	char *o[] = { "smtp_tls_security_level=fingerprint", "smtp_tls_fingerprint_cert_match="
-	    "00112233445566778899AABBCCDDEEFF, 00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:"
-	    "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff|zz|123" };
+	char *o[] = { "smtp_tls_security_level=fingerprint",
+		"smtp_tls_fingerprint_cert_match="
+		"00112233445566778899AABBCCDDEEFF, 00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:"
+		"00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff|zz|123" };
 
 	(void)state;
 	resolve("fp.test", &eff, NULL, 0, &nh);
 	assert_int_equal(eff.level, TLS_LEVEL_FINGERPRINT);
 	assert_int_equal(eff.match_count, 1);
-	assert_string_equal(eff.match[0], "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+	assert_string_equal(eff.match[0],
+	    "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
 	tls_effective_free(&eff);
 
 	/* No fingerprint anywhere: configuration problem, never plaintext. */
@@ -313,7 +322,8 @@ test_fingerprint(void **state)
 	assert_int_equal(eff.level, TLS_LEVEL_FINGERPRINT);
 	assert_int_equal(eff.match_count, 2);
 	assert_string_equal(eff.match[0], "00112233445566778899aabbccddeeff");
-	assert_string_equal(eff.match[1], "00112233445566778899aabbccddeeff"
+	assert_string_equal(eff.match[1],
+	    "00112233445566778899aabbccddeeff"
 	    "00112233445566778899aabbccddeeff");
 	assert_true(logged("invalid fingerprint \"zz\" ignored"));
 	tls_effective_free(&eff);

@@ -40,9 +40,9 @@
 /* tls */
 #include "tls_verify.h"
 
-#define PEER_LABEL	"mx.example.test[127.0.0.1]:25"
-#define IO_TIMEOUT_S	10
-#define SERVER_ALARM_S	20
+#define PEER_LABEL     "mx.example.test[127.0.0.1]:25"
+#define IO_TIMEOUT_S   10
+#define SERVER_ALARM_S 20
 
 static char pki_dir[PATH_MAX];
 static gnutls_x509_trust_list_t trust;
@@ -105,9 +105,8 @@ fingerprint(const char *name, const char *kind, char *hex, size_t size)
 	fp = fopen(path, "r");
 	assert_non_null(fp);
 	while (fgets(line, sizeof(line), fp) != NULL) {
-		if (sscanf(line, "%63s %15s %159s", n, k, h) == 3
-		    && strcmp(n, name) == 0 && strcmp(k, kind) == 0
-		    && strlen(h) < size) {
+		if (sscanf(line, "%63s %15s %159s", n, k, h) == 3 && strcmp(n, name) == 0
+		    && strcmp(k, kind) == 0 && strlen(h) < size) {
 			strcpy(hex, h);
 			fclose(fp);
 			return;
@@ -150,8 +149,7 @@ remove_dir(const char *dir)
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name)
-		    < (int)sizeof(path))
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
 			unlink(path);
 	}
 	closedir(d);
@@ -166,8 +164,10 @@ trust_file(gnutls_x509_trust_list_t *list, const char *name)
 	if (gnutls_x509_trust_list_init(list, 0) < 0)
 		return -1;
 	pki_path(path, sizeof(path), name, ".pem");
-	return gnutls_x509_trust_list_add_trust_file(*list, path, NULL,
-	    GNUTLS_X509_FMT_PEM, 0, 0) == 1 ? 0 : -1;
+	return gnutls_x509_trust_list_add_trust_file(*list, path, NULL, GNUTLS_X509_FMT_PEM, 0, 0)
+		== 1
+	    ? 0
+	    : -1;
 }
 
 static int
@@ -178,8 +178,7 @@ group_setup(void **state)
 	(void)state;
 	if (gnutls_global_init() < 0)
 		return -1;
-	snprintf(pki_dir, sizeof(pki_dir), "%s/tlsmtp-verify.XXXXXX",
-	    tmp && *tmp ? tmp : "/tmp");
+	snprintf(pki_dir, sizeof(pki_dir), "%s/tlsmtp-verify.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (mkdtemp(pki_dir) == NULL)
 		return -1;
 	if (run_mkcerts(pki_dir) < 0) {
@@ -209,16 +208,16 @@ group_teardown(void **state)
  */
 
 struct server_conf {
-	const gnutls_datum_t *cert_pem;	/* chain, leaf first; NULL: anonymous */
+	const gnutls_datum_t *cert_pem; /* chain, leaf first; NULL: anonymous */
 	const gnutls_datum_t *key_pem;
 };
 
-#define ANON_PRIORITY	"NORMAL:-VERS-TLS1.3:-KX-ALL:+ANON-ECDH"
+#define ANON_PRIORITY "NORMAL:-VERS-TLS1.3:-KX-ALL:+ANON-ECDH"
 
 static void
 set_io_timeouts(int fd)
 {
-	struct timeval tv = {IO_TIMEOUT_S, 0};
+	struct timeval tv = { IO_TIMEOUT_S, 0 };
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -243,8 +242,9 @@ server_main(int fd, const struct server_conf *conf)
 			_exit(3);
 	} else {
 		if (gnutls_certificate_allocate_credentials(&cred) < 0
-		    || gnutls_certificate_set_x509_key_mem2(cred, conf->cert_pem,
-			conf->key_pem, GNUTLS_X509_FMT_PEM, NULL, 0) < 0
+		    || gnutls_certificate_set_x509_key_mem2(cred, conf->cert_pem, conf->key_pem,
+			   GNUTLS_X509_FMT_PEM, NULL, 0)
+			< 0
 		    || gnutls_set_default_priority(s) < 0
 		    || gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0)
 			_exit(4);
@@ -271,7 +271,7 @@ server_main(int fd, const struct server_conf *conf)
 static void
 reap_server(int *status)
 {
-	struct timespec pause = {0, 10 * 1000 * 1000};
+	struct timespec pause = { 0, 10 * 1000 * 1000 };
 	int i;
 
 	for (i = 0; i < 200; i++) {
@@ -357,8 +357,8 @@ handshake_verify(const struct server_conf *conf, const struct tls_match_spec *sp
 }
 
 static void
-spec_init(struct tls_match_spec *spec, enum tls_level level,
-    const char *const *names, size_t name_count)
+spec_init(struct tls_match_spec *spec, enum tls_level level, const char *const *names,
+    size_t name_count)
 {
 	memset(spec, 0, sizeof(*spec));
 	spec->level = level;
@@ -375,7 +375,7 @@ serve_pems(const char *const *pems, size_t count, const char *keyname,
     const struct tls_match_spec *spec, struct tls_verify_result *result)
 {
 	gnutls_datum_t cert, key;
-	struct server_conf conf = {&cert, &key};
+	struct server_conf conf = { &cert, &key };
 	int rc;
 
 	load_pems(pems, count, &cert);
@@ -388,8 +388,7 @@ serve_pems(const char *const *pems, size_t count, const char *keyname,
 
 /* Serve NAME-chain.pem with NAME.key. */
 static void
-serve(const char *name, const struct tls_match_spec *spec,
-    struct tls_verify_result *result)
+serve(const char *name, const struct tls_match_spec *spec, struct tls_verify_result *result)
 {
 	char chain[80];
 	const char *pems[1];
@@ -401,8 +400,7 @@ serve(const char *name, const struct tls_match_spec *spec,
 
 /* Verify NAME at LEVEL against one reference name. */
 static void
-check_one(const char *name, enum tls_level level, const char *ref,
-    struct tls_verify_result *result)
+check_one(const char *name, enum tls_level level, const char *ref, struct tls_verify_result *result)
 {
 	struct tls_match_spec spec;
 	const char *names[1];
@@ -425,27 +423,24 @@ expect_verified(const char *name, const char *ref)
 
 /* Rejected at verify with exactly this reason after the peer label. */
 static void
-expect_rejected(const char *name, const char *ref, const char *prefix,
-    const char *detail)
+expect_rejected(const char *name, const char *ref, const char *prefix, const char *detail)
 {
 	struct tls_verify_result r;
 	enum tls_peer_status want_status;
 	char want[512];
 
 	check_one(name, TLS_LEVEL_VERIFY, ref, &r);
-	snprintf(want, sizeof(want), "%scertificate verification failed for %s: %s",
-	    prefix, PEER_LABEL, detail);
+	snprintf(want, sizeof(want), "%scertificate verification failed for %s: %s", prefix,
+	    PEER_LABEL, detail);
 	/* A good chain with the wrong name is "Trusted", as in Postfix's log. */
-	want_status = strstr(detail, "hostname mismatch") != NULL
-	    ? TLS_PEER_TRUSTED : TLS_PEER_UNTRUSTED;
-	if (r.status != want_status || r.matched != 0
-	    || strcmp(r.reason, want) != 0)
-		fail_msg("%s as %s: status %s matched %d reason \"%s\", want \"%s\"",
-		    name, ref, tls_peer_status_name(r.status), r.matched, r.reason,
-		    want);
+	want_status =
+	    strstr(detail, "hostname mismatch") != NULL ? TLS_PEER_TRUSTED : TLS_PEER_UNTRUSTED;
+	if (r.status != want_status || r.matched != 0 || strcmp(r.reason, want) != 0)
+		fail_msg("%s as %s: status %s matched %d reason \"%s\", want \"%s\"", name, ref,
+		    tls_peer_status_name(r.status), r.matched, r.reason, want);
 }
 
-#define MISMATCH	"server ", "num=62:hostname mismatch"
+#define MISMATCH "server ", "num=62:hostname mismatch"
 
 /* ------------------------------------------------------------------------
  * Certificates built here: certtool cannot write them.
@@ -459,7 +454,7 @@ san_der(const char *const *names, const size_t *lens, size_t count, size_t *der_
 	unsigned char *der;
 
 	for (i = 0; i < count; i++)
-		body += 2 + lens[i];		/* every name is < 128 bytes */
+		body += 2 + lens[i]; /* every name is < 128 bytes */
 	der = malloc(body + 5);
 	assert_non_null(der);
 	der[0] = 0x30;
@@ -469,7 +464,7 @@ san_der(const char *const *names, const size_t *lens, size_t count, size_t *der_
 	der[4] = (unsigned char)body;
 	off = 5;
 	for (i = 0; i < count; i++) {
-		der[off++] = 0x82;		/* [2] IA5String dNSName */
+		der[off++] = 0x82; /* [2] IA5String dNSName */
 		der[off++] = (unsigned char)lens[i];
 		memcpy(der + off, names[i], lens[i]);
 		off += lens[i];
@@ -486,9 +481,9 @@ struct cn_list {
 };
 
 static const char default_cn_name[] = "mx.example.test";
-static const char *const default_cn_names[] = {default_cn_name};
-static const size_t default_cn_lens[] = {sizeof(default_cn_name) - 1};
-static const struct cn_list default_cns = {default_cn_names, default_cn_lens, 1};
+static const char *const default_cn_names[] = { default_cn_name };
+static const size_t default_cn_lens[] = { sizeof(default_cn_name) - 1 };
+static const struct cn_list default_cns = { default_cn_names, default_cn_lens, 1 };
 
 /*
  * Leaf issued by "int" with key wrongname.key, the given SAN extension
@@ -502,9 +497,9 @@ make_leaf(const unsigned char *san, size_t san_len, const struct cn_list *cns,
 	gnutls_x509_crt_t crt, ca;
 	gnutls_x509_privkey_t key, ca_key;
 	gnutls_datum_t pem, leaf;
-	unsigned char serial[8] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef};
+	unsigned char serial[8] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
 	time_t now = time(NULL);
-	const char *pems[1] = {"int"};
+	const char *pems[1] = { "int" };
 
 	gnutls_x509_crt_init(&crt);
 	gnutls_x509_crt_init(&ca);
@@ -525,15 +520,16 @@ make_leaf(const unsigned char *san, size_t san_len, const struct cn_list *cns,
 	assert_int_equal(gnutls_x509_crt_set_activation_time(crt, now - 3600), 0);
 	assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, now + 86400), 0);
 	for (i = 0; i < cns->count; i++)
-		assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt,
-		    GNUTLS_OID_X520_COMMON_NAME, 0, cns->names[i], cns->lens[i]), 0);
+		assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+				     cns->names[i], cns->lens[i]),
+		    0);
 	assert_int_equal(gnutls_x509_crt_set_key(crt, key), 0);
 	assert_int_equal(gnutls_x509_crt_set_basic_constraints(crt, 0, -1), 0);
-	assert_int_equal(gnutls_x509_crt_set_key_purpose_oid(crt,
-	    GNUTLS_KP_TLS_WWW_SERVER, 0), 0);
+	assert_int_equal(gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0), 0);
 	if (san != NULL)
-		assert_int_equal(gnutls_x509_crt_set_extension_by_oid(crt, "2.5.29.17",
-		    san, san_len, 0), 0);
+		assert_int_equal(gnutls_x509_crt_set_extension_by_oid(crt, "2.5.29.17", san,
+				     san_len, 0),
+		    0);
 	assert_int_equal(gnutls_x509_crt_sign2(crt, ca, ca_key, GNUTLS_DIG_SHA256, 0), 0);
 	assert_int_equal(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &leaf), 0);
 
@@ -557,7 +553,7 @@ serve_built_cns(const unsigned char *san, size_t san_len, const struct cn_list *
     const struct tls_match_spec *spec, struct tls_verify_result *result)
 {
 	gnutls_datum_t chain, key;
-	struct server_conf conf = {&chain, &key};
+	struct server_conf conf = { &chain, &key };
 	int rc;
 
 	make_leaf(san, san_len, cns, &chain);
@@ -582,7 +578,7 @@ serve_built(const unsigned char *san, size_t san_len, const struct tls_match_spe
 static void
 test_good(void **state)
 {
-	static const char *const secure_names[] = {"example.test", ".example.test"};
+	static const char *const secure_names[] = { "example.test", ".example.test" };
 	struct tls_match_spec spec;
 	struct tls_verify_result r;
 
@@ -605,7 +601,7 @@ test_good(void **state)
 static void
 test_secure_nexthop(void **state)
 {
-	static const char *const names[] = {"victim.test", ".victim.test"};
+	static const char *const names[] = { "victim.test", ".victim.test" };
 	struct tls_match_spec spec;
 	struct tls_verify_result r;
 
@@ -614,8 +610,8 @@ test_secure_nexthop(void **state)
 	serve("good", &spec, &r);
 	assert_int_equal(r.status, TLS_PEER_TRUSTED);
 	assert_int_equal(r.matched, 0);
-	assert_string_equal(r.reason, "server certificate verification failed for "
-	    PEER_LABEL ": num=62:hostname mismatch");
+	assert_string_equal(r.reason,
+	    "server certificate verification failed for " PEER_LABEL ": num=62:hostname mismatch");
 }
 
 /* Case 14: wrong name: verify rejects, may and encrypt carry on. */
@@ -677,10 +673,12 @@ static void
 test_nul_and_utf8_san(void **state)
 {
 	static const char nul_name[] = "mx.example.test\0.evil.test";
-	static const char utf8_name[] = "mx.b\xc3\xbc" "cher.test";
-	static const char *const refs_nul[] = {"mx.example.test", ".evil.test"};
-	static const char *const refs_utf8[] = {"mx.b\xc3\xbc" "cher.test",
-	    "mx.xn--bcher-kva.test"};
+	static const char utf8_name[] = "mx.b\xc3\xbc"
+					"cher.test";
+	static const char *const refs_nul[] = { "mx.example.test", ".evil.test" };
+	static const char *const refs_utf8[] = { "mx.b\xc3\xbc"
+						 "cher.test",
+		"mx.xn--bcher-kva.test" };
 	const char *names[1];
 	size_t lens[1], der_len;
 	unsigned char *der;
@@ -696,8 +694,8 @@ test_nul_and_utf8_san(void **state)
 	free(der);
 	assert_int_equal(r.status, TLS_PEER_TRUSTED);
 	assert_int_equal(r.matched, 0);
-	assert_string_equal(r.reason, "server certificate verification failed for "
-	    PEER_LABEL ": num=62:hostname mismatch");
+	assert_string_equal(r.reason,
+	    "server certificate verification failed for " PEER_LABEL ": num=62:hostname mismatch");
 
 	names[0] = utf8_name;
 	lens[0] = sizeof(utf8_name) - 1;
@@ -707,8 +705,8 @@ test_nul_and_utf8_san(void **state)
 	free(der);
 	assert_int_equal(r.status, TLS_PEER_TRUSTED);
 	assert_int_equal(r.matched, 0);
-	assert_string_equal(r.reason, "server certificate verification failed for "
-	    PEER_LABEL ": num=62:hostname mismatch");
+	assert_string_equal(r.reason,
+	    "server certificate verification failed for " PEER_LABEL ": num=62:hostname mismatch");
 }
 
 /* CN fallback: exactly one CN, read with its length. */
@@ -720,8 +718,8 @@ test_common_names(void **state)
 	static const char nul_cn[] = "mx.example.test\0.evil.test";
 	const char *names[2];
 	size_t lens[2];
-	struct cn_list cns = {names, lens, 0};
-	const char *refs[2] = {"mx.example.test", ".evil.test"};
+	struct cn_list cns = { names, lens, 0 };
+	const char *refs[2] = { "mx.example.test", ".evil.test" };
 	struct tls_match_spec spec;
 	struct tls_verify_result r;
 
@@ -741,8 +739,8 @@ test_common_names(void **state)
 	cns.count = 2;
 	serve_built_cns(NULL, 0, &cns, &spec, &r);
 	assert_int_equal(r.status, TLS_PEER_TRUSTED);
-	assert_string_equal(r.reason, "server certificate verification failed for "
-	    PEER_LABEL ": num=62:hostname mismatch");
+	assert_string_equal(r.reason,
+	    "server certificate verification failed for " PEER_LABEL ": num=62:hostname mismatch");
 	names[0] = other;
 	names[1] = mx;
 	lens[0] = sizeof(other) - 1;
@@ -774,20 +772,18 @@ static void
 test_dates(void **state)
 {
 	(void)state;
-	expect_rejected("expired", "mx.example.test", "server ",
-	    "certificate has expired");
-	expect_rejected("notyet", "mx.example.test", "server ",
-	    "certificate not yet valid");
+	expect_rejected("expired", "mx.example.test", "server ", "certificate has expired");
+	expect_rejected("notyet", "mx.example.test", "server ", "certificate not yet valid");
 }
 
 /* Case 21. */
 static void
 test_untrusted(void **state)
 {
-	static const char *const leaf_only[] = {"good"};
+	static const char *const leaf_only[] = { "good" };
 	struct tls_match_spec spec;
 	struct tls_verify_result r;
-	const char *names[1] = {"mx.example.test"};
+	const char *names[1] = { "mx.example.test" };
 
 	(void)state;
 	expect_rejected("untrusted", "mx.example.test", "",
@@ -799,8 +795,9 @@ test_untrusted(void **state)
 	serve_pems(leaf_only, 1, "good", &spec, &r);
 	assert_int_equal(r.status, TLS_PEER_UNTRUSTED);
 	assert_int_equal(r.matched, 0);
-	assert_string_equal(r.reason, "certificate verification failed for "
-	    PEER_LABEL ": untrusted issuer /O=tlsmtp tests/CN=tlsmtp Test Intermediate CA");
+	assert_string_equal(r.reason,
+	    "certificate verification failed for " PEER_LABEL
+	    ": untrusted issuer /O=tlsmtp tests/CN=tlsmtp Test Intermediate CA");
 
 	/* No trust anchors at all: nothing is trusted. */
 	spec_init(&spec, TLS_LEVEL_VERIFY, names, 1);
@@ -808,8 +805,9 @@ test_untrusted(void **state)
 	serve("good", &spec, &r);
 	assert_int_equal(r.status, TLS_PEER_UNTRUSTED);
 	assert_int_equal(r.matched, 0);
-	assert_string_equal(r.reason, "certificate verification failed for "
-	    PEER_LABEL ": untrusted issuer /O=tlsmtp tests/CN=tlsmtp Test Root CA");
+	assert_string_equal(r.reason,
+	    "certificate verification failed for " PEER_LABEL
+	    ": untrusted issuer /O=tlsmtp tests/CN=tlsmtp Test Root CA");
 }
 
 /* Case 22. */
@@ -817,8 +815,7 @@ static void
 test_basic_constraints(void **state)
 {
 	(void)state;
-	expect_rejected("badissuer", "mx.example.test", "server ",
-	    "num=24:invalid CA certificate");
+	expect_rejected("badissuer", "mx.example.test", "server ", "num=24:invalid CA certificate");
 }
 
 /* Case 23. */
@@ -911,8 +908,8 @@ test_many_sans(void **state)
 	free(der);
 	assert_int_equal(r.status, TLS_PEER_TRUSTED);
 	assert_int_equal(r.matched, 0);
-	assert_string_equal(r.reason, "server certificate verification failed for "
-	    PEER_LABEL ": num=62:hostname mismatch");
+	assert_string_equal(r.reason,
+	    "server certificate verification failed for " PEER_LABEL ": num=62:hostname mismatch");
 }
 
 /* Case 26: the chain limit is 9 issuers above the leaf. */
@@ -924,12 +921,11 @@ test_long_chain(void **state)
 	struct tls_match_spec spec;
 	struct tls_verify_result r;
 	gnutls_x509_trust_list_t mid;
-	const char *refs[1] = {"mx.example.test"};
+	const char *refs[1] = { "mx.example.test" };
 	int i;
 
 	(void)state;
-	expect_rejected("chain50", "mx.example.test", "",
-	    "certificate chain longer than limit(9)");
+	expect_rejected("chain50", "mx.example.test", "", "certificate chain longer than limit(9)");
 
 	/* leaf + chain-49 .. chain-41 (10 certificates) under anchor chain-40. */
 	pems[0] = "chain50";
@@ -951,8 +947,9 @@ test_long_chain(void **state)
 	serve_pems(pems, 11, "chain50", &spec, &r);
 	gnutls_x509_trust_list_deinit(mid, 1);
 	assert_int_equal(r.status, TLS_PEER_UNTRUSTED);
-	assert_string_equal(r.reason, "certificate verification failed for "
-	    PEER_LABEL ": certificate chain longer than limit(9)");
+	assert_string_equal(r.reason,
+	    "certificate verification failed for " PEER_LABEL
+	    ": certificate chain longer than limit(9)");
 }
 
 static void
@@ -973,7 +970,7 @@ static void
 expect_fp(const char *name, const char *digest, int want_match)
 {
 	struct tls_verify_result r;
-	const char *digests[1] = {digest};
+	const char *digests[1] = { digest };
 
 	check_fingerprints(name, digests, 1, GNUTLS_DIG_SHA256, &r);
 	assert_int_equal(r.matched, want_match);
@@ -981,8 +978,9 @@ expect_fp(const char *name, const char *digest, int want_match)
 	if (want_match)
 		assert_string_equal(r.reason, "");
 	else
-		assert_string_equal(r.reason, "certificate verification failed for "
-		    PEER_LABEL ": not trusted by local or TLSA policy");
+		assert_string_equal(r.reason,
+		    "certificate verification failed for " PEER_LABEL
+		    ": not trusted by local or TLSA policy");
 }
 
 /* "ab12..." -> "AB:12:..." */
@@ -1067,8 +1065,7 @@ test_fingerprint_sha512(void **state)
 	for (i = 0; i < 64; i++)
 		snprintf(cert_hex + 2 * i, 3, "%02x", md[i]);
 	gnutls_free(der.data);
-	assert_int_equal(gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA512,
-	    md, &mdlen), 0);
+	assert_int_equal(gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA512, md, &mdlen), 0);
 	assert_int_equal(mdlen, 64);
 	for (i = 0; i < 64; i++)
 		snprintf(spki_hex + 2 * i, 3, "%02x", md[i]);
@@ -1104,8 +1101,9 @@ test_opportunistic_report(void **state)
 	serve("untrusted", &spec, &r);
 	assert_int_equal(r.status, TLS_PEER_UNTRUSTED);
 	assert_int_equal(r.matched, 1);
-	assert_string_equal(r.reason, "certificate verification failed for "
-	    PEER_LABEL ": untrusted issuer /O=tlsmtp tests/CN=tlsmtp Untrusted Root CA");
+	assert_string_equal(r.reason,
+	    "certificate verification failed for " PEER_LABEL
+	    ": untrusted issuer /O=tlsmtp tests/CN=tlsmtp Untrusted Root CA");
 
 	serve("expired", &spec, &r);
 	assert_int_equal(r.status, TLS_PEER_UNTRUSTED);
@@ -1129,10 +1127,10 @@ test_opportunistic_report(void **state)
 static void
 test_anonymous(void **state)
 {
-	struct server_conf conf = {NULL, NULL};
+	struct server_conf conf = { NULL, NULL };
 	struct tls_match_spec spec;
 	struct tls_verify_result r;
-	const char *names[1] = {"mx.example.test"};
+	const char *names[1] = { "mx.example.test" };
 
 	(void)state;
 	spec_init(&spec, TLS_LEVEL_MAY, NULL, 0);
@@ -1145,8 +1143,9 @@ test_anonymous(void **state)
 	assert_int_equal(handshake_verify(&conf, &spec, &r), 0);
 	assert_int_equal(r.status, TLS_PEER_ANONYMOUS);
 	assert_int_equal(r.matched, 0);
-	assert_string_equal(r.reason, "server certificate verification failed for "
-	    PEER_LABEL ": no X.509 certificate presented");
+	assert_string_equal(r.reason,
+	    "server certificate verification failed for " PEER_LABEL
+	    ": no X.509 certificate presented");
 }
 
 /* The exported pieces tlspolicy shows: fingerprints and DNs of a certificate. */

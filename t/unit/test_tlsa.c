@@ -20,7 +20,7 @@
 #include "dane.h"
 #include "dns_msg.h"
 
-#define QNAME	"_25._tcp.mx.example.test"
+#define QNAME "_25._tcp.mx.example.test"
 
 /* A growing DNS message. */
 struct msg {
@@ -74,7 +74,7 @@ static void
 begin(struct msg *m, const char *qname, unsigned qtype, int ad, unsigned rcode, int tc)
 {
 	uint8_t h[12] = { 0x12, 0x34, (uint8_t)(0x81 | (tc ? 0x02 : 0)),
-	    (uint8_t)(0x80 | (ad ? 0x20 : 0) | rcode), 0, 1, 0, 0, 0, 0, 0, 0 };
+		(uint8_t)(0x80 | (ad ? 0x20 : 0) | rcode), 0, 1, 0, 0, 0, 0, 0, 0 };
 
 	memset(m, 0, sizeof(*m));
 	put(m, h, sizeof(h));
@@ -129,16 +129,16 @@ usable_parameters(void **state)
 	assert_true(tlsa_usable(3, 0, 1, 32));
 	assert_true(tlsa_usable(2, 0, 2, 64));
 	assert_true(tlsa_usable(2, 1, 0, 1));
-	assert_false(tlsa_usable(3, 1, 1, 31));	/* digest one byte short */
+	assert_false(tlsa_usable(3, 1, 1, 31)); /* digest one byte short */
 	assert_false(tlsa_usable(3, 1, 1, 33));
 	assert_false(tlsa_usable(3, 1, 2, 32));
 	assert_false(tlsa_usable(3, 1, 0, 0));	/* empty data */
-	assert_false(tlsa_usable(0, 0, 1, 32));	/* PKIX-TA */
-	assert_false(tlsa_usable(1, 0, 1, 32));	/* PKIX-EE */
+	assert_false(tlsa_usable(0, 0, 1, 32)); /* PKIX-TA */
+	assert_false(tlsa_usable(1, 0, 1, 32)); /* PKIX-EE */
 	assert_false(tlsa_usable(4, 0, 1, 32));
 	assert_false(tlsa_usable(255, 0, 1, 32));
-	assert_false(tlsa_usable(3, 2, 1, 32));	/* selector 2 */
-	assert_false(tlsa_usable(3, 1, 3, 32));	/* matching type 3 */
+	assert_false(tlsa_usable(3, 2, 1, 32)); /* selector 2 */
+	assert_false(tlsa_usable(3, 1, 3, 32)); /* matching type 3 */
 	assert_false(tlsa_usable(3, 1, 255, 32));
 }
 
@@ -152,8 +152,8 @@ secure_answer_with_mixed_records(void **state)
 	(void)state;
 	begin(&m, QNAME, DNS_TYPE_TLSA, 1, DNS_RCODE_NOERROR, 0);
 	tlsa(&m, QNAME, 3, 1, 1, 32, 0xab);
-	tlsa(&m, QNAME, 2, 0, 1, 31, 0x01);	/* short digest: unusable */
-	tlsa(&m, QNAME, 1, 1, 1, 32, 0x02);	/* PKIX-EE: unusable */
+	tlsa(&m, QNAME, 2, 0, 1, 31, 0x01); /* short digest: unusable */
+	tlsa(&m, QNAME, 1, 1, 1, 32, 0x02); /* PKIX-EE: unusable */
 	assert_int_equal(parse(&m, 1, &set), TLSA_FOUND);
 	assert_int_equal(set.count, 3);
 	assert_int_equal(set.usable, 1);
@@ -208,7 +208,7 @@ denial_and_errors(void **state)
 	assert_int_equal(parse(&m, 1, &set), TLSA_INSECURE);
 	free(m.b);
 	begin(&m, QNAME, DNS_TYPE_TLSA, 1, DNS_RCODE_NOERROR, 0);
-	assert_int_equal(parse(&m, 1, &set), TLSA_NONE);	/* NODATA */
+	assert_int_equal(parse(&m, 1, &set), TLSA_NONE); /* NODATA */
 	free(m.b);
 	begin(&m, QNAME, DNS_TYPE_TLSA, 1, DNS_RCODE_SERVFAIL, 0);
 	assert_int_equal(parse(&m, 1, &set), TLSA_ERROR);
@@ -216,7 +216,7 @@ denial_and_errors(void **state)
 	begin(&m, QNAME, DNS_TYPE_TLSA, 1, DNS_RCODE_REFUSED, 0);
 	assert_int_equal(parse(&m, 1, &set), TLSA_ERROR);
 	free(m.b);
-	begin(&m, QNAME, DNS_TYPE_TLSA, 1, DNS_RCODE_NOERROR, 1);	/* TC */
+	begin(&m, QNAME, DNS_TYPE_TLSA, 1, DNS_RCODE_NOERROR, 1); /* TC */
 	tlsa(&m, QNAME, 3, 1, 1, 32, 0xab);
 	assert_int_equal(parse(&m, 1, &set), TLSA_ERROR);
 	assert_int_equal(set.count, 0);
@@ -243,16 +243,16 @@ foreign_records_ignored(void **state)
 
 	(void)state;
 	begin(&m, QNAME, DNS_TYPE_TLSA, 1, DNS_RCODE_NOERROR, 0);
-	tlsa(&m, "_25._tcp.evil.test", 3, 1, 1, 32, 0x11);	/* other owner */
-	rr(&m, QNAME, DNS_TYPE_A, DNS_CLASS_IN, a, 4);		/* other type */
+	tlsa(&m, "_25._tcp.evil.test", 3, 1, 1, 32, 0x11); /* other owner */
+	rr(&m, QNAME, DNS_TYPE_A, DNS_CLASS_IN, a, 4);	   /* other type */
 	{
 		uint8_t rd[35] = { 3, 1, 1 };
 
-		rr(&m, QNAME, DNS_TYPE_TLSA, 3, rd, sizeof(rd));	/* class CH */
+		rr(&m, QNAME, DNS_TYPE_TLSA, 3, rd, sizeof(rd)); /* class CH */
 	}
 	assert_int_equal(parse(&m, 1, &set), TLSA_NONE);
 	assert_int_equal(set.count, 0);
-	tlsa(&m, "_25._TCP.MX.Example.TEST", 3, 1, 1, 32, 0x22);	/* case differs */
+	tlsa(&m, "_25._TCP.MX.Example.TEST", 3, 1, 1, 32, 0x22); /* case differs */
 	assert_int_equal(parse(&m, 1, &set), TLSA_FOUND);
 	assert_int_equal(set.count, 1);
 	assert_int_equal(set.rr[0].data[0], 0x22);
@@ -272,7 +272,7 @@ rdlength_edges(void **state)
 	rr(&m, QNAME, DNS_TYPE_TLSA, DNS_CLASS_IN, rd, 0);
 	rr(&m, QNAME, DNS_TYPE_TLSA, DNS_CLASS_IN, rd, 1);
 	rr(&m, QNAME, DNS_TYPE_TLSA, DNS_CLASS_IN, rd, 2);
-	tlsa(&m, QNAME, 3, 1, 1, 0, 0);				/* RDLENGTH 3: no data */
+	tlsa(&m, QNAME, 3, 1, 1, 0, 0); /* RDLENGTH 3: no data */
 	assert_int_equal(parse(&m, 1, &set), TLSA_FOUND);
 	/* The three short records are one and the same unusable record. */
 	assert_int_equal(set.count, 2);
@@ -309,7 +309,7 @@ duplicates_and_cap(void **state)
 	begin(&m, QNAME, DNS_TYPE_TLSA, 1, DNS_RCODE_NOERROR, 0);
 	for (int i = 0; i < 5; i++)
 		tlsa(&m, QNAME, 3, 1, 1, 32, 0x33);
-	tlsa(&m, QNAME, 3, 0, 1, 32, 0x33);	/* differs in the selector */
+	tlsa(&m, QNAME, 3, 0, 1, 32, 0x33); /* differs in the selector */
 	assert_int_equal(parse(&m, 1, &set), TLSA_FOUND);
 	assert_int_equal(set.count, 2);
 	tlsa_set_free(&set);
@@ -341,7 +341,7 @@ cname_followed(void **state)
 	memset(&target, 0, sizeof(target));
 	put_name(&target, "_25._tcp.mx.other.test");
 	begin(&m, QNAME, DNS_TYPE_TLSA, 1, DNS_RCODE_NOERROR, 0);
-	tlsa(&m, QNAME, 3, 1, 1, 32, 0x44);	/* beside a CNAME: not the owner */
+	tlsa(&m, QNAME, 3, 1, 1, 32, 0x44); /* beside a CNAME: not the owner */
 	rr(&m, QNAME, DNS_TYPE_CNAME, DNS_CLASS_IN, target.b, target.len);
 	tlsa(&m, "_25._tcp.mx.other.test", 2, 0, 1, 32, 0x55);
 	assert_int_equal(parse(&m, 1, &set), TLSA_FOUND);
@@ -354,7 +354,10 @@ cname_followed(void **state)
 
 	/* A CNAME whose RDATA is not a name is a malformed answer. */
 	begin(&m, QNAME, DNS_TYPE_TLSA, 1, DNS_RCODE_NOERROR, 0);
-	rr(&m, QNAME, DNS_TYPE_CNAME, DNS_CLASS_IN, "\x05" "ab", 3);
+	rr(&m, QNAME, DNS_TYPE_CNAME, DNS_CLASS_IN,
+	    "\x05"
+	    "ab",
+	    3);
 	assert_int_equal(parse(&m, 1, &set), TLSA_ERROR);
 	free(m.b);
 }
@@ -371,8 +374,9 @@ plan(enum tls_level configured, int secure, enum tlsa_status st, size_t usable,
 	set.status = st;
 	set.count = st == TLSA_FOUND ? usable + 1 : 0;
 	set.usable = usable;
-	assert_int_equal(dane_plan(configured, secure, &set, "mx.example.test", 25, &level,
-	    dsn, sizeof(dsn), reason, sizeof(reason)), want);
+	assert_int_equal(dane_plan(configured, secure, &set, "mx.example.test", 25, &level, dsn,
+			     sizeof(dsn), reason, sizeof(reason)),
+	    want);
 	if (want == DANE_PLAN_OK) {
 		assert_int_equal(level, want_level);
 	} else {
