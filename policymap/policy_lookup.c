@@ -27,6 +27,9 @@
  * sharp s, final sigma), and keys with those are found only in A-label
  * form.
  *
+ * A trace (policy_maps_set_trace) sees every map asked for every key, in
+ * order, with its answer: what tlspolicy explain shows.
+ *
  * File maps are opened (texthash: read) on first use and kept; a map that
  * failed to open is tried again at the next lookup.  inline: and static:
  * are parsed, and the caller's maps opened, by policy_maps_open: a syntax
@@ -75,6 +78,8 @@ struct policy_maps {
 	size_t count;
 	struct policy_map_backend backend[POLICY_BACKENDS_MAX];
 	size_t nbackends;
+	policy_trace_fn trace; /* policy_maps_set_trace(); NULL: none */
+	void *trace_ctx;
 };
 
 /* Berkeley DB, cdb and dbm tables: the same source compiles to lmdb:. */
@@ -334,6 +339,29 @@ policy_maps_close(struct policy_maps *m)
 }
 
 void
+policy_maps_set_trace(struct policy_maps *m, policy_trace_fn fn, void *ctx)
+{
+	m->trace = fn;
+	m->trace_ctx = ctx;
+}
+
+int
+policy_map_source(const char *map, char *out, size_t outlen)
+{
+	const char *colon = strchr(map, ':');
+	size_t typelen;
+
+	if (colon == NULL || colon[1] == 0)
+		return 0;
+	typelen = (size_t)(colon - map);
+	if (!type_is(map, typelen, "lmdb") && !type_is(map, typelen, "texthash"))
+		return 0;
+	if ((size_t)snprintf(out, outlen, "%s", colon + 1) >= outlen)
+		return 0;
+	return 1;
+}
+
+void
 policy_result_free(struct policy_result *r)
 {
 	free(r->value);
@@ -422,6 +450,9 @@ policy_maps_find(struct policy_maps *m, const char *key, char **value, const cha
 		*map = pm->name;
 		detail[0] = 0;
 		rc = map_get(pm, key, value, detail, sizeof(detail));
+		if (m->trace != NULL)
+			m->trace(pm->name, key, rc, rc > 0 ? *value : rc < 0 ? detail : NULL,
+			    m->trace_ctx);
 		if (rc < 0) {
 			snprintf(err, errlen, "%.300s: %s", pm->name, detail);
 			return -1;

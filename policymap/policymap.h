@@ -330,4 +330,22 @@ enum policy_lookup_status policy_lookup(struct policy_maps *m, const struct next
     struct policy_result *result, char *err, size_t errlen);
 void policy_result_free(struct policy_result *r);
 
+/*
+ * What a lookup did, for a tool that explains it (tlspolicy): with a trace
+ * set, policy_lookup() calls fn once for every map it asks for every key,
+ * in order, with the outcome: rc 1 found (value is the raw value), 0 not
+ * found (value NULL), -1 error (value is the reason).  fn NULL: no trace.
+ */
+typedef void (
+    *policy_trace_fn)(const char *map, const char *key, int rc, const char *value, void *ctx);
+void policy_maps_set_trace(struct policy_maps *m, policy_trace_fn fn, void *ctx);
+
+/*
+ * The source file of a map, for reporting an entry's FILE:LINE: FILE for
+ * lmdb:FILE (whose table is FILE.lmdb) and for texthash:FILE.  Returns 1
+ * with out filled, 0 when the map has no source file (inline:, static:,
+ * the caller's types) or the name does not fit.
+ */
+int policy_map_source(const char *map, char *out, size_t outlen);
+
 #endif

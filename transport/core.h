@@ -205,6 +205,14 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));    /* "warning: ..." */
 void log_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* only with -v */
 void log_close(void);
+/*
+ * Instead of log_open(), for a tool on the agent's library (tlspolicy):
+ * every line the agent would log goes to fn, as logged but without the
+ * syslog-like prefix ("warning: " kept), and nothing to syslog or a file.
+ * verbose as for log_open(); fn NULL goes back to syslog.
+ */
+typedef void (*log_sink_fn)(const char *line, void *ctx);
+void log_to_sink(log_sink_fn fn, void *ctx, int verbose);
 
 /* ------------------------------------------------------------------------
  * text.c - vsnprintf into buf[len] where a cut-short result is acceptable

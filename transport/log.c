@@ -9,7 +9,9 @@
  * "QUEUEID: " once the queue id is known, as Postfix's do.  Control
  * characters never reach the log (a CR or LF in server text could forge a
  * line).  Nothing is ever written to stderr: pipe(8) mixes it into the
- * output line it parses.  Message content is never logged.
+ * output line it parses.  Message content is never logged.  A tool that
+ * shows the agent's lines itself (tlspolicy) takes them through a sink
+ * (log_to_sink) instead of any log.
  *
  * Interface: core.h (section log.c).
  */
@@ -35,6 +37,8 @@ static int log_syslog_open;
 static int log_is_verbose;
 static char log_queue_id[64];
 static char log_host[64];
+static log_sink_fn log_sink;
+static void *log_sink_ctx;
 
 static void
 open_syslog(void)
@@ -50,6 +54,7 @@ log_open(const char *maillog_file, const char *queue_id, int verbose)
 {
 	char *dot;
 
+	log_sink = NULL;
 	log_is_verbose = verbose;
 	log_queue_id[0] = '\0';
 	if (queue_id != NULL) {
@@ -91,6 +96,16 @@ log_open(const char *maillog_file, const char *queue_id, int verbose)
 }
 
 void
+log_to_sink(log_sink_fn fn, void *ctx, int verbose)
+{
+	log_close();
+	log_sink = fn;
+	log_sink_ctx = ctx;
+	log_is_verbose = verbose;
+	log_queue_id[0] = '\0';
+}
+
+void
 log_close(void)
 {
 	if (log_fd >= 0)
@@ -129,6 +144,10 @@ emit(int priority, const char *prefix, const char *fmt, va_list ap)
 	vsnprintf(text + off, sizeof(text) - off, fmt, ap);
 	clean(text);
 
+	if (log_sink != NULL) {
+		log_sink(text, log_sink_ctx);
+		return;
+	}
 	if (log_fd < 0) {
 		open_syslog();
 		syslog(priority, "%s", text);

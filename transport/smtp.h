@@ -16,10 +16,13 @@
 /* dns */
 #include "dns.h"
 #include "route.h"
+#include "tlsa.h"
 /* tls */
 #include "tls_policy.h"
+#include "tls_session.h"
 
-struct sasl_maps; /* smtp_sasl.h */
+struct sasl_maps;  /* smtp_sasl.h */
+struct smtp_probe; /* below */
 
 enum rcpt_state {
 	RCPT_PENDING = 0,
@@ -65,7 +68,34 @@ struct smtp_request {
 	/* smtp_sasl_auth_enable = yes: the password tables and the mechanism
 	 * filter (smtp_sasl.h), opened once; NULL otherwise. */
 	struct sasl_maps *sasl;
+	/* tlspolicy probe (below): no mail transaction; NULL for a delivery. */
+	struct smtp_probe *probe;
 };
+
+/*
+ * tlspolicy probe: smtp_attempt() with req->probe set runs the session as
+ * a delivery does up to the EHLO after STARTTLS (greeting, EHLO, STARTTLS,
+ * handshake and verification under the effective policy), then QUIT:
+ * never MAIL, RCPT or DATA.  The request carries one recipient, which is
+ * never sent; it ends RCPT_DONE when the session would have gone on to
+ * MAIL.  What the session saw is left here (free with smtp_probe_free).
+ */
+#define SMTP_PROBE_CHAIN_MAX 16
+
+struct smtp_probe {
+	int tls_active;				    /* a handshake completed */
+	struct tls_info tls;			    /* protocol, cipher, peer status, reason */
+	gnutls_datum_t chain[SMTP_PROBE_CHAIN_MAX]; /* peer certificates, DER, leaf first */
+	unsigned chain_count;
+	/* dane and dane-only: the TLSA lookup and the level it gave the session */
+	int dane;
+	enum tls_level dane_level;
+	enum tlsa_status tlsa_status;
+	size_t tlsa_count, tlsa_usable;
+	char tlsa_base[256];
+};
+
+void smtp_probe_free(struct smtp_probe *p);
 
 enum attempt_status {
 	ATTEMPT_SETTLED,  /* delivered, or a permanent refusal: stop */

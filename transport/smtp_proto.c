@@ -22,6 +22,9 @@
  *  - after a failed verification nothing but the connection close follows
  *    (QUIT inside TLS at most).
  *
+ * tlspolicy probe (req->probe, smtp.h) runs this same session and stops
+ * where MAIL FROM would follow: QUIT, no transaction.
+ *
  * Mail loops, as Postfix's smtp(8) finds them: on port 25 only, a server
  * whose EHLO reply names it after our myhostname is this host (or its
  * twin) and the mail would come straight back: 5.4.6 "mail for NEXTHOP
@@ -1177,6 +1180,57 @@ dane_level(struct session *ss, int tls_off)
 }
 /* ---- DANE end ---- */
 
+/* ---- probe begin (tlspolicy probe: smtp.h, struct smtp_probe) ---- */
+
+/* The session would now send MAIL FROM: the probe stops here, satisfied. */
+static void
+probe_ready(struct session *ss)
+{
+	settle_open_rcpts(ss, RCPT_DONE, "2.0.0", "probe: ready for MAIL FROM, nothing sent");
+}
+
+/* What the session saw, for the report; before the stream and DANE state go. */
+static void
+probe_capture(struct session *ss)
+{
+	struct smtp_probe *p = ss->req->probe;
+	gnutls_session_t tls = ss->stream != NULL ? stream_tls(ss->stream) : NULL;
+	const gnutls_datum_t *peers;
+	unsigned n = 0;
+
+	smtp_probe_free(p);
+	p->tls_active = ss->tls_active;
+	p->tls = ss->tls;
+	if (tls != NULL && (peers = gnutls_certificate_get_peers(tls, &n)) != NULL) {
+		for (unsigned i = 0; i < n && p->chain_count < SMTP_PROBE_CHAIN_MAX; i++) {
+			gnutls_datum_t *d = &p->chain[p->chain_count];
+
+			if ((d->data = gnutls_malloc(peers[i].size)) == NULL)
+				break;
+			memcpy(d->data, peers[i].data, peers[i].size);
+			d->size = peers[i].size;
+			p->chain_count++;
+		}
+	}
+	if (ss->dane != NULL) {
+		p->dane = 1;
+		p->dane_level = ss->dane->level;
+		p->tlsa_status = ss->dane->tlsa.status;
+		p->tlsa_count = ss->dane->tlsa.count;
+		p->tlsa_usable = ss->dane->tlsa.usable;
+		snprintf(p->tlsa_base, sizeof(p->tlsa_base), "%s", ss->dane->base);
+	}
+}
+
+void
+smtp_probe_free(struct smtp_probe *p)
+{
+	for (unsigned i = 0; i < p->chain_count; i++)
+		gnutls_free(p->chain[i].data);
+	memset(p, 0, sizeof(*p));
+}
+/* ---- probe end ---- */
+
 enum attempt_status
 smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_off,
     struct outcome *out, int *retry_plain, char *summary, size_t summarylen)
@@ -1214,11 +1268,16 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 		} else if (open_session(ss, retry_plain) == 0) {
 			/* Counts toward smtp_mx_session_limit (EHLO and TLS done). */
 			req->sessions++;
-			transaction(ss);
+			if (req->probe != NULL)
+				probe_ready(ss);
+			else
+				transaction(ss);
 			if (!ss->in_data)
 				send_quit(ss);
 		}
 	}
+	if (req->probe != NULL)
+		probe_capture(ss);
 	status = conclude(ss, summary, summarylen);
 	stream_free(ss->stream);
 	sasl_session_free(ss->sasl);

@@ -247,11 +247,11 @@ buf_append(char *buf, size_t size, size_t *used, const char *s, size_t len)
 }
 
 /*
- * The issuer DN in OpenSSL's one-line form, "/O=tlsmtp tests/CN=...", as
- * Postfix prints it.  Control and non-ASCII bytes become "?".
+ * A DN in OpenSSL's one-line form, "/O=tlsmtp tests/CN=...", as Postfix
+ * prints it.  Control and non-ASCII bytes become "?".
  */
-static void
-issuer_oneline(gnutls_x509_crt_t crt, char *buf, size_t size)
+void
+tls_dn_oneline(gnutls_x509_crt_t crt, int issuer, char *buf, size_t size)
 {
 	gnutls_x509_dn_t dn;
 	gnutls_x509_ava_st ava;
@@ -261,7 +261,8 @@ issuer_oneline(gnutls_x509_crt_t crt, char *buf, size_t size)
 	int rdn, av;
 
 	buf[0] = 0;
-	if (gnutls_x509_crt_get_issuer(crt, &dn) < 0)
+	if ((issuer ? gnutls_x509_crt_get_issuer(crt, &dn) : gnutls_x509_crt_get_subject(crt, &dn))
+	    < 0)
 		return;
 	for (rdn = 0; rdn < DN_RDN_MAX; rdn++) {
 		for (av = 0; av < DN_RDN_MAX; av++) {
@@ -374,7 +375,7 @@ status_reason(struct tls_verify_result *result, const char *label, unsigned stat
 			return;
 		}
 		memcpy(detail, "untrusted issuer ", 17);
-		issuer_oneline(top, detail + 17, sizeof(detail) - 17);
+		tls_dn_oneline(top, 1, detail + 17, sizeof(detail) - 17);
 		fail(result, "", label, detail);
 	} else if (status & GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE) {
 		if (chain_has_name_constraints(chain, n))
@@ -517,20 +518,32 @@ digest_equal(const char *configured, const char *hex)
 	return *hex == 0 && p != configured;
 }
 
+int
+tls_fingerprint_hex(const gnutls_datum_t *der, gnutls_digest_algorithm_t alg, int spki, char *hex,
+    size_t hexsize)
+{
+	size_t start, spki_len;
+
+	if (!spki)
+		return digest_hex(alg, der->data, der->size, hex, hexsize);
+	if (der_find_spki(der->data, der->size, &start, &spki_len) < 0)
+		return -1;
+	return digest_hex(alg, der->data + start, spki_len, hex, hexsize);
+}
+
 static int
 fingerprint_matches(const gnutls_datum_t *leaf, const struct tls_match_spec *spec)
 {
 	char cert_hex[129], spki_hex[129];
 	gnutls_digest_algorithm_t alg = spec->digest_alg;
-	size_t start, spki_len, i;
+	size_t i;
 	int have_spki;
 
 	if (alg == GNUTLS_DIG_UNKNOWN)
 		alg = GNUTLS_DIG_SHA256;
-	if (digest_hex(alg, leaf->data, leaf->size, cert_hex, sizeof(cert_hex)) < 0)
+	if (tls_fingerprint_hex(leaf, alg, 0, cert_hex, sizeof(cert_hex)) < 0)
 		return 0;
-	have_spki = der_find_spki(leaf->data, leaf->size, &start, &spki_len) == 0
-	    && digest_hex(alg, leaf->data + start, spki_len, spki_hex, sizeof(spki_hex)) == 0;
+	have_spki = tls_fingerprint_hex(leaf, alg, 1, spki_hex, sizeof(spki_hex)) == 0;
 	for (i = 0; i < spec->digest_count; i++) {
 		if (digest_equal(spec->digests[i], cert_hex))
 			return 1;

@@ -13,6 +13,8 @@
  *   tls_verify_peer()   chain + key usage + profile + name / fingerprint
  *   tls_peer_status_name()  the summary word for the log line
  *   tls_chain_import()  DER chain -> GnuTLS certificates (shared with dane.c)
+ *   tls_fingerprint_hex()  what a fingerprint entry matches, for one certificate
+ *   tls_dn_oneline()    a subject or issuer DN as Postfix prints it
  */
 #ifndef TLSMTP_TLS_VERIFY_H
 #define TLSMTP_TLS_VERIFY_H
@@ -95,6 +97,22 @@ void tls_verify_peer(gnutls_session_t session, const struct tls_match_spec *spec
  */
 int tls_chain_import(const gnutls_datum_t *ders, unsigned n, gnutls_x509_crt_t *chain);
 void tls_chain_free(gnutls_x509_crt_t *chain, unsigned n);
+
+/*
+ * The digest of a DER certificate (spki 0) or of its subjectPublicKeyInfo
+ * exactly as sent (spki 1), in lower-case hex without colons: the values a
+ * fingerprint policy compares.  Returns 0, or -1 when the DER cannot be
+ * read or hex (at least twice the digest size plus 1) is too small.
+ */
+int tls_fingerprint_hex(const gnutls_datum_t *der, gnutls_digest_algorithm_t alg, int spki,
+    char *hex, size_t hexsize);
+
+/*
+ * The subject (issuer 0) or issuer (issuer 1) DN of crt in OpenSSL's
+ * one-line form, "/O=tlsmtp tests/CN=...", as the agent's reasons show
+ * it; "" when it cannot be read.  Control and non-ASCII bytes become "?".
+ */
+void tls_dn_oneline(gnutls_x509_crt_t crt, int issuer, char *buf, size_t size);
 
 /* "Verified" / "Trusted" / "Untrusted" / "Anonymous" */
 const char *tls_peer_status_name(enum tls_peer_status status);

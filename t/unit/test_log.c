@@ -1,7 +1,7 @@
 /*
  * test_log.c - log lines written to maillog_file (log.c): the syslog-like
  * prefix, the queue id, one line per call, no control characters, verbose
- * lines only with -v.
+ * lines only with -v; a sink (log_to_sink) takes the lines instead.
  */
 #include "config.h"
 
@@ -141,12 +141,49 @@ test_deadlines(void **state)
 	assert_true(now_ms() >= t0);
 }
 
+static void
+collect(const char *line, void *ctx)
+{
+	char *buf = ctx;
+	size_t len = strlen(buf);
+
+	snprintf(buf + len, 512 - len, "[%s]", line);
+}
+
+static void
+test_sink(void **state)
+{
+	static char lines[4][READ_LINE_MAX];
+	char got[512] = "";
+
+	(void)state;
+	log_to_sink(collect, got, 0);
+	log_info("Verified TLS connection established to %s", "h[a]:25");
+	log_warn("bad \x01 byte");
+	log_verbose("not without -v");
+	log_to_sink(collect, got, 1);
+	log_verbose("> h[a]: EHLO");
+	assert_string_equal(got,
+	    "[Verified TLS connection established to h[a]:25]"
+	    "[warning: bad ? byte][> h[a]: EHLO]");
+	/* log_open() leaves the sink: lines go to the file again. */
+	log_open(path, "Q2", 0);
+	log_info("to the file");
+	log_close();
+	assert_int_equal(read_lines(lines, 4), 1);
+	assert_matches(lines[0], "Q2: to the file\n$");
+	assert_string_equal(got,
+	    "[Verified TLS connection established to h[a]:25]"
+	    "[warning: bad ? byte][> h[a]: EHLO]");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_file_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_line_stays_one_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sink, setup, teardown),
 		cmocka_unit_test(test_deadlines),
 	};
 

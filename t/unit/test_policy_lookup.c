@@ -7,7 +7,8 @@
  * map types: texthash: (the source read at lookup, postmap's syntax and
  * folding, first duplicate wins, any problem a lookup error), inline:,
  * static:, a caller's type (the agent's socketmap:) through the backend
- * hook, the list order across types, and the advice for hash: & co.
+ * hook, the list order across types, the advice for hash: & co., the
+ * trace that tlspolicy explain reads, and the source file of a map.
  */
 #include "config.h"
 
@@ -620,6 +621,63 @@ test_backend_and_order(void **state)
 	assert_null(m);
 }
 
+/* The trace: every (map, key) asked, in order, with its answer. */
+struct trace_log {
+	char text[2048];
+};
+
+static void
+trace_cb(const char *map, const char *key, int rc, const char *value, void *ctx)
+{
+	struct trace_log *t = ctx;
+	size_t len = strlen(t->text);
+	const char *name = strrchr(map, '/');
+
+	snprintf(t->text + len, sizeof(t->text) - len, "%s %s %d %s;", name ? name + 1 : map, key,
+	    rc,
+	    rc > 0	 ? value
+		: rc < 0 ? "error"
+			 : "-");
+}
+
+static void
+test_trace_and_source(void **state)
+{
+	struct policy_maps *m;
+	struct trace_log t;
+	char src[1024];
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	m = open_maps("two one");
+	policy_maps_set_trace(m, trace_cb, &t);
+	expect(m, "b.example.com", POLICY_FOUND, ".example.com", "encrypt");
+	assert_string_equal(t.text,
+	    "two b.example.com 0 -;one b.example.com 0 -;"
+	    "two .example.com 0 -;one .example.com 1 encrypt;");
+	t.text[0] = 0;
+	policy_maps_set_trace(m, NULL, NULL);
+	expect(m, "example.com", POLICY_FOUND, "example.com", "may");
+	assert_string_equal(t.text, "");
+	policy_maps_close(m);
+
+	m = open_maps("missing");
+	policy_maps_set_trace(m, trace_cb, &t);
+	expect(m, "[relay.example]:587", POLICY_LOOKUP_ERROR, NULL, NULL);
+	assert_string_equal(t.text, "missing [relay.example]:587 -1 error;");
+	policy_maps_close(m);
+
+	assert_int_equal(policy_map_source("lmdb:/etc/postfix/tls_policy", src, sizeof(src)), 1);
+	assert_string_equal(src, "/etc/postfix/tls_policy");
+	assert_int_equal(policy_map_source("texthash:/x/y", src, sizeof(src)), 1);
+	assert_string_equal(src, "/x/y");
+	assert_int_equal(policy_map_source("inline:{a=b}", src, sizeof(src)), 0);
+	assert_int_equal(policy_map_source("static:may", src, sizeof(src)), 0);
+	assert_int_equal(policy_map_source("socketmap:inet:127.0.0.1:1:x", src, sizeof(src)), 0);
+	assert_int_equal(policy_map_source("lmdb:", src, sizeof(src)), 0);
+	assert_int_equal(policy_map_source("lmdb:/long/name", src, 5), 0);
+}
+
 int
 main(void)
 {
@@ -636,6 +694,7 @@ main(void)
 		cmocka_unit_test(test_texthash_problems),
 		cmocka_unit_test(test_inline_static),
 		cmocka_unit_test(test_backend_and_order),
+		cmocka_unit_test(test_trace_and_source),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

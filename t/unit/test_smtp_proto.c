@@ -6,7 +6,8 @@
  * (greeting, then one reply per expected command), and records every byte
  * it receives, so each case checks both the outcome and what went over the
  * wire (nothing after a refused or stripped STARTTLS at a level that
- * requires TLS, no body after a 250 to DATA, exact pipelined replies...).
+ * requires TLS, no body after a 250 to DATA, exact pipelined replies, no
+ * mail transaction in tlspolicy's probe mode...).
  * TLS handshakes themselves are covered by the integration scenarios.
  */
 #include "config.h"
@@ -246,6 +247,7 @@ struct run {
 /* The server's name and the request's via for the next attempt() (NULL: defaults). */
 static const char *attempt_host;
 static const char *attempt_via;
+static struct smtp_probe *attempt_probe; /* tlspolicy probe mode when set */
 
 static void
 attempt(const struct step *script, const char *const *overrides, size_t noverrides,
@@ -305,6 +307,7 @@ attempt(const struct step *script, const char *const *overrides, size_t noverrid
 	req.tls = &eff;
 	req.deadline_ms = now_ms() + 15000;
 	req.via = attempt_via;
+	req.probe = attempt_probe;
 	r->status =
 	    smtp_attempt(&req, &a, 0, &r->out, &r->retry_plain, r->summary, sizeof(r->summary));
 	/* Let the peer record the last bytes (QUIT) before it is stopped. */
@@ -914,6 +917,42 @@ test_success_summary(void **state)
 	assert_string_equal(p + strlen(p) - strlen(tail), tail);
 }
 
+/* tlspolicy probe: the session up to where MAIL would go, then QUIT. */
+static void
+test_probe_stops_before_mail(void **state)
+{
+	static const struct step plain[] = { GREETING, EHLO_PLAIN, END };
+	struct smtp_probe probe;
+	struct run r;
+	const char *w;
+
+	(void)state;
+	memset(&probe, 0, sizeof(probe));
+	attempt_probe = &probe;
+	attempt(plain, level_may, 1, one_rcpt, NULL, &r);
+	assert_int_equal(r.status, ATTEMPT_SETTLED);
+	assert_string_equal(r.out.dsn, "2.0.0");
+	assert_int_equal(r.rcpts[0].state, RCPT_DONE);
+	assert_non_null(strstr(r.summary, "no TLS"));
+	assert_int_equal(probe.tls_active, 0);
+	assert_int_equal(probe.chain_count, 0);
+	assert_int_equal(probe.dane, 0);
+	w = wire_bytes();
+	assert_non_null(strstr(w, "EHLO "));
+	assert_non_null(strstr(w, "\r\nQUIT\r\n"));
+	assert_null(strstr(w, "MAIL"));
+	assert_null(strstr(w, "RCPT"));
+
+	/* A failure is the delivery's own, with the recipient soft. */
+	attempt(plain, level_encrypt, 1, one_rcpt, NULL, &r);
+	assert_int_equal(r.status, ATTEMPT_TRY_NEXT);
+	assert_string_equal(r.out.dsn, "4.7.4");
+	assert_int_equal(r.rcpts[0].state, RCPT_SOFT);
+	assert_null(strstr(wire_bytes(), "MAIL"));
+	smtp_probe_free(&probe);
+	attempt_probe = NULL;
+}
+
 int
 main(void)
 {
@@ -943,6 +982,7 @@ main(void)
 		cmocka_unit_test(test_dripping_greeting_times_out),
 		cmocka_unit_test(test_dane_fails_closed),
 		cmocka_unit_test(test_success_summary),
+		cmocka_unit_test(test_probe_stops_before_mail),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1148,6 +1148,38 @@ test_anonymous(void **state)
 	    ": no X.509 certificate presented");
 }
 
+/* The exported pieces tlspolicy shows: fingerprints and DNs of a certificate. */
+static void
+test_fingerprint_hex_and_dn(void **state)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t pem, der;
+	char want[160], hex[160], dn[256];
+
+	(void)state;
+	load_file("good", ".pem", &pem);
+	assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+	assert_int_equal(gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM), 0);
+	gnutls_free(pem.data);
+	assert_int_equal(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der), 0);
+	fingerprint("good", "cert", want, sizeof(want));
+	assert_int_equal(tls_fingerprint_hex(&der, GNUTLS_DIG_SHA256, 0, hex, sizeof(hex)), 0);
+	assert_string_equal(hex, want);
+	fingerprint("good", "spki", want, sizeof(want));
+	assert_int_equal(tls_fingerprint_hex(&der, GNUTLS_DIG_SHA256, 1, hex, sizeof(hex)), 0);
+	assert_string_equal(hex, want);
+	/* Too small for the digest: refused, not cut. */
+	assert_int_equal(tls_fingerprint_hex(&der, GNUTLS_DIG_SHA256, 0, hex, 64), -1);
+	der.size = 10;
+	assert_int_equal(tls_fingerprint_hex(&der, GNUTLS_DIG_SHA256, 1, hex, sizeof(hex)), -1);
+	gnutls_free(der.data);
+	tls_dn_oneline(crt, 0, dn, sizeof(dn));
+	assert_string_equal(dn, "/O=tlsmtp tests/CN=mx.example.test");
+	tls_dn_oneline(crt, 1, dn, sizeof(dn));
+	assert_string_equal(dn, "/O=tlsmtp tests/CN=tlsmtp Test Intermediate CA");
+	gnutls_x509_crt_deinit(crt);
+}
+
 int
 main(void)
 {
@@ -1170,6 +1202,7 @@ main(void)
 		cmocka_unit_test(test_long_chain),
 		cmocka_unit_test(test_fingerprint),
 		cmocka_unit_test(test_fingerprint_sha512),
+		cmocka_unit_test(test_fingerprint_hex_and_dn),
 		cmocka_unit_test(test_opportunistic_report),
 		cmocka_unit_test(test_anonymous),
 	};
