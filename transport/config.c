@@ -131,6 +131,12 @@ static const struct param params[] = {
 	{ "smtp_tls_session_cache_timeout", P_TIME, F(tls_session_cache_timeout), "3600s", 0,
 	    100 * 86400, NULL },
 	{ "lmdb_map_size", P_INT, F(lmdb_map_size), "16777216", 16384, INT_MAX, NULL },
+	/* MTA-STS (mta_sts.c): ours; off until the administrator opts in. */
+	{ "smtp_tls_mta_sts", P_BOOL, F(tls_mta_sts), "no", 0, 0, NULL },
+	{ "smtp_tls_mta_sts_cache", P_STR, F(tls_mta_sts_cache), "lmdb:/var/lib/tlsmtp/sts_cache",
+	    0, 0, NULL },
+	{ "smtp_tls_mta_sts_fetch_timeout", P_TIME, F(tls_mta_sts_fetch_timeout), "10s", 1, 60,
+	    NULL },
 	/* So that a shared value like lmdb:$config_directory/tls_policy works. */
 	{ "config_directory", P_REF, 0, "/etc/postfix", 0, 0, NULL },
 };

@@ -104,6 +104,9 @@ struct tlsmtp_config {
 	char *tls_session_cache_database; /* smtp_tls_session_cache_database, "" = off */
 	int tls_session_cache_timeout;	  /* smtp_tls_session_cache_timeout, 3600s, 0 = off */
 	int lmdb_map_size;		  /* size limit of the session cache file, bytes */
+	int tls_mta_sts;		  /* smtp_tls_mta_sts, ours: default no */
+	char *tls_mta_sts_cache;	  /* smtp_tls_mta_sts_cache, lmdb:PATH, "" = none */
+	int tls_mta_sts_fetch_timeout;	  /* smtp_tls_mta_sts_fetch_timeout, 10s */
 };
 
 /*

@@ -66,28 +66,64 @@ def _free_port():
 
 
 class _PolicyHandler(http.server.BaseHTTPRequestHandler):
+	"""Serves the policy; "fault" scripts what goes wrong (see FAULTS).
+	Every answer ends with a TLS close_notify (unwrap) except "noclose",
+	which closes the TCP connection in the middle of the body."""
 	policy = b""
 	fetches = None
+	fault = ""
 
 	def do_GET(self):
 		self.fetches.append(self.path)
-		if self.path != "/.well-known/mta-sts.txt":
+		self.close_connection = True
+		f = self.fault
+		if self.path != "/.well-known/mta-sts.txt" or f == "404":
 			self.send_response(404)
+			self.send_header("Content-Length", "0")
 			self.end_headers()
 			return
+		if f == "redirect":
+			self.send_response(301)
+			self.send_header("Location", "https://mta-sts.%s/.well-known/mta-sts.txt?x" % DOMAIN)
+			self.send_header("Content-Length", "0")
+			self.end_headers()
+			return
+		body = self.policy
+		if f == "big":
+			body = body + b"#" * (65537 - len(body))
 		self.send_response(200)
-		self.send_header("Content-Type", "text/plain")
-		self.send_header("Content-Length", str(len(self.policy)))
+		self.send_header("Content-Type", "text/html" if f == "html" else "text/plain; charset=utf-8")
+		self.send_header("Content-Length", str(len(body)))
 		self.end_headers()
-		self.wfile.write(self.policy)
+		if f == "slow":
+			self.wfile.write(body[:10])
+			self.wfile.flush()
+			time.sleep(30)
+		if f == "noclose":
+			self.wfile.write(body[:len(body) // 2])
+			self.wfile.flush()
+			self.connection.shutdown(socket.SHUT_RDWR)
+			return
+		self.wfile.write(body)
+
+	def finish(self):
+		super().finish()
+		try:
+			self.connection.unwrap()
+		except (OSError, ValueError):
+			pass
 
 	def log_message(self, *args):
 		pass
 
 
+FAULTS = ("", "404", "redirect", "html", "big", "slow", "noclose")
+
+
 class MtaSts:
 	def __init__(self, tmpdir, top_srcdir, certs, mode="enforce", mx=("mx.example.test",),
-		     max_age=86400, https_cert="wildcard"):
+		     max_age=86400, https_cert="wildcard", records=(), txt=None, policy=None,
+		     fault=""):
 		self.dir = os.path.join(tmpdir, "mta-sts")
 		self.top_srcdir = top_srcdir
 		self.certs = certs
@@ -95,6 +131,15 @@ class MtaSts:
 		self.mx = list(mx)
 		self.max_age = max_age
 		self.https_cert = https_cert
+		# Zone lines added to example.test (MX routing for the agent's
+		# own MTA-STS), the TXT text ("" = no record; None = a fresh
+		# id), the policy bytes instead of the generated one, a fault.
+		self.records = list(records)
+		self.txt = txt
+		self.policy = policy
+		if fault not in FAULTS:
+			raise RuntimeError("unknown https fault %r" % fault)
+		self.fault = fault
 		self.addr = None
 		self.port = None
 		self.daemon = None
@@ -123,8 +168,9 @@ class MtaSts:
 			f.write("$ORIGIN %s.\n$TTL 60\n"
 				"@ SOA ns hostmaster 1 3600 600 86400 60\n"
 				"@ NS ns\nns A %s\n"
-				"_mta-sts TXT \"v=STSv1; id=%d\"\n"
-				"mta-sts A %s\n" % (DOMAIN, self.addr, int(time.time()), self.addr))
+				"%s"
+				"mta-sts A %s\n%s" % (DOMAIN, self.addr, self._txt_line(), self.addr,
+							"".join(r + "\n" for r in self.records)))
 		env = dict(os.environ, DNSSERVER_ADDRESS=self.addr)
 		p = subprocess.run([os.path.join(self.top_srcdir, "t", "dns", "dnsserver"), "start",
 				    self.dns_state, os.path.join(self.dir, "zones")],
@@ -132,11 +178,19 @@ class MtaSts:
 		if p.returncode != 0:
 			raise RuntimeError("knotd on %s@53: %s" % (self.addr, p.stderr.decode(errors="replace")[-300:]))
 
+	def _txt_line(self):
+		if self.txt == "":
+			return ""
+		text = self.txt if self.txt is not None else "v=STSv1; id=%d" % int(time.time())
+		return "_mta-sts TXT \"%s\"\n" % text.replace("\\", "\\\\").replace('"', '\\"')
+
 	def _start_https(self):
 		policy = "version: STSv1\nmode: %s\n" % self.mode
 		policy += "".join("mx: %s\n" % m for m in self.mx)
 		policy += "max_age: %d\n" % self.max_age
-		handler = type("Handler", (_PolicyHandler,), {"policy": policy.encode(), "fetches": self.fetches})
+		body = self.policy if self.policy is not None else policy.encode()
+		handler = type("Handler", (_PolicyHandler,), {"policy": body, "fetches": self.fetches,
+							      "fault": self.fault})
 		ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 		ctx.load_cert_chain(os.path.join(self.certs, self.https_cert + "-chain.pem"),
 				    os.path.join(self.certs, self.https_cert + ".key"))
