@@ -1039,6 +1039,7 @@ dane_level(struct session *ss, int tls_off)
 		dane_session_close(ss->dane);
 		ss->dane = NULL;
 		ss->use_sts = 1;
+		req->sts_last = 1;
 		ss->level = req->sts->level;
 		return 0;
 	}
@@ -1060,6 +1061,7 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 	int fd;
 
 	*retry_plain = 0;
+	req->sts_last = 0;
 	if (summary != NULL && summarylen > 0)
 		summary[0] = '\0';
 	memset(out, 0, sizeof(*out));

@@ -800,7 +800,8 @@ try_destination(struct smtp_request *req, struct policy_maps *maps, struct dns_c
 		result = DEST_SETTLED;
 	else if (route.self)
 		result = DEST_LAST;
-	if (result != DEST_SETTLED && req->sts != NULL && strncmp(at->last.dsn, "4.7.", 4) == 0) {
+	if (result != DEST_SETTLED && req->sts != NULL && req->sts_last
+	    && strncmp(at->last.dsn, "4.7.", 4) == 0) {
 		/* Section 5.1: an enforce failure defers, with the reason. */
 		char text[OUTCOME_TEXT_MAX], dsn[OUTCOME_DSN_MAX];
 		snprintf(text, sizeof(text), "%s", at->last.text);

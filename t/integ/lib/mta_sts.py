@@ -136,6 +136,7 @@ class MtaSts:
 		# id), the policy bytes instead of the generated one, a fault.
 		self.records = list(records)
 		self.txt = txt
+		self.serial = 1
 		self.policy = policy
 		if fault not in FAULTS:
 			raise RuntimeError("unknown https fault %r" % fault)
@@ -163,14 +164,33 @@ class MtaSts:
 		self._start_daemon()
 		return self
 
+	def set_txt(self, txt):
+		"""Publish another _mta-sts TXT ("" = none): the zone file is
+		written again with a higher serial and knotd reloads it."""
+		self.txt = txt
+		self.serial += 1
+		self._write_zone()
+		sock = os.path.join(self.dns_state, "run", "knot.sock")
+		p = subprocess.run(["knotc", "-s", sock, "-b", "zone-reload", DOMAIN],
+				   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+		if p.returncode != 0:
+			raise RuntimeError("knotc zone-reload: %s" % p.stdout.decode(errors="replace")[-300:])
+
 	def _start_dns(self):
+		self.serial = 1
+		self._write_zone()
+		self._run_dns()
+
+	def _write_zone(self):
 		with open(os.path.join(self.dir, "zones", DOMAIN + ".zone"), "w") as f:
 			f.write("$ORIGIN %s.\n$TTL 60\n"
-				"@ SOA ns hostmaster 1 3600 600 86400 60\n"
+				"@ SOA ns hostmaster %d 3600 600 86400 60\n"
 				"@ NS ns\nns A %s\n"
 				"%s"
-				"mta-sts A %s\n%s" % (DOMAIN, self.addr, self._txt_line(), self.addr,
+				"mta-sts A %s\n%s" % (DOMAIN, self.serial, self.addr, self._txt_line(), self.addr,
 							"".join(r + "\n" for r in self.records)))
+
+	def _run_dns(self):
 		env = dict(os.environ, DNSSERVER_ADDRESS=self.addr)
 		p = subprocess.run([os.path.join(self.top_srcdir, "t", "dns", "dnsserver"), "start",
 				    self.dns_state, os.path.join(self.dir, "zones")],
