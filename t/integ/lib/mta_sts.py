@@ -30,6 +30,7 @@ import threading
 import time
 
 DAEMON = "/usr/bin/mta-sts-daemon"
+NGINX = "/usr/sbin/nginx"
 DOMAIN = "example.test"
 
 
@@ -123,7 +124,7 @@ FAULTS = ("", "404", "redirect", "html", "big", "slow", "noclose")
 class MtaSts:
 	def __init__(self, tmpdir, top_srcdir, certs, mode="enforce", mx=("mx.example.test",),
 		     max_age=86400, https_cert="wildcard", records=(), txt=None, policy=None,
-		     fault=""):
+		     fault="", https_server="python"):
 		self.dir = os.path.join(tmpdir, "mta-sts")
 		self.top_srcdir = top_srcdir
 		self.certs = certs
@@ -141,6 +142,10 @@ class MtaSts:
 		if fault not in FAULTS:
 			raise RuntimeError("unknown https fault %r" % fault)
 		self.fault = fault
+		if https_server not in ("python", "nginx"):
+			raise RuntimeError("unknown https server %r" % https_server)
+		self.https_server = https_server
+		self.nginx = None
 		self.addr = None
 		self.port = None
 		self.daemon = None
@@ -209,6 +214,9 @@ class MtaSts:
 		policy += "".join("mx: %s\n" % m for m in self.mx)
 		policy += "max_age: %d\n" % self.max_age
 		body = self.policy if self.policy is not None else policy.encode()
+		if self.https_server == "nginx":
+			self._start_nginx(body)
+			return
 		handler = type("Handler", (_PolicyHandler,), {"policy": body, "fetches": self.fetches,
 							      "fault": self.fault})
 		ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -217,6 +225,54 @@ class MtaSts:
 		self.httpd = http.server.ThreadingHTTPServer((self.addr, 443), handler)
 		self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
 		threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+	def _start_nginx(self, body):
+		"""Debian's nginx-light as the real policy server: the file under
+		its root, text/plain, the suite certificate; foreground, one
+		process, every path under self.dir."""
+		if not os.access(NGINX, os.X_OK):
+			raise Unavailable("%s not installed (Debian package nginx-light)" % NGINX)
+		root = os.path.join(self.dir, "www")
+		os.makedirs(os.path.join(root, ".well-known"))
+		with open(os.path.join(root, ".well-known", "mta-sts.txt"), "wb") as f:
+			f.write(body)
+		conf = os.path.join(self.dir, "nginx.conf")
+		d = self.dir
+		with open(conf, "w") as f:
+			f.write("daemon off;\nmaster_process off;\nworker_processes 1;\n"
+				"pid %s/nginx.pid;\nerror_log %s/nginx-error.log;\n"
+				"events { worker_connections 16; }\n"
+				"http {\n access_log %s/nginx-access.log;\n"
+				" client_body_temp_path %s/nginx-body;\n proxy_temp_path %s/nginx-proxy;\n"
+				" fastcgi_temp_path %s/nginx-fcgi;\n uwsgi_temp_path %s/nginx-uwsgi;\n"
+				" scgi_temp_path %s/nginx-scgi;\n"
+				" types { text/plain txt; }\n default_type application/octet-stream;\n"
+				" server {\n  listen %s:443 ssl;\n  server_name mta-sts.%s;\n"
+				"  ssl_certificate %s;\n  ssl_certificate_key %s;\n  root %s;\n }\n}\n"
+				% (d, d, d, d, d, d, d, d, self.addr, DOMAIN,
+				   os.path.join(self.certs, self.https_cert + "-chain.pem"),
+				   os.path.join(self.certs, self.https_cert + ".key"), root))
+		self.nginx = subprocess.Popen([NGINX, "-c", conf, "-p", d], stdin=subprocess.DEVNULL,
+					      stdout=subprocess.DEVNULL,
+					      stderr=open(os.path.join(d, "nginx.err"), "wb"),
+					      start_new_session=True)
+		deadline = time.monotonic() + 10
+		while time.monotonic() < deadline:
+			if self.nginx.poll() is not None:
+				raise RuntimeError("nginx exited %s" % self.nginx.returncode)
+			try:
+				socket.create_connection((self.addr, 443), 0.2).close()
+				return
+			except OSError:
+				time.sleep(0.1)
+		raise RuntimeError("nginx did not listen within 10s")
+
+	def nginx_fetches(self):
+		try:
+			with open(os.path.join(self.dir, "nginx-access.log")) as f:
+				return [l for l in f if "/.well-known/mta-sts.txt" in l]
+		except OSError:
+			return []
 
 	def _start_daemon(self):
 		resolv = os.path.join(self.dir, "resolv.conf")
@@ -273,6 +329,13 @@ class MtaSts:
 				pass
 			self.daemon.wait(timeout=10)
 		self.daemon = None
+		if self.nginx is not None and self.nginx.poll() is None:
+			try:
+				os.killpg(self.nginx.pid, signal.SIGKILL)
+			except OSError:
+				pass
+			self.nginx.wait(timeout=10)
+		self.nginx = None
 		if self.httpd is not None:
 			self.httpd.shutdown()
 			self.httpd.server_close()
