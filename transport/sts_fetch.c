@@ -43,9 +43,10 @@ static void
 show(const struct mta_sts_result *r)
 {
 	if (!r->active) {
-		printf("%s: no policy%s%s\n", r->domain, r->error[0] != '\0' ? " (" : "", r->error);
 		if (r->error[0] != '\0')
-			printf(")\n");
+			printf("%s: no policy (%s)\n", r->domain, r->error);
+		else
+			printf("%s: no policy\n", r->domain);
 		return;
 	}
 	printf("%s: %s id %s expires %lld (%s) mx", r->domain, sts_mode_name(r->policy.mode), r->id,
