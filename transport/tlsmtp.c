@@ -798,6 +798,12 @@ try_destination(struct smtp_request *req, struct policy_maps *maps, struct dns_c
 	req->best_pref = route.addrs[0].pref;
 	if (try_addresses(req, &route, final || route.self, at) == ATTEMPT_SETTLED)
 		result = DEST_SETTLED;
+	if (result == DEST_SETTLED && sts != NULL && sts->policy.mode == STS_MODE_TESTING
+	    && strstr(at->summary, " Verified)") == NULL)
+		/* Section 5: testing delivers; say what enforce would have done. */
+		log_info("MTA-STS policy for %s (testing, id %s): %s was not verified TLS for its "
+			 "name; enforce would have refused it",
+		    sts->domain, sts->id, at->relay);
 	else if (route.self)
 		result = DEST_LAST;
 	if (result != DEST_SETTLED && req->sts != NULL && req->sts_last
