@@ -63,8 +63,14 @@ txt_callback(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	(void)timeouts;
 	a->done = 1;
 	a->status = status;
-	if (status == ARES_SUCCESS && abuf != NULL && alen > 0 && (a->buf = malloc((size_t)alen)))
-		memcpy(a->buf, abuf, (size_t)(a->len = alen));
+	if (status != ARES_SUCCESS || abuf == NULL || alen <= 0)
+		return;
+	if ((a->buf = malloc((size_t)alen)) == NULL) {
+		a->status = ARES_ENOMEM;
+		return;
+	}
+	memcpy(a->buf, abuf, (size_t)alen);
+	a->len = alen;
 }
 
 /* The joined strings of one TXT RDATA; -1 when malformed or too long. */
@@ -180,18 +186,23 @@ use_entry(const struct sts_cache_entry *e, int64_t now, int from_cache, struct m
 	r->from_cache = from_cache;
 }
 
+/* smtp_tls_mta_sts_fetch_timeout from now, never past the delivery's deadline. */
+static int64_t
+step_deadline(const struct tlsmtp_config *cfg, int64_t deadline_ms)
+{
+	return stage_deadline(cfg->tls_mta_sts_fetch_timeout, deadline_ms);
+}
+
 /* Fetch and parse into e; 0, or -1 with a reason in r->error. */
 static int
 fetch(struct dns_ctx *dns, const struct tlsmtp_config *cfg, const char *domain, int64_t deadline_ms,
     const char *id, int64_t now, struct sts_cache_entry *e, struct mta_sts_result *r)
 {
-	int64_t limit = now_ms() + (int64_t)cfg->tls_mta_sts_fetch_timeout * 1000;
+	int64_t limit = step_deadline(cfg, deadline_ms);
 	struct sts_policy *p;
 	char *body = NULL, why[OUTCOME_TEXT_MAX];
 	size_t len = 0;
 
-	if (deadline_ms > 0 && deadline_ms < limit)
-		limit = deadline_ms;
 	if (sts_https_get(dns, cfg, domain, limit, &body, &len, why, sizeof(why)) != 0) {
 		text_cut(r->error, sizeof(r->error), "%s", why);
 		return -1;
@@ -238,7 +249,7 @@ mta_sts_discover(struct dns_ctx *dns, const struct tlsmtp_config *cfg, const cha
 	if (cfg->tls_mta_sts_cache != NULL && cfg->tls_mta_sts_cache[0] != '\0')
 		cache = sts_cache_open(cfg->tls_mta_sts_cache, CACHE_MAPSIZE);
 	have = sts_cache_get(cache, domain, e);
-	txt = txt_lookup(dns, domain, deadline_ms, r->txt_id, why, sizeof(why));
+	txt = txt_lookup(dns, domain, step_deadline(cfg, deadline_ms), r->txt_id, why, sizeof(why));
 	if (txt != TXT_OK) {
 		r->txt_id[0] = '\0';
 		log_verbose("MTA-STS %s: %s", domain, why);
