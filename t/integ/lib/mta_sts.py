@@ -39,6 +39,20 @@ class Unavailable(Exception):
 
 
 def _free_address():
+	"""127.0.0.1 once its ports 53 and 443 are free, waiting up to 15 s:
+	the previous scenario's servers (or another test run on this machine)
+	may still be letting go of them."""
+	deadline = time.monotonic() + 15
+	while True:
+		try:
+			return _free_address_now()
+		except RuntimeError:
+			if time.monotonic() >= deadline:
+				raise
+			time.sleep(0.5)
+
+
+def _free_address_now():
 	"""127.0.0.1, after checking that its ports 53 (UDP, TCP) and 443 (TCP)
 	are free: network tests bind to 127.0.0.1 only, and the daemon cannot
 	be given other ports (see above)."""
