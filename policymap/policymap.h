@@ -348,4 +348,29 @@ void policy_maps_set_trace(struct policy_maps *m, policy_trace_fn fn, void *ctx)
  */
 int policy_map_source(const char *map, char *out, size_t outlen);
 
+/*
+ * MTA-STS (RFC 8461) text, sts_policy.c: the _mta-sts TXT record, the
+ * policy file and its mx patterns.  Returns 0, or -1 with a reason.
+ */
+#define STS_ID_MAX	32
+#define STS_MX_MAX	64
+#define STS_MAX_AGE_MAX 31557600L
+#define STS_POLICY_MAX	65536 /* bytes of a policy file (section 3.3) */
+
+enum sts_mode { STS_MODE_NONE, STS_MODE_TESTING, STS_MODE_ENFORCE };
+
+struct sts_policy {
+	enum sts_mode mode;
+	long max_age;
+	size_t mx_count;
+	char mx[STS_MX_MAX][256]; /* lower case, "*." kept */
+};
+
+int sts_txt_is_sts(const char *txt, size_t len);
+int sts_txt_parse(const char *txt, size_t len, char id[STS_ID_MAX + 1], char *err, size_t errlen);
+int sts_policy_parse(const char *text, size_t len, struct sts_policy *p, char *err, size_t errlen);
+int sts_mx_match(const char *pattern, const char *host);
+int sts_policy_allows(const struct sts_policy *p, const char *host);
+const char *sts_mode_name(enum sts_mode m);
+
 #endif

@@ -154,6 +154,12 @@ static const struct param params[] = {
 	    0, NULL },
 	{ "smtp_sasl_type", P_CHOICE, F(sasl_type), "cyrus", 0, 0, "cyrus" },
 	{ "recipient_delimiter", P_STR, F(recipient_delimiter), "", 0, 0, NULL },
+	/* MTA-STS (mta_sts.c): ours; off until the administrator opts in. */
+	{ "smtp_tls_mta_sts", P_BOOL, F(tls_mta_sts), "no", 0, 0, NULL },
+	{ "smtp_tls_mta_sts_cache", P_STR, F(tls_mta_sts_cache), "lmdb:/var/lib/tlsmtp/sts_cache",
+	    0, 0, NULL },
+	{ "smtp_tls_mta_sts_fetch_timeout", P_TIME, F(tls_mta_sts_fetch_timeout), "10s", 1, 60,
+	    NULL },
 	/* So that a shared value like lmdb:$config_directory/tls_policy works. */
 	{ "config_directory", P_REF, 0, "/etc/postfix", 0, 0, NULL },
 };

@@ -118,6 +118,9 @@ struct tlsmtp_config {
 	char *sasl_password_result_delimiter; /* one character, default ":" */
 	char *sasl_type;	   /* smtp_sasl_type: accepted for compatibility, "cyrus" */
 	char *recipient_delimiter; /* recipient_delimiter: sender lookups, "" = none */
+	int tls_mta_sts;		  /* smtp_tls_mta_sts, ours: default no */
+	char *tls_mta_sts_cache;	  /* smtp_tls_mta_sts_cache, lmdb:PATH, "" = none */
+	int tls_mta_sts_fetch_timeout;	  /* smtp_tls_mta_sts_fetch_timeout, 10s */
 };
 
 /*

@@ -49,6 +49,10 @@ struct smtp_request {
 	size_t rcpt_count;
 	struct spool *msg;
 	const struct tls_effective *tls;
+	/* MTA-STS enforce (tlsmtp.c): the policy of an address without usable
+	 * DANE records, NULL = none; the summary then says "MTA-STS". */
+	const struct tls_effective *sts;
+	int sts_last;	     /* set by smtp_attempt: its policy was req->sts */
 	int64_t deadline_ms; /* overall delivery deadline */
 	int verbose;
 	/* smtp_attempt adds 1 for each session that completed EHLO (and TLS,

@@ -107,6 +107,7 @@ struct session {
 	const struct smtp_rcpt *held_back; /* refused recipient that stopped DATA */
 	struct dane_session *dane;	   /* dane levels: TLSA state of this attempt */
 	struct sasl_session *sasl;	   /* smtp_sasl_auth_enable: AUTH (smtp_sasl.c) */
+	int use_sts;			   /* req->sts decides this attempt (MTA-STS) */
 };
 
 /* ------------------------------------------------------------------------
@@ -410,7 +411,7 @@ tls_props(const struct session *ss, struct tls_start_props *props)
 {
 	memset(props, 0, sizeof(*props));
 	props->cfg = ss->req->cfg;
-	props->policy = ss->req->tls;
+	props->policy = ss->use_sts ? ss->req->sts : ss->req->tls;
 	props->dane = ss->dane;
 	props->nexthop = ss->req->nexthop;
 	props->host = ss->addr->host;
@@ -1055,8 +1056,8 @@ success_summary(const struct session *ss, const char *reply, char *out, size_t o
 	const char *host = a->host;
 
 	if (ss->tls_active)
-		snprintf(tls, sizeof(tls), ", %s %s", ss->tls.protocol,
-		    tls_peer_status_name(ss->tls.status));
+		snprintf(tls, sizeof(tls), ", %s %s%s", ss->tls.protocol,
+		    tls_peer_status_name(ss->tls.status), ss->use_sts ? " MTA-STS" : "");
 	else
 		snprintf(tls, sizeof(tls), ", no TLS");
 	if (ss->req->via != NULL)
@@ -1171,6 +1172,15 @@ dane_level(struct session *ss, int tls_off)
 		fail_soft(ss, dsn, "%s", reason);
 		return -1;
 	}
+	if (req->sts != NULL && (ss->dane == NULL || ss->dane->level != TLS_LEVEL_DANE)) {
+		/* RFC 8461 section 2: usable DANE records decide; else MTA-STS. */
+		dane_session_close(ss->dane);
+		ss->dane = NULL;
+		ss->use_sts = 1;
+		req->sts_last = 1;
+		ss->level = req->sts->level;
+		return 0;
+	}
 	if (ss->dane == NULL)
 		return 0;
 	ss->level = ss->dane->level;
@@ -1240,6 +1250,7 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 	int fd;
 
 	*retry_plain = 0;
+	req->sts_last = 0;
 	if (summary != NULL && summarylen > 0)
 		summary[0] = '\0';
 	memset(out, 0, sizeof(*out));

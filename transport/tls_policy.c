@@ -300,6 +300,31 @@ merge(const struct tlsmtp_config *cfg, const struct tls_policy *p, struct tls_ef
 		set_tafiles(p, eff);
 }
 
+/*
+ * MTA-STS enforce (RFC 8461 section 4.2, 7.2): a certificate verified for
+ * the MX host name (match=hostname), TLS 1.2 or newer, the mandatory
+ * ciphers; built from a policy value so that it takes the same path as a
+ * table entry.
+ */
+void
+tls_policy_mta_sts(const struct tlsmtp_config *cfg, const char *source, struct tls_effective *eff)
+{
+	struct tls_policy p;
+	char err[OUTCOME_TEXT_MAX];
+
+	memset(eff, 0, sizeof(*eff));
+	tls_policy_init(&p);
+	text_cut(eff->source, sizeof(eff->source), "%s", source);
+	if (tls_policy_parse("secure match=hostname protocols=>=TLSv1.2", &p, err, sizeof(err))
+	    != 0) {
+		mark_invalid(eff, err);
+	} else {
+		eff->level = p.level;
+		merge(cfg, &p, eff);
+	}
+	tls_policy_free(&p);
+}
+
 void
 tls_policy_resolve(const struct tlsmtp_config *cfg, struct policy_maps *maps,
     const struct nexthop *nh, struct tls_effective *eff)

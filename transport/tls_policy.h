@@ -42,6 +42,9 @@ struct tls_effective {
 void tls_policy_resolve(const struct tlsmtp_config *cfg, struct policy_maps *maps,
     const struct nexthop *nh, struct tls_effective *eff);
 void tls_effective_free(struct tls_effective *eff);
+/* The effective policy of an MTA-STS enforce policy; source names it. */
+void tls_policy_mta_sts(const struct tlsmtp_config *cfg, const char *source,
+    struct tls_effective *eff);
 
 /*
  * Expand the match strategies of eff for one address into lower-case

@@ -57,6 +57,7 @@
 #include <lmdb.h>
 
 /* tls */
+#include "lmdb_file.h"
 #include "tls_scache.h"
 
 #define ENTRY_KEY_LEN  (TLS_SCACHE_DIGEST_LEN + 8 + 4 + 4)
@@ -449,54 +450,6 @@ same_key(const MDB_val *k, const struct tls_scache_key *key)
  */
 
 /* "lmdb:/abs/path" -> "/abs/path.lmdb"; -1 with a reason otherwise. */
-static int
-file_name(const char *spec, char *out, size_t outlen, const char **why)
-{
-	const char *path;
-
-	if (strncmp(spec, "lmdb:", 5) != 0) {
-		*why = "unsupported database type (only lmdb: is supported)";
-		return -1;
-	}
-	path = spec + 5;
-	if (path[0] != '/') {
-		*why = "the path must be absolute";
-		return -1;
-	}
-	if ((size_t)snprintf(out, outlen, "%s.lmdb", path) >= outlen) {
-		*why = "path too long";
-		return -1;
-	}
-	return 0;
-}
-
-/* Our regular file, mode 0600 at most. */
-static int
-check_file(const char *file, int fd, const char **why)
-{
-	struct stat st;
-	int rc = fd >= 0 ? fstat(fd, &st) : lstat(file, &st);
-
-	if (rc != 0) {
-		*why = strerror(errno);
-		return errno == ENOENT && fd < 0 ? 0 : -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		*why = "not a regular file";
-		return -1;
-	}
-	if (st.st_uid != geteuid()) {
-		*why = "not owned by the agent's user";
-		return -1;
-	}
-	if ((st.st_mode & 077) != 0
-	    && (fd >= 0 ? fchmod(fd, st.st_mode & 0600) : chmod(file, st.st_mode & 0600)) != 0) {
-		*why = "cannot remove group and other permissions";
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * The data file must hold every page its meta page claims (no SIGBUS).
  * Also notes the page size and the cap in pages.
@@ -506,14 +459,11 @@ check_size(MDB_env *env, int fd, size_t map_size, struct tls_scache *sc, const c
 {
 	MDB_envinfo info;
 	MDB_stat stat;
-	struct stat st;
 
-	if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &stat) != 0 || fstat(fd, &st) != 0) {
-		*why = "cannot read the file's state";
+	if (lmdb_file_complete(env, fd, why) != 0)
 		return -1;
-	}
-	if ((uint64_t)st.st_size < ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize) {
-		*why = "file truncated";
+	if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &stat) != 0) {
+		*why = "cannot read the file's state";
 		return -1;
 	}
 	sc->page_size = stat.ms_psize;
@@ -528,12 +478,12 @@ open_env(struct tls_scache *sc, size_t map_size)
 	const char *why = NULL;
 	int rc, fd, dead;
 
-	if (check_file(sc->file, -1, &why) != 0) {
+	if (lmdb_file_check(sc->file, -1, &why) != 0) {
 		scache_warn(sc, "open", why);
 		return NULL;
 	}
 	snprintf(lockfile, sizeof(lockfile), "%s-lock", sc->file);
-	if (check_file(lockfile, -1, &why) != 0) {
+	if (lmdb_file_check(lockfile, -1, &why) != 0) {
 		scache_warn(sc, "lock file", why);
 		return NULL;
 	}
@@ -553,7 +503,7 @@ open_env(struct tls_scache *sc, size_t map_size)
 		scache_warn(sc, "open", mdb_strerror(rc));
 		return NULL;
 	}
-	if (check_file(sc->file, fd, &why) != 0 || check_file(lockfile, -1, &why) != 0
+	if (lmdb_file_check(sc->file, fd, &why) != 0 || lmdb_file_check(lockfile, -1, &why) != 0
 	    || check_size(sc->env, fd, map_size, sc, &why) != 0) {
 		scache_warn(sc, "open", why);
 		return NULL;
@@ -596,7 +546,7 @@ tls_scache_open(const char *spec, int timeout_s, size_t map_size)
 		return NULL;
 	}
 	sc->timeout = timeout_s;
-	if (file_name(spec, sc->file, sizeof(sc->file), &why) != 0) {
+	if (lmdb_file_name(spec, sc->file, sizeof(sc->file), &why) != 0) {
 		snprintf(sc->file, sizeof(sc->file), "%.200s", spec);
 		scache_warn(sc, "open", why);
 		free(sc);

@@ -53,6 +53,7 @@
 /* net */
 #include "socketmap.h"
 /* tls */
+#include "mta_sts.h"
 #include "tls_policy.h"
 /* smtp */
 #include "smtp.h"
@@ -663,6 +664,79 @@ enum destination_result {
 };
 
 /*
+ * MTA-STS (RFC 8461) is looked at only for a domain next-hop (MX routing:
+ * the next-hop's domain is the policy domain, section 3.4, never a
+ * parent) that no policy table entry names: an explicit entry wins.
+ * tls_policy_resolve() names main.cf's level as the source then.
+ */
+static int
+sts_wanted(const struct tlsmtp_config *cfg, const struct nexthop *nh,
+    const struct tls_effective *eff)
+{
+	return cfg->tls_mta_sts && nh->kind == NEXTHOP_DOMAIN
+	    && strcmp(eff->source, "smtp_tls_security_level") == 0;
+}
+
+/*
+ * Section 4.1: under enforce only the MX hosts that match a pattern are
+ * tried (the others are dropped, never contacted); under testing they are
+ * logged and kept.  Returns the number of addresses left.
+ */
+static size_t
+sts_filter(const struct mta_sts_result *sts, struct route_list *route)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < route->count; i++) {
+		const struct route_addr *a = &route->addrs[i];
+		if (sts_policy_allows(&sts->policy, a->host)) {
+			route->addrs[kept++] = *a;
+			continue;
+		}
+		log_info("MTA-STS policy for %s (%s, id %s): MX host %s matches no mx pattern%s",
+		    sts->domain, sts_mode_name(sts->policy.mode), sts->id, a->host,
+		    sts->policy.mode == STS_MODE_ENFORCE ? "; not tried"
+							 : "; testing: tried anyway");
+		if (sts->policy.mode != STS_MODE_ENFORCE)
+			route->addrs[kept++] = *a;
+	}
+	route->count = kept;
+	return kept;
+}
+
+/*
+ * The MTA-STS policy of a destination, when one applies: *sts_eff is set
+ * up for enforce (req->sts then points at it); testing only logs.
+ * Returns the policy (malloc'ed) or NULL.
+ */
+static struct mta_sts_result *
+sts_prepare(struct smtp_request *req, struct dns_ctx *dns, const struct nexthop *nh,
+    struct tls_effective *sts_eff)
+{
+	struct mta_sts_result *sts;
+	char source[TLS_POLICY_SOURCE_MAX];
+
+	if ((sts = malloc(sizeof(*sts))) == NULL)
+		return NULL;
+	(void)mta_sts_discover(dns, req->cfg, nh->host, 0, req->deadline_ms, sts);
+	if (!sts->active) {
+		log_verbose("MTA-STS: no policy applies to %s", nh->host);
+		free(sts);
+		return NULL;
+	}
+	log_verbose("MTA-STS policy for %s: mode %s, id %s, %zu mx patterns, %s", sts->domain,
+	    sts_mode_name(sts->policy.mode), sts->id, sts->policy.mx_count,
+	    sts->from_cache ? "cached" : "fetched");
+	if (sts->policy.mode == STS_MODE_ENFORCE) {
+		text_cut(source, sizeof(source), "MTA-STS policy %s id %s", sts->domain, sts->id);
+		tls_policy_mta_sts(req->cfg, source, sts_eff);
+		if (sts_eff->level == TLS_LEVEL_INVALID)
+			log_warn("%s: %s", source, sts_eff->invalid_reason);
+	}
+	return sts;
+}
+
+/*
  * One destination: its own TLS policy (the policy key is this destination
  * as written), its own route, then its addresses.
  */
@@ -676,10 +750,13 @@ try_destination(struct smtp_request *req, struct policy_maps *maps, struct dns_c
 	struct route_error rerr;
 	struct route_options ro;
 	enum destination_result result = DEST_FAILED;
+	struct mta_sts_result *sts = NULL;
+	struct tls_effective sts_eff;
 
 	snprintf(at->relay, sizeof(at->relay), "none");
 	at->summary[0] = '\0';
 	memset(&eff, 0, sizeof(eff));
+	memset(&sts_eff, 0, sizeof(sts_eff));
 	tls_policy_resolve(cfg, maps, nh, &eff);
 	if (eff.level == TLS_LEVEL_INVALID) {
 		/* tls_policy_resolve() logged why; as Postfix, the next destination may do. */
@@ -701,6 +778,20 @@ try_destination(struct smtp_request *req, struct policy_maps *maps, struct dns_c
 	}
 	if (t->route_done == 0)
 		t->route_done = now_ms();
+	if (sts_wanted(cfg, nh, &eff) && (sts = sts_prepare(req, dns, nh, &sts_eff)) != NULL) {
+		if (sts->policy.mode == STS_MODE_ENFORCE && sts_eff.level == TLS_LEVEL_INVALID) {
+			outcome_set(&at->last, "4.7.5", "client TLS configuration problem");
+			goto out;
+		}
+		if (sts_filter(sts, &route) == 0) {
+			outcome_set(&at->last, "4.7.5",
+			    "MTA-STS policy for %s: no MX host matches the policy's mx patterns",
+			    sts->domain);
+			goto out;
+		}
+		if (sts->policy.mode == STS_MODE_ENFORCE)
+			req->sts = &sts_eff;
+	}
 
 	req->nexthop = nh;
 	req->tls = &eff;
@@ -708,16 +799,34 @@ try_destination(struct smtp_request *req, struct policy_maps *maps, struct dns_c
 	req->best_pref = route.addrs[0].pref;
 	if (try_addresses(req, &route, final || route.self, at) == ATTEMPT_SETTLED)
 		result = DEST_SETTLED;
+	if (result == DEST_SETTLED && sts != NULL && sts->policy.mode == STS_MODE_TESTING
+	    && strstr(at->summary, " Verified)") == NULL)
+		/* Section 5: testing delivers; say what enforce would have done. */
+		log_info("MTA-STS policy for %s (testing, id %s): %s was not verified TLS for its "
+			 "name; enforce would have refused it",
+		    sts->domain, sts->id, at->relay);
 	else if (route.self)
 		result = DEST_LAST;
+	if (result != DEST_SETTLED && req->sts != NULL && req->sts_last
+	    && strncmp(at->last.dsn, "4.7.", 4) == 0) {
+		/* Section 5.1: an enforce failure defers, with the reason. */
+		char text[OUTCOME_TEXT_MAX], dsn[OUTCOME_DSN_MAX];
+		snprintf(text, sizeof(text), "%s", at->last.text);
+		snprintf(dsn, sizeof(dsn), "%s", at->last.dsn);
+		outcome_set(&at->last, dsn, "%s (MTA-STS policy of %s: enforce)", text,
+		    sts->domain);
+	}
 	req->nexthop = NULL;
 	req->tls = NULL;
+	req->sts = NULL;
 out:
 	/* No server was tried, and the next destination will be: say why here. */
 	if (result == DEST_FAILED && !final && route.count == 0)
 		log_info("%s", at->last.text);
 	route_list_free(&route);
 	tls_effective_free(&eff);
+	tls_effective_free(&sts_eff);
+	free(sts);
 	return result;
 }
 

@@ -75,6 +75,10 @@ mx-unusable		A	127.0.0.1
 *._tcp.mx-unusable	TLSA	${tlsa 0 0 1 int}
 *._tcp.mx-unusable	TLSA	3 2 1 ${hex 32}
 *._tcp.mx-unusable	TLSA	3 1 3 ${hex 32}
+; MTA-STS beside DANE (sts-dane-*.scn): dane.test publishes a policy too
+@			MX	10 mx-ee311
+_mta-sts		TXT	"v=STSv1; id=dane1"
+mta-sts			A	127.0.0.1
 ; no TLSA at all: a validated NXDOMAIN for the TLSA name
 mx-none			A	127.0.0.1
 none			MX	10 mx-none
