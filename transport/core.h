@@ -104,6 +104,11 @@ struct tlsmtp_config {
 	char *tls_session_cache_database; /* smtp_tls_session_cache_database, "" = off */
 	int tls_session_cache_timeout;	  /* smtp_tls_session_cache_timeout, 3600s, 0 = off */
 	int lmdb_map_size;		  /* size limit of the session cache file, bytes */
+	char *connection_cache_directory; /* ours: where held connections listen, "" = off */
+	int connection_cache_on_demand;	  /* smtp_connection_cache_on_demand, yes */
+	int connection_cache_time_limit;  /* idle time of a held connection, 2s */
+	int connection_reuse_time_limit;  /* a connection's whole life for reuse, 300s */
+	int connection_reuse_count_limit; /* deliveries per connection, 0 = no limit */
 };
 
 /*
