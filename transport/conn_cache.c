@@ -6,7 +6,8 @@
  * /dev/null so that pipe(8) sees the agent's exit at once, and keeps the
  * SMTP connection.  It listens on DIR/HASH.N (N < CONN_CACHE_SLOTS, the
  * first free slot; bound under a temporary name, then link(2)ed so that
- * two holders never share a name) and ends by itself: after
+ * two holders never share a name; bound by the agent before it forks, so
+ * that the next agent finds it at once) and ends by itself: after
  * smtp_connection_cache_time_limit without a client, when the connection
  * is smtp_connection_reuse_time_limit old, after
  * smtp_connection_reuse_count_limit deliveries, or when the server speaks
@@ -739,9 +740,14 @@ conn_cache_hold(const struct tlsmtp_config *cfg, const struct conn_cache_key *ke
 		return 0;
 	h.marker_len =
 	    (size_t)snprintf(h.marker, sizeof(h.marker), "%s%s\r\n", MARKER_PREFIX, h.token);
-	fflush(NULL);
-	if ((pid = fork()) < 0)
+	/* Listening before the agent exits: the next agent finds it at once. */
+	if (holder_listen(&h) != 0)
 		return 0;
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		holder_unlisten(&h);
+		return 0;
+	}
 	if (pid == 0) {
 		/* The middle process: a new session, then the holder. */
 		(void)setsid();
@@ -752,15 +758,16 @@ conn_cache_hold(const struct tlsmtp_config *cfg, const struct conn_cache_key *ke
 		(void)signal(SIGALRM, SIG_DFL);
 		(void)alarm(0);
 		detach_stdio();
-		if (holder_listen(&h) != 0) {
-			holder_quit(&h);
-			_exit(0);
-		}
 		holder_run(&h);
 	}
 	do
 		gone = waitpid(pid, &status, 0);
 	while (gone < 0 && errno == EINTR);
 	/* The holder exists only when the middle process forked it. */
-	return gone == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (gone == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		close(h.listen_fd);
+		return 1;
+	}
+	holder_unlisten(&h);
+	return 0;
 }
