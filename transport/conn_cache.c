@@ -281,6 +281,8 @@ read_header(int fd, char *buf, size_t cap, size_t *len)
 		if (poll(&p, 1, (int)(deadline - now_ms())) <= 0)
 			continue;
 		n = read(fd, buf + *len, cap - *len);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
 		if (n <= 0)
 			return -1;
 		*len += (size_t)n;
@@ -353,7 +355,8 @@ conn_cache_take(const struct tlsmtp_config *cfg, const struct conn_cache_key *ke
 	for (unsigned slot = 0; slot < CONN_CACHE_SLOTS && !found; slot++) {
 		if (slot_path(dir, key->hash, slot, &sun) != 0)
 			break;
-		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		/* Non-blocking: a holder whose backlog is full is skipped, not waited for. */
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
 			break;
 		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || !peer_is_us(fd)
 		    || read_header(fd, hdr, HEADER_MAX + CONN_CACHE_KEY_MAX, &len) != 0
@@ -595,14 +598,19 @@ relay(struct holder *h, int fd)
 	for (;;) {
 		struct pollfd p[3] = { { fd, POLLIN, 0 }, { stream_fd(h->server), POLLIN, 0 },
 			{ h->listen_fd, POLLIN, 0 } };
-		int r;
 
-		if (stream_buffered(h->server))
-			p[1].revents = POLLIN, r = 1;
-		else if ((r = poll(p, 3, RELAY_IDLE_MS)) <= 0) {
+		if (stream_buffered(h->server)) {
+			p[1].revents = POLLIN;
+		} else if (poll(p, 3, RELAY_IDLE_MS) <= 0) {
 			end = RELAY_DROPPED;
 			break;
 		}
+		/*
+		 * The client first: a release line is always queued before the
+		 * next agent's connection, which must then wait, not be turned away.
+		 */
+		if (p[0].revents && (end = from_client(h, fd, buf, &at_line_start)) != RELAY_MORE)
+			break;
 		if (p[2].revents)
 			turn_away(h);
 		if (p[1].revents) {
@@ -617,11 +625,6 @@ relay(struct holder *h, int fd)
 				end = st != STREAM_OK ? RELAY_SERVER_GONE : RELAY_DROPPED;
 				break;
 			}
-		}
-		if (p[0].revents) {
-			if ((end = from_client(h, fd, buf, &at_line_start)) == RELAY_MORE)
-				continue;
-			break;
 		}
 	}
 	free(buf);
