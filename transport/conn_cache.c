@@ -716,7 +716,7 @@ detach_stdio(void)
 int
 conn_cache_hold(const struct tlsmtp_config *cfg, const struct conn_cache_key *key, struct stream *s,
     const struct route_addr *addr, int tls_active, const struct tls_info *tls,
-    const struct ehlo_features *feat, unsigned uses)
+    const struct ehlo_features *feat, unsigned uses, struct spool *msg)
 {
 	struct holder h;
 	pid_t pid, gone;
@@ -761,6 +761,7 @@ conn_cache_hold(const struct tlsmtp_config *cfg, const struct conn_cache_key *ke
 		(void)signal(SIGALRM, SIG_DFL);
 		(void)alarm(0);
 		detach_stdio();
+		spool_free(msg);
 		holder_run(&h);
 	}
 	do

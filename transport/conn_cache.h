@@ -71,10 +71,11 @@ void conn_cache_lease_free(struct conn_cache_lease *lease);
 /*
  * Fork a holder for s, whose last transaction finished (2xx to the dot).
  * Returns 1 when the holder has it (the caller frees s without a QUIT),
- * 0 when the caller must end the session itself.
+ * 0 when the caller must end the session itself.  The holder frees its
+ * copy of msg at once: an unlinked spool file must not outlive the agent.
  */
 int conn_cache_hold(const struct tlsmtp_config *cfg, const struct conn_cache_key *key,
     struct stream *s, const struct route_addr *addr, int tls_active, const struct tls_info *tls,
-    const struct ehlo_features *feat, unsigned uses);
+    const struct ehlo_features *feat, unsigned uses, struct spool *msg);
 
 #endif

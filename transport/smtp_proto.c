@@ -1073,7 +1073,7 @@ hold_connection(struct session *ss)
 	    || conn_cache_key_make(req->cfg, req->nexthop, req->tls, &key) != 0)
 		return 0;
 	if (!conn_cache_hold(req->cfg, &key, ss->stream, ss->addr, ss->tls_active, &ss->tls,
-		&ss->feat, req->conn_use))
+		&ss->feat, req->conn_use, req->msg))
 		return 0;
 	return 1;
 }

@@ -205,7 +205,7 @@ test_holder(void **state)
 	memset(&tls, 0, sizeof(tls));
 	memset(&feat, 0, sizeof(feat));
 	feat.pipelining = 1;
-	assert_int_equal(conn_cache_hold(&cfg, &key, s, &addr, 0, &tls, &feat, 1), 1);
+	assert_int_equal(conn_cache_hold(&cfg, &key, s, &addr, 0, &tls, &feat, 1, NULL), 1);
 	stream_free(s); /* the holder has its own copy */
 
 	/* The directory was made private. */
