@@ -160,6 +160,17 @@ static const struct param params[] = {
 	    0, 0, NULL },
 	{ "smtp_tls_mta_sts_fetch_timeout", P_TIME, F(tls_mta_sts_fetch_timeout), "10s", 1, 60,
 	    NULL },
+	/* Connection reuse between deliveries (conn_cache.c); "" directory = off. */
+	{ "smtp_connection_cache_directory", P_PATH, F(connection_cache_directory), "", 0, 0,
+	    NULL },
+	{ "smtp_connection_cache_on_demand", P_BOOL, F(connection_cache_on_demand), "yes", 0, 0,
+	    NULL },
+	{ "smtp_connection_cache_time_limit", P_TIME, F(connection_cache_time_limit), "2s", 1, 300,
+	    NULL },
+	{ "smtp_connection_reuse_time_limit", P_TIME, F(connection_reuse_time_limit), "300s", 1,
+	    86400, NULL },
+	{ "smtp_connection_reuse_count_limit", P_INT, F(connection_reuse_count_limit), "0", 0,
+	    INT_MAX, NULL },
 	/* So that a shared value like lmdb:$config_directory/tls_policy works. */
 	{ "config_directory", P_REF, 0, "/etc/postfix", 0, 0, NULL },
 };
@@ -362,8 +373,7 @@ struct expansion {
 	size_t len;
 };
 
-static int
-expand_into(const struct raw_config *raw, size_t i, struct expansion *x, int depth,
+static int expand_into(const struct raw_config *raw, size_t i, struct expansion *x, int depth,
     char *err, size_t errlen);
 
 static int

@@ -121,6 +121,11 @@ struct tlsmtp_config {
 	int tls_mta_sts;		  /* smtp_tls_mta_sts, ours: default no */
 	char *tls_mta_sts_cache;	  /* smtp_tls_mta_sts_cache, lmdb:PATH, "" = none */
 	int tls_mta_sts_fetch_timeout;	  /* smtp_tls_mta_sts_fetch_timeout, 10s */
+	char *connection_cache_directory; /* ours: where held connections listen, "" = off */
+	int connection_cache_on_demand;	  /* smtp_connection_cache_on_demand, yes */
+	int connection_cache_time_limit;  /* idle time of a held connection, 2s */
+	int connection_reuse_time_limit;  /* a connection's whole life for reuse, 300s */
+	int connection_reuse_count_limit; /* deliveries per connection, 0 = no limit */
 };
 
 /*

@@ -74,6 +74,10 @@ struct smtp_request {
 	struct sasl_maps *sasl;
 	/* tlspolicy probe (below): no mail transaction; NULL for a delivery. */
 	struct smtp_probe *probe;
+	/* Deliveries made on the connection of the last attempt, this one
+	 * included (Postfix's conn_use): 1 on a new connection, more when
+	 * reused (conn_cache.h); 0 before any session. */
+	unsigned conn_use;
 };
 
 /*
@@ -120,5 +124,17 @@ enum attempt_status {
  */
 enum attempt_status smtp_attempt(struct smtp_request *req, const struct route_addr *addr,
     int tls_off, struct outcome *out, int *retry_plain, char *summary, size_t summarylen);
+
+/*
+ * The same delivery over a connection that an earlier delivery of this
+ * next-hop under an identical policy (req->nexthop, req->tls) left open
+ * (conn_cache.h), proven alive with RSET first.  *fresh is set when there
+ * was none, or it failed before the message body (nothing was sent): the
+ * caller then delivers as usual, over a new connection.  Otherwise the
+ * result is as smtp_attempt's, except that a soft failure settles the
+ * delivery (a deferral); relay gets the server's "host[addr]:port".
+ */
+enum attempt_status smtp_attempt_reuse(struct smtp_request *req, struct outcome *out, char *summary,
+    size_t summarylen, char *relay, size_t relaylen, int *fresh);
 
 #endif

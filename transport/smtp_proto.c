@@ -66,6 +66,7 @@
 #include "tls_session.h"
 #include "tls_verify.h"
 /* smtp */
+#include "conn_cache.h"
 #include "smtp.h"
 #include "smtp_sasl.h"
 
@@ -88,6 +89,7 @@
 #define STAGE_DATA     "sending DATA command"
 #define STAGE_BODY     "sending message body"
 #define STAGE_DOT      "sending end of data -- message may be sent more than once"
+#define STAGE_RSET     "sending RSET on a reused connection"
 
 struct session {
 	struct smtp_request *req;
@@ -108,6 +110,7 @@ struct session {
 	struct dane_session *dane;	   /* dane levels: TLSA state of this attempt */
 	struct sasl_session *sasl;	   /* smtp_sasl_auth_enable: AUTH (smtp_sasl.c) */
 	int use_sts;			   /* req->sts decides this attempt (MTA-STS) */
+	int io_lost;			   /* the connection broke or timed out */
 };
 
 /* ------------------------------------------------------------------------
@@ -166,6 +169,7 @@ server_said(struct session *ss, const char *what, char *dsn, size_t dsnlen, char
 static void
 io_failed(struct session *ss, enum stream_io st, const char *stage)
 {
+	ss->io_lost = 1;
 	if (st == STREAM_TIMEOUT)
 		fail_soft(ss, "4.4.2", "conversation with %s timed out while %s", ss->namaddr,
 		    stage);
@@ -1240,6 +1244,125 @@ smtp_probe_free(struct smtp_probe *p)
 	memset(p, 0, sizeof(*p));
 }
 /* ---- probe end ---- */
+/* ---- connection reuse begin (conn_cache.c owns the holder) ---- */
+
+static int
+all_delivered(const struct smtp_request *req)
+{
+	for (size_t i = 0; i < req->rcpt_count; i++)
+		if (req->rcpts[i].state != RCPT_DONE)
+			return 0;
+	return req->rcpt_count > 0;
+}
+
+/*
+ * After a transaction that delivered to every recipient, the connection
+ * may be kept for the next delivery of this next-hop and policy: TLS as
+ * the level asked (plaintext only at level none).  1 when a holder has it.
+ */
+static int
+hold_connection(struct session *ss)
+{
+	struct smtp_request *req = ss->req;
+	struct conn_cache_key key;
+
+	/* Not with SASL or MTA-STS yet: tlsmtp.c try_reuse() says why. */
+	if (!all_delivered(req) || ss->dane != NULL || req->cfg->sasl_auth_enable
+	    || req->cfg->tls_mta_sts
+	    || (ss->level != TLS_LEVEL_NONE && !ss->tls_active)
+	    || conn_cache_key_make(req->cfg, req->nexthop, req->tls, &key) != 0)
+		return 0;
+	if (!conn_cache_hold(req->cfg, &key, ss->stream, ss->addr, ss->tls_active, &ss->tls,
+		&ss->feat, req->conn_use, req->msg))
+		return 0;
+	return 1;
+}
+
+/* Pending again: what a failed reuse attempt set counts for nothing. */
+static void
+reopen_rcpts(struct smtp_request *req, struct outcome *out)
+{
+	for (size_t i = 0; i < req->rcpt_count; i++)
+		if (req->rcpts[i].state == RCPT_SOFT || req->rcpts[i].state == RCPT_ACCEPTED) {
+			req->rcpts[i].state = RCPT_PENDING;
+			req->rcpts[i].dsn[0] = '\0';
+			req->rcpts[i].reply[0] = '\0';
+		}
+	memset(out, 0, sizeof(*out));
+	req->held_back = 0;
+}
+
+enum attempt_status
+smtp_attempt_reuse(struct smtp_request *req, struct outcome *out, char *summary, size_t summarylen,
+    char *relay, size_t relaylen, int *fresh)
+{
+	struct conn_cache_key key;
+	struct conn_cache_lease lease;
+	struct session *ss;
+	enum attempt_status status;
+
+	*fresh = 1;
+	if (summary != NULL && summarylen > 0)
+		summary[0] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (conn_cache_key_make(req->cfg, req->nexthop, req->tls, &key) != 0
+	    || !conn_cache_take(req->cfg, &key, &lease))
+		return ATTEMPT_TRY_NEXT;
+	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
+		conn_cache_lease_free(&lease);
+		return ATTEMPT_TRY_NEXT;
+	}
+	reopen_rcpts(req, out);
+	ss->req = req;
+	ss->addr = &lease.addr;
+	ss->out = out;
+	ss->level = req->tls->level;
+	ss->stream = lease.stream;
+	ss->feat = lease.feat;
+	ss->tls_active = lease.tls_active;
+	ss->tls.status = lease.tls.status;
+	memcpy(ss->tls.protocol, lease.tls.protocol, sizeof(ss->tls.protocol));
+	snprintf(ss->namaddr, sizeof(ss->namaddr), "%s[%s]", lease.addr.host, lease.addr.addr);
+	route_addr_label(&lease.addr, ss->label, sizeof(ss->label));
+
+	/* Proven alive first, as Postfix does; a failure here costs nothing. */
+	if (command(ss, req->cfg->rset_timeout, STAGE_RSET, "RSET") != 0 || ss->reply.code != 250) {
+		log_info("%s: cached connection unusable (%s): delivering over a new connection",
+		    ss->label, ss->io_lost ? out->text : "RSET refused");
+		if (!ss->io_lost)
+			send_quit(ss);
+		conn_cache_lease_free(&lease);
+		reopen_rcpts(req, out);
+		free(ss);
+		return ATTEMPT_TRY_NEXT;
+	}
+	req->conn_use = lease.uses + 1;
+	log_info("%s: connection reused (conn_use=%u%s%s%s)", ss->label, req->conn_use,
+	    ss->tls_active ? ", " : "", ss->tls_active ? ss->tls.protocol : "",
+	    ss->tls_active ? " TLS" : "");
+	transaction(ss);
+	if (!ss->in_data && !ss->io_lost && all_delivered(req))
+		conn_cache_release(&lease, req->deadline_ms);
+	else if (!ss->in_data && !ss->io_lost)
+		send_quit(ss);
+	status = conclude(ss, summary, summarylen);
+	/* Broken before the body: nothing was sent, so deliver afresh. */
+	if (status == ATTEMPT_TRY_NEXT && ss->io_lost && !ss->in_data) {
+		log_info("%s: reused connection lost (%s): delivering over a new connection",
+		    ss->label, out->text);
+		reopen_rcpts(req, out);
+		req->conn_use = 0;
+	} else {
+		*fresh = 0;
+		snprintf(relay, relaylen, "%s", ss->label);
+		if (status == ATTEMPT_TRY_NEXT)
+			status = ATTEMPT_SETTLED; /* a deferral, as on a new connection */
+	}
+	conn_cache_lease_free(&lease);
+	free(ss);
+	return status;
+}
+/* ---- connection reuse end ---- */
 
 enum attempt_status
 smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_off,
@@ -1279,11 +1402,12 @@ smtp_attempt(struct smtp_request *req, const struct route_addr *addr, int tls_of
 		} else if (open_session(ss, retry_plain) == 0) {
 			/* Counts toward smtp_mx_session_limit (EHLO and TLS done). */
 			req->sessions++;
+			req->conn_use = 1;
 			if (req->probe != NULL)
 				probe_ready(ss);
 			else
 				transaction(ss);
-			if (!ss->in_data)
+			if (!ss->in_data && (req->probe != NULL || !hold_connection(ss)))
 				send_quit(ss);
 		}
 	}

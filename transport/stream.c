@@ -220,6 +220,29 @@ stream_read_line(struct stream *s, char *buf, size_t cap, size_t *len, int64_t d
 	return STREAM_OK;
 }
 
+enum stream_io
+stream_read_some(struct stream *s, char *buf, size_t cap, size_t *len, int64_t deadline_ms)
+{
+	enum stream_io st;
+	size_t n;
+
+	if (s->end == s->start && (st = fill(s, deadline_ms)) != STREAM_OK)
+		return st;
+	n = s->end - s->start < cap ? s->end - s->start : cap;
+	memcpy(buf, s->buf + s->start, n);
+	s->start += n;
+	*len = n;
+	return STREAM_OK;
+}
+
+int
+stream_buffered(const struct stream *s)
+{
+	if (s->end > s->start)
+		return 1;
+	return s->tls != NULL && gnutls_record_check_pending(s->tls) > 0;
+}
+
 /* One attempt at sending; returns bytes sent (>0), 0 to wait, <0 on error. */
 static ssize_t
 send_some(struct stream *s, const char *buf, size_t len)

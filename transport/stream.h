@@ -45,6 +45,15 @@ int stream_unread_input(struct stream *s);
 enum stream_io stream_read_line(struct stream *s, char *buf, size_t cap, size_t *len,
     int64_t deadline_ms);
 /*
+ * Whatever is buffered, else one read (waiting until the deadline): at
+ * most cap bytes into buf, *len > 0 on STREAM_OK.  For relaying bytes
+ * that are not lines (conn_cache.c).
+ */
+enum stream_io stream_read_some(struct stream *s, char *buf, size_t cap, size_t *len,
+    int64_t deadline_ms);
+/* Bytes readable without waiting: in our buffer or inside GnuTLS. */
+int stream_buffered(const struct stream *s);
+/*
  * Write everything.  The time limit is "no progress for timeout_s", never
  * past overall_ms.  TLS data goes out in records of up to 16 KiB.
  */

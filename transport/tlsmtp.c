@@ -63,6 +63,7 @@
 #define SUMMARY_MAX	256
 #define DESTINATION_MAX 32 /* next-hop list and fallback relays together */
 
+
 struct options {
 	const char *config_file;
 	char **overrides;
@@ -467,18 +468,22 @@ format_seconds(char *buf, size_t len, int64_t ms)
 		p[-1] = '\0';
 }
 
+static unsigned log_conn_use; /* Postfix's conn_use=N, shown when N > 1 */
+
 static void
 log_delivery(const struct smtp_rcpt *r, const char *relay, const struct timing *t, const char *dsn,
     const char *status, const char *text)
 {
-	char delay[16], a[16], b[16], c[16];
+	char delay[16], a[16], b[16], c[16], use[32] = "";
 
 	format_seconds(delay, sizeof(delay), t->end - t->start);
 	format_seconds(a, sizeof(a), t->input_done - t->start);
 	format_seconds(b, sizeof(b), t->route_done - t->input_done);
 	format_seconds(c, sizeof(c), t->end - t->route_done);
-	log_info("to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/0, dsn=%s, status=%s (%s)", r->addr,
-	    relay, delay, a, b, c, dsn, status, text);
+	if (log_conn_use > 1)
+		snprintf(use, sizeof(use), ", conn_use=%u", log_conn_use);
+	log_info("to=<%s>, relay=%s%s, delay=%s, delays=%s/%s/%s/0, dsn=%s, status=%s (%s)",
+	    r->addr, relay, use, delay, a, b, c, dsn, status, text);
 }
 
 /*
@@ -656,6 +661,34 @@ try_addresses(struct smtp_request *req, const struct route_list *route, int fina
 	return ATTEMPT_TRY_NEXT;
 }
 
+/*
+ * A connection an earlier delivery left open for this next-hop and
+ * policy (conn_cache.h), before any DNS lookup, as smtp(8) looks in its
+ * connection cache by destination first.
+ */
+static enum attempt_status
+try_reuse(struct smtp_request *req, struct timing *t, struct attempts *at)
+{
+	enum attempt_status st;
+	int fresh;
+
+	/*
+	 * Not yet with SASL credentials or MTA-STS: neither is part of the
+	 * reuse key (conn_cache_key_make), so a held connection could be
+	 * handed to a delivery that needs AUTH or an STS-verified MX.
+	 */
+	if (req->cfg->sasl_auth_enable || req->cfg->tls_mta_sts)
+		return ATTEMPT_TRY_NEXT;
+	st = smtp_attempt_reuse(req, &at->last, at->summary, sizeof(at->summary), at->relay,
+	    sizeof(at->relay), &fresh);
+	if (fresh)
+		return ATTEMPT_TRY_NEXT;
+	if (t->route_done == 0)
+		t->route_done = now_ms();
+	log_conn_use = req->conn_use;
+	return st;
+}
+
 /* What one destination came to. */
 enum destination_result {
 	DEST_SETTLED, /* delivered, or refused for good: stop */
@@ -766,6 +799,15 @@ try_destination(struct smtp_request *req, struct policy_maps *maps, struct dns_c
 	log_verbose("next-hop %s: TLS level %s (%s)", nh->key, tls_level_name(eff.level),
 	    eff.source);
 
+	req->nexthop = nh;
+	req->tls = &eff;
+	if (try_reuse(req, t, at) == ATTEMPT_SETTLED) {
+		result = DEST_SETTLED;
+		goto out;
+	}
+	req->nexthop = NULL;
+	req->tls = NULL;
+
 	route_options_from(cfg, default_port(cfg), req->deadline_ms, &ro);
 	if (route_resolve(dns, nh, &ro, &route, &rerr) != 0) {
 		if (t->route_done == 0)
@@ -816,10 +858,10 @@ try_destination(struct smtp_request *req, struct policy_maps *maps, struct dns_c
 		outcome_set(&at->last, dsn, "%s (MTA-STS policy of %s: enforce)", text,
 		    sts->domain);
 	}
+out:
 	req->nexthop = NULL;
 	req->tls = NULL;
 	req->sts = NULL;
-out:
 	/* No server was tried, and the next destination will be: say why here. */
 	if (result == DEST_FAILED && !final && route.count == 0)
 		log_info("%s", at->last.text);
