@@ -35,9 +35,11 @@
 /* dns */
 #include "dns.h"
 #include "dns_msg.h"
+#include "route.h"
 /* tls */
 #include "mta_sts.h"
 #include "sts_cache.h"
+#include "tls_policy.h"
 #include "sts_https.h"
 
 #define DNS_TYPE_TXT  16
@@ -288,4 +290,45 @@ out:
 	sts_cache_close(cache);
 	free(e);
 	return rc;
+}
+
+/*
+ * MTA-STS (RFC 8461) is looked at only for a domain next-hop (MX routing:
+ * the next-hop's domain is the policy domain, section 3.4, never a
+ * parent) that no policy table entry names: an explicit entry wins.
+ * tls_policy_resolve() names main.cf's level as the source then.
+ */
+int
+mta_sts_wanted(const struct tlsmtp_config *cfg, const struct nexthop *nh,
+    const struct tls_effective *eff)
+{
+	return cfg->tls_mta_sts && nh->kind == NEXTHOP_DOMAIN
+	    && strcmp(eff->source, "smtp_tls_security_level") == 0;
+}
+
+/*
+ * Section 4.1: under enforce only the MX hosts that match a pattern are
+ * tried (the others are dropped, never contacted); under testing they are
+ * logged and kept.  Returns the number of addresses left.
+ */
+size_t
+mta_sts_filter(const struct mta_sts_result *sts, struct route_list *route)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < route->count; i++) {
+		const struct route_addr *a = &route->addrs[i];
+		if (sts_policy_allows(&sts->policy, a->host)) {
+			route->addrs[kept++] = *a;
+			continue;
+		}
+		log_info("MTA-STS policy for %s (%s, id %s): MX host %s matches no mx pattern%s",
+		    sts->domain, sts_mode_name(sts->policy.mode), sts->id, a->host,
+		    sts->policy.mode == STS_MODE_ENFORCE ? "; not tried"
+							 : "; testing: tried anyway");
+		if (sts->policy.mode != STS_MODE_ENFORCE)
+			route->addrs[kept++] = *a;
+	}
+	route->count = kept;
+	return kept;
 }

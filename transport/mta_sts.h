@@ -13,6 +13,11 @@
  *                       Returns 0, or -1 when a fetch was due and failed
  *                       (r then holds what still applies: the cached policy
  *                       or none), with the reason in r->error.
+ *   mta_sts_wanted()    1 when the agent looks for a policy at all: the
+ *                       feature on, a domain next-hop (MX routing), and no
+ *                       policy table entry for it (eff came from main.cf)
+ *   mta_sts_filter()    drops (enforce) or logs (testing) the addresses of
+ *                       MX hosts that match no mx pattern; the number left
  */
 #ifndef TLSMTP_MTA_STS_H
 #define TLSMTP_MTA_STS_H
@@ -26,6 +31,9 @@
 #include "core.h"
 /* dns */
 #include "dns.h"
+#include "route.h"
+/* tls */
+#include "tls_policy.h"
 
 struct mta_sts_result {
 	int active;		     /* mode enforce or testing, unexpired */
@@ -40,5 +48,8 @@ struct mta_sts_result {
 
 int mta_sts_discover(struct dns_ctx *dns, const struct tlsmtp_config *cfg, const char *domain,
     int force, int64_t deadline_ms, struct mta_sts_result *r);
+int mta_sts_wanted(const struct tlsmtp_config *cfg, const struct nexthop *nh,
+    const struct tls_effective *eff);
+size_t mta_sts_filter(const struct mta_sts_result *sts, struct route_list *route);
 
 #endif

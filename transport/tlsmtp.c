@@ -697,47 +697,6 @@ enum destination_result {
 };
 
 /*
- * MTA-STS (RFC 8461) is looked at only for a domain next-hop (MX routing:
- * the next-hop's domain is the policy domain, section 3.4, never a
- * parent) that no policy table entry names: an explicit entry wins.
- * tls_policy_resolve() names main.cf's level as the source then.
- */
-static int
-sts_wanted(const struct tlsmtp_config *cfg, const struct nexthop *nh,
-    const struct tls_effective *eff)
-{
-	return cfg->tls_mta_sts && nh->kind == NEXTHOP_DOMAIN
-	    && strcmp(eff->source, "smtp_tls_security_level") == 0;
-}
-
-/*
- * Section 4.1: under enforce only the MX hosts that match a pattern are
- * tried (the others are dropped, never contacted); under testing they are
- * logged and kept.  Returns the number of addresses left.
- */
-static size_t
-sts_filter(const struct mta_sts_result *sts, struct route_list *route)
-{
-	size_t kept = 0;
-
-	for (size_t i = 0; i < route->count; i++) {
-		const struct route_addr *a = &route->addrs[i];
-		if (sts_policy_allows(&sts->policy, a->host)) {
-			route->addrs[kept++] = *a;
-			continue;
-		}
-		log_info("MTA-STS policy for %s (%s, id %s): MX host %s matches no mx pattern%s",
-		    sts->domain, sts_mode_name(sts->policy.mode), sts->id, a->host,
-		    sts->policy.mode == STS_MODE_ENFORCE ? "; not tried"
-							 : "; testing: tried anyway");
-		if (sts->policy.mode != STS_MODE_ENFORCE)
-			route->addrs[kept++] = *a;
-	}
-	route->count = kept;
-	return kept;
-}
-
-/*
  * The MTA-STS policy of a destination, when one applies: *sts_eff is set
  * up for enforce (req->sts then points at it); testing only logs.
  * Returns the policy (malloc'ed) or NULL.
@@ -820,12 +779,12 @@ try_destination(struct smtp_request *req, struct policy_maps *maps, struct dns_c
 	}
 	if (t->route_done == 0)
 		t->route_done = now_ms();
-	if (sts_wanted(cfg, nh, &eff) && (sts = sts_prepare(req, dns, nh, &sts_eff)) != NULL) {
+	if (mta_sts_wanted(cfg, nh, &eff) && (sts = sts_prepare(req, dns, nh, &sts_eff)) != NULL) {
 		if (sts->policy.mode == STS_MODE_ENFORCE && sts_eff.level == TLS_LEVEL_INVALID) {
 			outcome_set(&at->last, "4.7.5", "client TLS configuration problem");
 			goto out;
 		}
-		if (sts_filter(sts, &route) == 0) {
+		if (mta_sts_filter(sts, &route) == 0) {
 			outcome_set(&at->last, "4.7.5",
 			    "MTA-STS policy for %s: no MX host matches the policy's mx patterns",
 			    sts->domain);

@@ -5,6 +5,8 @@
  *                     [-v] [--json] RECIPIENT...
  *   tlspolicy probe [-C TLSMTP_CONF] [-o NAME=VALUE]... [-v] [--json]
  *                   DESTINATION|RECIPIENT...
+ *   tlspolicy sts-refresh [-C TLSMTP_CONF] [-o NAME=VALUE]... [-v] [--json]
+ *                   DOMAIN...
  *
  * explain routes each recipient as Postfix would (tlspolicy_route.c, with
  * Postfix's own postconf and postmap), finds the master.cf service of the
@@ -14,7 +16,10 @@
  * next-hop list, then smtp_fallback_relay), and the relay-host trap.
  * probe takes a next-hop (or a recipient, whose domain is the next-hop,
  * as tlsmtp without -n) and runs the agent's route and sessions up to
- * where MAIL FROM would follow (tlspolicy_probe.c).
+ * where MAIL FROM would follow (tlspolicy_probe.c).  Both show the
+ * built-in MTA-STS state of each destination (tlspolicy_sts.c).
+ * sts-refresh fetches the MTA-STS policies of the domains again into the
+ * agent's cache, as "tlsmtp-sts-fetch --refresh" does.
  *
  * Exit status: 0 when every lookup succeeded and, for probe, every
  * destination would deliver, with no warning; 1 when a lookup failed, a
@@ -51,6 +56,7 @@
 
 struct options {
 	int probe;
+	int refresh; /* sts-refresh */
 	const char *postfix_dir;
 	const char *conf;
 	const char *sender;
@@ -66,7 +72,9 @@ static const char usage_text[] =
     "usage: tlspolicy explain [-c POSTFIX_CONFIG_DIR] [-C TLSMTP_CONF] [-f SENDER] [-v] [--json]\n"
     "                         RECIPIENT...\n"
     "       tlspolicy probe [-C TLSMTP_CONF] [-o NAME=VALUE]... [-v] [--json]\n"
-    "                       DESTINATION|RECIPIENT...\n";
+    "                       DESTINATION|RECIPIENT...\n"
+    "       tlspolicy sts-refresh [-C TLSMTP_CONF] [-o NAME=VALUE]... [-v] [--json]\n"
+    "                       DOMAIN...\n";
 
 /* ------------------------------------------------------------------------
  * Lists and results.
@@ -115,6 +123,7 @@ dest_free(struct tp_dest *d)
 		tp_list_free(&d->addrs[i].log);
 	}
 	free(d->addrs);
+	tp_sts_free(d);
 }
 
 void
@@ -159,11 +168,13 @@ parse_options(int argc, char **argv, struct options *opt)
 		opt->probe = 0;
 	else if (strcmp(argv[1], "probe") == 0)
 		opt->probe = 1;
+	else if (strcmp(argv[1], "sts-refresh") == 0)
+		opt->refresh = 1;
 	else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
 		usage(NULL);
 	else
-		usage("the command is explain or probe");
-	shortopts = opt->probe ? "+:C:o:v" : "+:c:C:f:v";
+		usage("the command is explain, probe or sts-refresh");
+	shortopts = opt->probe || opt->refresh ? "+:C:o:v" : "+:c:C:f:v";
 	opterr = 0;
 	optind = 2;
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
@@ -201,7 +212,7 @@ parse_options(int argc, char **argv, struct options *opt)
 	opt->args = argv + optind;
 	opt->arg_count = (size_t)(argc - optind);
 	if (opt->arg_count == 0)
-		usage(opt->probe ? "no destination" : "no recipient");
+		usage(opt->refresh ? "no domain" : opt->probe ? "no destination" : "no recipient");
 }
 
 /* ------------------------------------------------------------------------
@@ -360,6 +371,8 @@ explain_one(const struct options *opt, const struct pf_conf *pf, const char *rcp
 	struct tp_service svc;
 	struct agent ag;
 	struct tls_effective eff;
+	struct dns_ctx *dns = NULL;
+	char err[OUTCOME_TEXT_MAX];
 
 	r->recipient = strdup(rcpt);
 	r->sender = opt->sender != NULL ? strdup(opt->sender) : NULL;
@@ -375,12 +388,17 @@ explain_one(const struct options *opt, const struct pf_conf *pf, const char *rcp
 		(const char *const *)svc.overrides, svc.override_count, &ag, r)
 		== 0
 	    && destinations(&ag.cfg, r->nexthop, r) == 0) {
+		/* MTA-STS needs the agent's resolver: its TXT record and cache. */
+		if (ag.cfg.tls_mta_sts && dns_open(&dns, ag.cfg.dns_servers, err, sizeof(err)) != 0)
+			tp_list_add(&r->warnings, "dns_servers: %s: no MTA-STS state shown", err);
 		for (size_t i = 0; i < r->dest_count; i++) {
 			tp_lookup_destination(&ag.cfg, ag.maps, &r->dests[i], &eff, r);
+			tp_sts_lookup(&ag.cfg, dns, &eff, &r->dests[i]);
 			tls_effective_free(&eff);
 		}
 		tp_lookup_trap(ag.maps, rcpt, r);
 	}
+	dns_close(dns);
 	agent_close(&ag);
 	tp_service_free(&svc);
 }
@@ -416,6 +434,7 @@ probe_one(const struct options *opt, struct agent *ag, struct dns_ctx *dns, cons
 		struct tp_dest *d = &r->dests[i];
 
 		tp_lookup_destination(&ag->cfg, ag->maps, d, &eff, r);
+		tp_sts_lookup(&ag->cfg, dns, &eff, d);
 		/* Fallback relays are tried only when no next-hop would deliver. */
 		if (!d->fallback || !primary_ok)
 			tp_probe_destination(&ag->cfg, dns, &eff, d, opt->verbose);
@@ -445,6 +464,7 @@ run_probe(const struct options *opt, struct tp_result **results)
 	struct dns_ctx *dns = NULL;
 	struct tp_result scratch;
 	char err[OUTCOME_TEXT_MAX];
+	int rc = 0;
 
 	memset(&scratch, 0, sizeof(scratch));
 	if (agent_open(opt->conf, opt->overrides, opt->override_count, &ag, &scratch) != 0) {
@@ -461,11 +481,14 @@ run_probe(const struct options *opt, struct tp_result **results)
 		agent_close(&ag);
 		return -1;
 	}
-	for (size_t i = 0; i < opt->arg_count; i++)
-		probe_one(opt, &ag, dns, opt->args[i], results[i]);
+	if (opt->refresh)
+		rc = tp_sts_refresh(&ag.cfg, dns, opt->args, opt->arg_count, opt->json);
+	else
+		for (size_t i = 0; i < opt->arg_count; i++)
+			probe_one(opt, &ag, dns, opt->args[i], results[i]);
 	dns_close(dns);
 	agent_close(&ag);
-	return 0;
+	return rc;
 }
 
 static int
@@ -505,7 +528,16 @@ main(int argc, char **argv)
 			return TP_EXIT_WARN;
 		}
 	log_to_sink(tp_log_sink, NULL, opt.verbose);
-	rc = opt.probe ? run_probe(&opt, results) : run_explain(&opt, results);
+	rc = opt.probe || opt.refresh ? run_probe(&opt, results) : run_explain(&opt, results);
+	if (opt.refresh) {
+		/* run_probe() printed the policies; nothing else to report. */
+		for (size_t i = 0; i < opt.arg_count; i++)
+			free(results[i]);
+		free(results);
+		if (fflush(stdout) != 0)
+			rc = TP_EXIT_WARN;
+		return rc != 0 ? TP_EXIT_WARN : TP_EXIT_OK;
+	}
 	if (rc != 0)
 		status = TP_EXIT_WARN;
 	for (size_t i = 0; rc == 0 && i < opt.arg_count; i++) {

@@ -12,6 +12,8 @@
  *                         FILE:LINE of the entry; the relay-host trap
  *   tlspolicy_probe.c     one destination probed: route, then a session per address
  *   tlspolicy_report.c    the results as text or JSON; certificate details
+ *   tlspolicy_sts.c       the built-in MTA-STS state of a destination (mta_sts.c),
+ *                         its MX hosts against the patterns; sts-refresh
  */
 #ifndef TLSMTP_TLSPOLICY_H
 #define TLSMTP_TLSPOLICY_H
@@ -26,6 +28,7 @@
 #include "route.h"
 /* tls */
 #include "tls_policy.h"
+#include "mta_sts.h"
 /* smtp */
 #include "smtp.h"
 
@@ -70,6 +73,8 @@ struct tp_address {
 	struct smtp_probe probe;   /* TLS details and the peer chain (of the TLS attempt) */
 	char verdict[TP_TEXT_MAX]; /* "would deliver over Verified TLS", "would defer: ..." */
 	struct tp_list log;	   /* the agent's log lines of this attempt */
+	int sts_match;		   /* its MX host matches an mx pattern: 1, 0; -1 no policy */
+	int sts_used;		   /* the MTA-STS enforce policy decided this attempt */
 };
 
 struct tp_dest {
@@ -92,6 +97,15 @@ struct tp_dest {
 	char dane[TP_TEXT_MAX];	      /* "" when DANE does not apply */
 	char mta_sts[TP_TEXT_MAX];    /* "" when no policy daemon is asked */
 	struct tp_list log;	      /* the agent's lines during the lookup */
+	/* the built-in MTA-STS (tlspolicy_sts.c) */
+	int sts_looked;			/* mta_sts_wanted(): the agent looks for a policy */
+	char sts_skip[TP_TEXT_MAX];	/* why it does not, "" */
+	struct mta_sts_result *sts;	/* what mta_sts_discover() found, NULL */
+	int sts_fetch_failed;		/* a fetch was due and failed */
+	int sts_enforce;		/* sts_eff is the policy of addresses without DANE */
+	struct tls_effective sts_eff;	/* enforce */
+	char sts_decision[TP_TEXT_MAX]; /* what the policy does to this destination */
+	struct tp_list sts_not_tried;	/* MX hosts outside the patterns (enforce) */
 	/* the probe (tlspolicy_probe.c) */
 	int probed;
 	char route_error[OUTCOME_TEXT_MAX + 32]; /* "dsn text" when routing failed */
@@ -197,6 +211,10 @@ void tp_service_nexthop(const struct tp_service *s, const char *nexthop, const c
 void tp_lookup_destination(const struct tlsmtp_config *cfg, struct policy_maps *maps,
     struct tp_dest *d, struct tls_effective *eff, struct tp_result *r);
 
+/* The level text and match list of d for another effective policy (MTA-STS). */
+void tp_lookup_describe(const struct tlsmtp_config *cfg, const struct tls_effective *eff,
+    struct tp_dest *d);
+
 /*
  * The trap: an entry for the recipient's domain (or a parent) that tlsmtp
  * never consults because the mail goes to another next-hop.  Adds a
@@ -221,10 +239,37 @@ void tp_probe_destination(const struct tlsmtp_config *cfg, struct dns_ctx *dns,
     const struct tls_effective *eff, struct tp_dest *d, int verbose);
 
 /* ------------------------------------------------------------------------
+ * tlspolicy_sts.c
+ */
+
+/*
+ * The MTA-STS state of a destination whose lookup is done (eff), as the
+ * agent finds it (mta_sts_wanted, mta_sts_discover: the cache, the TXT
+ * record, a fetch on a miss); an enforce policy becomes d->sts_eff.
+ */
+void tp_sts_lookup(const struct tlsmtp_config *cfg, struct dns_ctx *dns,
+    const struct tls_effective *eff, struct tp_dest *d);
+/* The probe's route against the policy (mta_sts_filter); addresses left. */
+size_t tp_sts_route(struct tp_dest *d, struct route_list *route);
+/* An address's MX host against the patterns: 1, 0; -1 when no policy. */
+int tp_sts_host_matches(const struct tp_dest *d, const char *host);
+void tp_sts_free(struct tp_dest *d);
+/*
+ * tlspolicy sts-refresh: fetch the policies of the domains again
+ * (mta_sts_discover with force), one line or JSON object each.  Returns
+ * TP_EXIT_OK, or TP_EXIT_WARN when a fetch failed or a name is no domain.
+ */
+int tp_sts_refresh(const struct tlsmtp_config *cfg, struct dns_ctx *dns, char **domains,
+    size_t count, int json);
+
+/* ------------------------------------------------------------------------
  * tlspolicy_report.c
  */
 void tp_report_text(FILE *fp, const struct tp_result *r, int probe);
 /* One JSON array of every result; call once with all of them. */
 void tp_report_json(FILE *fp, const struct tp_result *const *r, size_t count, int probe);
+/* sts-refresh: each domain's policy after the fetch (failed[i]: it failed). */
+void tp_report_sts(FILE *fp, const struct mta_sts_result *const *r, const int *failed, size_t count,
+    int json);
 
 #endif

@@ -292,6 +292,20 @@ describe_daemon(struct tp_dest *d)
 }
 
 void
+tp_lookup_describe(const struct tlsmtp_config *cfg, const struct tls_effective *eff,
+    struct tp_dest *d)
+{
+	char dane[sizeof(d->dane)];
+
+	/* The dane text stays the table level's: DANE still wins per host. */
+	snprintf(dane, sizeof(dane), "%s", d->dane);
+	tp_list_free(&d->match);
+	describe_level(cfg, eff, d);
+	describe_match(eff, &d->nh, d);
+	snprintf(d->dane, sizeof(d->dane), "%s", dane);
+}
+
+void
 tp_lookup_destination(const struct tlsmtp_config *cfg, struct policy_maps *maps, struct tp_dest *d,
     struct tls_effective *eff, struct tp_result *r)
 {

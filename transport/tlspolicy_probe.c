@@ -107,6 +107,9 @@ probe_address(const struct tlsmtp_config *cfg, struct dns_ctx *dns, const struct
 	req.rcpts = &rcpt;
 	req.rcpt_count = 1;
 	req.tls = eff;
+	/* As tlsmtp.c: an enforce policy for addresses without usable DANE. */
+	req.sts = d->sts_enforce ? &d->sts_eff : NULL;
+	a->sts_match = tp_sts_host_matches(d, addr->host);
 	req.deadline_ms = deadline;
 	req.verbose = verbose;
 	req.dns = dns;
@@ -129,7 +132,15 @@ probe_address(const struct tlsmtp_config *cfg, struct dns_ctx *dns, const struct
 		a->plaintext_retry = 1;
 	}
 	tp_log_into(NULL);
+	a->sts_used = req.sts_last;
 	set_verdict(a);
+	/* As tlsmtp.c: the policy is named (an enforce failure defers with it). */
+	if (a->sts_used && d->sts != NULL
+	    && (a->delivered || strncmp(a->out.dsn, "4.7.", 4) == 0)) {
+		size_t n = strlen(a->verdict);
+		snprintf(a->verdict + n, sizeof(a->verdict) - n, " (MTA-STS policy of %s: enforce)",
+		    d->sts->domain);
+	}
 }
 
 void
@@ -161,6 +172,15 @@ tp_probe_destination(const struct tlsmtp_config *cfg, struct dns_ctx *dns,
 		return;
 	}
 	tp_log_into(NULL);
+	if (tp_sts_route(d, &route) == 0) {
+		/* As tlsmtp.c try_destination(). */
+		text_cut(d->verdict, sizeof(d->verdict),
+		    "would defer: 4.7.5 MTA-STS policy for %s: no MX host matches the policy's mx "
+		    "patterns",
+		    d->sts->domain);
+		route_list_free(&route);
+		return;
+	}
 	limit = route.count;
 	if (cfg->mx_address_limit > 0 && limit > (size_t)cfg->mx_address_limit)
 		limit = (size_t)cfg->mx_address_limit;

@@ -169,6 +169,10 @@ text_address(FILE *fp, const struct tp_address *a)
 	const struct smtp_probe *p = &a->probe;
 
 	fprintf(fp, "    %s: %s\n", a->label, a->verdict);
+	if (a->sts_match >= 0)
+		fprintf(fp, "      mta-sts: the MX host %s the mx patterns%s\n",
+		    a->sts_match ? "matches" : "matches none of",
+		    a->sts_used ? "; the enforce policy decided this attempt" : "");
 	if (p->dane)
 		fprintf(fp, "      dane: TLSA for %s: %s, %zu record(s), %zu usable: level %s\n",
 		    p->tlsa_base, tlsa_status_word(p->tlsa_status), p->tlsa_count, p->tlsa_usable,
@@ -180,6 +184,35 @@ text_address(FILE *fp, const struct tp_address *a)
 		fprintf(fp, "      tls: %s\n", p->tls.detail);
 	text_certificate(fp, p);
 	text_list(fp, "      log: ", "", &a->log);
+}
+
+/* The built-in MTA-STS state of a destination (tlspolicy_sts.c). */
+static void
+text_sts(FILE *fp, const struct tp_dest *d)
+{
+	const struct mta_sts_result *s = d->sts;
+	char when[32];
+
+	if (d->sts_skip[0] != '\0')
+		fprintf(fp, "    mta-sts: not looked for: %s\n", d->sts_skip);
+	if (s == NULL)
+		return;
+	fprintf(fp, "    mta-sts: policy domain %s, TXT id %s\n", s->domain,
+	    s->txt_id[0] != '\0' ? s->txt_id : "none");
+	if (s->active) {
+		utc_time((time_t)s->expires, when, sizeof(when));
+		fprintf(fp, "    mta-sts: policy id %s (%s), mode %s, max_age %ld, expires %s, mx",
+		    s->id, s->from_cache ? "cached" : "fetched", sts_mode_name(s->policy.mode),
+		    s->policy.max_age, when);
+		for (size_t i = 0; i < s->policy.mx_count; i++)
+			fprintf(fp, " %s", s->policy.mx[i]);
+		fprintf(fp, "\n");
+	}
+	if (s->error[0] != '\0')
+		fprintf(fp, "    mta-sts: %s%s\n", d->sts_fetch_failed ? "fetch failed: " : "",
+		    s->error);
+	fprintf(fp, "    mta-sts: %s\n", d->sts_decision);
+	text_list(fp, "    mta-sts: not tried (outside the mx patterns): ", "", &d->sts_not_tried);
 }
 
 static void
@@ -216,6 +249,7 @@ text_dest(FILE *fp, const struct tp_dest *d, size_t index, size_t count)
 		fprintf(fp, "    dane: %s\n", d->dane);
 	if (d->mta_sts[0] != '\0')
 		fprintf(fp, "    mta-sts: %s\n", d->mta_sts);
+	text_sts(fp, d);
 	text_list(fp, "    log: ", "", &d->log);
 	if (!d->probed)
 		return;
@@ -433,6 +467,11 @@ json_address(struct json *j, const struct tp_address *a)
 	} else {
 		json_string(j, "dane", NULL);
 	}
+	if (a->sts_match >= 0)
+		json_bool(j, "sts_mx_match", a->sts_match);
+	else
+		json_string(j, "sts_mx_match", NULL);
+	json_bool(j, "sts_used", a->sts_used);
 	json_bool(j, "plaintext_retry", a->plaintext_retry);
 	json_text(j, "tls_failure", a->tls_failure);
 	json_string(j, "dsn", a->out.dsn);
@@ -440,6 +479,56 @@ json_address(struct json *j, const struct tp_address *a)
 	json_string(j, "verdict", a->verdict);
 	json_list(j, "log", &a->log);
 	json_close(j, '}');
+}
+
+/* One MTA-STS result: what mta_sts_discover() found. */
+static void
+json_sts_result(struct json *j, const struct mta_sts_result *s)
+{
+	char when[32];
+
+	json_string(j, "domain", s->domain);
+	json_bool(j, "applies", s->active);
+	json_text(j, "txt_id", s->txt_id);
+	json_text(j, "id", s->active ? s->id : "");
+	json_string(j, "mode", s->active ? sts_mode_name(s->policy.mode) : NULL);
+	json_open(j, "mx", '[');
+	for (size_t i = 0; s->active && i < s->policy.mx_count; i++)
+		json_string(j, NULL, s->policy.mx[i]);
+	json_close(j, ']');
+	if (s->active) {
+		json_number(j, "max_age", (unsigned long)s->policy.max_age);
+		json_number(j, "expires_epoch", (unsigned long)s->expires);
+		utc_time((time_t)s->expires, when, sizeof(when));
+		json_string(j, "expires", when);
+		json_string(j, "source", s->from_cache ? "cached" : "fetched");
+	} else {
+		json_string(j, "max_age", NULL);
+		json_string(j, "expires_epoch", NULL);
+		json_string(j, "expires", NULL);
+		json_string(j, "source", NULL);
+	}
+	json_text(j, "error", s->error);
+}
+
+/* The built-in MTA-STS state of a destination: "sts", null when not looked for. */
+static void
+json_sts(struct json *j, const struct tp_dest *d)
+{
+	if (d->sts == NULL) {
+		json_string(j, "sts", NULL);
+		json_text(j, "sts_skip", d->sts_skip);
+		return;
+	}
+	json_open(j, "sts", '{');
+	json_sts_result(j, d->sts);
+	json_bool(j, "fetch_failed", d->sts_fetch_failed);
+	json_bool(j, "decides", d->sts_enforce);
+	json_string(j, "decision", d->sts_decision);
+	if (d->probed)
+		json_list(j, "not_tried", &d->sts_not_tried);
+	json_close(j, '}');
+	json_text(j, "sts_skip", d->sts_skip);
 }
 
 /*
@@ -472,6 +561,7 @@ json_dest_fields(struct json *j, const struct tp_dest *d, int probe, int top)
 	json_list(j, "match", &d->match);
 	json_text(j, "dane", d->dane);
 	json_text(j, "mta_sts", d->mta_sts);
+	json_sts(j, d);
 	json_list(j, "log", &d->log);
 	if (!probe)
 		return;
@@ -489,7 +579,7 @@ static void
 json_no_dest(struct json *j, int probe)
 {
 	static const char *const names[] = { "matched_key", "matched_map", "entry", "source",
-		"level", "level_from", "level_text", "dane", "mta_sts" };
+		"level", "level_from", "level_text", "dane", "mta_sts", "sts", "sts_skip" };
 	struct tp_list none = { NULL, 0 };
 
 	json_list(j, "keys_tried", &none);
@@ -550,6 +640,48 @@ tp_report_json(FILE *fp, const struct tp_result *const *r, size_t count, int pro
 	json_open(&j, NULL, '[');
 	for (size_t i = 0; i < count; i++)
 		json_result(&j, r[i], probe);
+	json_close(&j, ']');
+	fputc('\n', fp);
+}
+
+void
+tp_report_sts(FILE *fp, const struct mta_sts_result *const *r, const int *failed, size_t count,
+    int json)
+{
+	struct json j;
+
+	if (!json) {
+		for (size_t i = 0; i < count; i++) {
+			const struct mta_sts_result *s = r[i];
+			char when[32];
+
+			if (!s->active) {
+				fprintf(fp, "%s: no policy%s%s%s\n", s->domain,
+				    s->error[0] != '\0' ? " (" : "", s->error,
+				    s->error[0] != '\0' ? ")" : "");
+				continue;
+			}
+			utc_time((time_t)s->expires, when, sizeof(when));
+			fprintf(fp, "%s: %s id %s, %s, expires %s, mx", s->domain,
+			    sts_mode_name(s->policy.mode), s->id,
+			    s->from_cache ? "cached (the fetch failed)" : "fetched", when);
+			for (size_t k = 0; k < s->policy.mx_count; k++)
+				fprintf(fp, " %s", s->policy.mx[k]);
+			if (failed[i] && s->error[0] != '\0')
+				fprintf(fp, " (%s)", s->error);
+			fprintf(fp, "\n");
+		}
+		return;
+	}
+	memset(&j, 0, sizeof(j));
+	j.fp = fp;
+	json_open(&j, NULL, '[');
+	for (size_t i = 0; i < count; i++) {
+		json_open(&j, NULL, '{');
+		json_sts_result(&j, r[i]);
+		json_bool(&j, "ok", !failed[i]);
+		json_close(&j, '}');
+	}
 	json_close(&j, ']');
 	fputc('\n', fp);
 }
