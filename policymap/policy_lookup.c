@@ -258,12 +258,8 @@ add_map(struct policy_maps *m, const char *spec, size_t len, char *err, size_t e
 	return prepare_map(pm, err, errlen);
 }
 
-/*
- * Length of the next list element: up to a separator outside braces, as
- * Postfix splits smtp_tls_policy_maps (so inline:{a=b, c=d} is one map).
- */
-static size_t
-spec_length(const char *cp)
+size_t
+policy_list_element_length(const char *cp)
 {
 	int depth = 0;
 	size_t i;
@@ -303,7 +299,7 @@ policy_maps_open_with(const char *spec, const struct policy_map_backend *backend
 		cp += strspn(cp, MAP_SEPARATORS);
 		if (*cp == 0)
 			break;
-		len = spec_length(cp);
+		len = policy_list_element_length(cp);
 		if (add_map(m, cp, len, err, errlen) < 0) {
 			policy_maps_close(m);
 			return -1;
@@ -451,7 +447,10 @@ policy_maps_find(struct policy_maps *m, const char *key, char **value, const cha
 		detail[0] = 0;
 		rc = map_get(pm, key, value, detail, sizeof(detail));
 		if (m->trace != NULL)
-			m->trace(pm->name, key, rc, rc > 0 ? *value : rc < 0 ? detail : NULL,
+			m->trace(pm->name, key, rc,
+			    rc > 0	 ? *value
+				: rc < 0 ? detail
+					 : NULL,
 			    m->trace_ctx);
 		if (rc < 0) {
 			snprintf(err, errlen, "%.300s: %s", pm->name, detail);

@@ -281,6 +281,13 @@ struct policy_map_backend {
 };
 
 /*
+ * Length of the next element of a Postfix list (smtp_tls_policy_maps,
+ * smtp_sasl_password_maps, transport_maps, ...): up to a comma or white
+ * space outside braces, so that inline:{a=b, c=d} is one element.
+ */
+size_t policy_list_element_length(const char *p);
+
+/*
  * Open a list of maps as written in smtp_tls_policy_maps: "lmdb:/path/a,
  * texthash:/path/b, inline:{ key=value, ... }, static:{value}"
  * (separated by commas and/or white space, braces grouping).  An unknown

@@ -220,24 +220,6 @@ add_pattern(struct sasl_maps *m, const char *text, size_t len, const struct poli
 	return rc;
 }
 
-/* Length of the next list element, braces grouping (inline:{...}). */
-static size_t
-element_length(const char *p)
-{
-	int depth = 0;
-	size_t i;
-
-	for (i = 0; p[i] != '\0'; i++) {
-		if (p[i] == '{')
-			depth++;
-		else if (p[i] == '}' && depth > 0)
-			depth--;
-		else if (depth == 0 && strchr(", \t\r\n", p[i]) != NULL)
-			break;
-	}
-	return i;
-}
-
 int
 sasl_maps_open(const struct tlsmtp_config *cfg, const struct policy_map_backend *backends,
     size_t nbackends, struct sasl_maps **out, char *err, size_t errlen)
@@ -271,7 +253,7 @@ sasl_maps_open(const struct tlsmtp_config *cfg, const struct policy_map_backend 
 		size_t n;
 
 		p += strspn(p, ", \t\r\n");
-		if ((n = element_length(p)) == 0)
+		if ((n = policy_list_element_length(p)) == 0)
 			break;
 		if (add_pattern(m, p, n, backends, nbackends, 0, err, errlen) != 0) {
 			sasl_maps_close(m);

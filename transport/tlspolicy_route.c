@@ -103,24 +103,6 @@ in_word_list(const char *list, const char *word)
 	return 0;
 }
 
-/* The next element of a Postfix list: up to a separator outside braces. */
-static size_t
-element(const char *p)
-{
-	int depth = 0;
-	size_t i;
-
-	for (i = 0; p[i] != '\0'; i++) {
-		if (p[i] == '{')
-			depth++;
-		else if (p[i] == '}' && depth > 0)
-			depth--;
-		else if (depth == 0 && strchr(LIST_SEPARATORS, p[i]) != NULL)
-			break;
-	}
-	return i;
-}
-
 /* A map whose keys are patterns: Postfix asks it full keys only. */
 static int
 pattern_map(const char *map)
@@ -155,7 +137,7 @@ maps_find(const struct pf_conf *c, const char *list, const char *key, int partia
 
 	for (const char *p = list; *p != '\0'; p += len) {
 		p += strspn(p, LIST_SEPARATORS);
-		if ((len = element(p)) == 0)
+		if ((len = policy_list_element_length(p)) == 0)
 			break;
 		snprintf(map, sizeof(map), "%.*s", (int)len, p);
 		if (partial && pattern_map(map))
@@ -285,7 +267,7 @@ domain_list_match(const struct pf_conf *c, const char *param, const char *list, 
 		const char *el;
 
 		p += strspn(p, LIST_SEPARATORS);
-		if ((len = element(p)) == 0)
+		if ((len = policy_list_element_length(p)) == 0)
 			break;
 		snprintf(e, sizeof(e), "%.*s", (int)len, p);
 		for (el = e, negate = 0; *el == '!'; el++)
